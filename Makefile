@@ -1,0 +1,48 @@
+# The same targets serve the README, developers and CI (.ci/run calls `make test`).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= index
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install install-test run ingest test lint format clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch first, pinned to the CPU build: any other spec pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+ingest: install
+	HF_HUB_OFFLINE=1 $(BIN)/kb --data-dir $(DATA_DIR) ingest corpus
+
+run: ingest
+	HF_HUB_OFFLINE=1 $(BIN)/kb --data-dir $(DATA_DIR) stats
+
+test: install-test
+	HF_HUB_OFFLINE=1 $(BIN)/ruff check kb tests benchmarks
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+lint: install-test
+	$(BIN)/ruff check kb tests benchmarks
+	$(BIN)/ruff format --check kb tests benchmarks
+
+format: install-test
+	$(BIN)/ruff format kb tests benchmarks
+	$(BIN)/ruff check --fix kb tests benchmarks
+
+clean:
+	rm -rf $(DATA_DIR) .pytest_cache

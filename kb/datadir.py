@@ -1,0 +1,153 @@
+"""The data directory: index generations built beside the live one and swapped in atomically.
+
+Layout::
+
+    DATA_DIR/
+      CURRENT                  name of the live generation (replaced atomically)
+      ingest.lock              held by the one ingest allowed at a time
+      generations/gen-000007/  catalog.sqlite, manifest.json, keyword/, dense/
+      cache/                   content-addressed caches shared by generations (embeddings)
+
+A generation is complete once CURRENT names it; folders of interrupted ingests are removed by
+the next ingest. Readers resolve CURRENT once and keep using that generation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kb.errors import IndexMismatchError, IndexNotBuiltError, IngestLockedError
+
+MANIFEST_FORMAT = 1
+_PREFIX = "gen-"
+
+
+class DataDir:
+    """Access to one data directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.generations = self.root / "generations"
+        self.cache = self.root / "cache"
+
+    def current_name(self) -> str | None:
+        """Name of the live generation, or None when nothing was built yet."""
+        try:
+            name = (self.root / "CURRENT").read_text().strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def current(self) -> Path:
+        """Folder of the live generation; IndexNotBuiltError when there is none."""
+        name = self.current_name()
+        if name is None or not (self.generations / name).is_dir():
+            raise IndexNotBuiltError(
+                f"no index in {self.root}: run `kb --data-dir {self.root} ingest PATH` first"
+            )
+        return self.generations / name
+
+    def manifest(self, generation: Path | None = None) -> dict[str, Any]:
+        """The manifest.json of a generation (the live one by default)."""
+        gen = generation or self.current()
+        path = gen / "manifest.json"
+        try:
+            data = json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError) as exc:
+            raise IndexMismatchError(f"{path} is missing or unreadable: {exc}") from None
+        if data.get("format_version") != MANIFEST_FORMAT:
+            raise IndexMismatchError(
+                f"{path} has format {data.get('format_version')}, this version of policy-kb "
+                f"reads format {MANIFEST_FORMAT}; re-ingest into a new data directory"
+            )
+        return data
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the ingest lock; IngestLockedError if another ingest has it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "ingest.lock", "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise IngestLockedError(
+                    f"another ingest is running on {self.root}; wait for it to finish"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def begin(self) -> Path:
+        """Create the folder of the next generation, seeded with a copy of the live catalog.
+
+        Call with the lock held. Leftovers of interrupted ingests are removed first.
+        """
+        self.generations.mkdir(parents=True, exist_ok=True)
+        live = self.current_name()
+        for child in self.generations.iterdir():
+            if child.name != live and not (child / "manifest.json").is_file():
+                shutil.rmtree(child, ignore_errors=True)
+        numbers = [_number(c.name) for c in self.generations.iterdir()]
+        name = f"{_PREFIX}{max([0, *numbers]) + 1:06d}"
+        new = self.generations / name
+        new.mkdir()
+        if live is not None and (self.generations / live / "catalog.sqlite").is_file():
+            src = sqlite3.connect(self.generations / live / "catalog.sqlite")
+            dst = sqlite3.connect(new / "catalog.sqlite")
+            with dst:
+                src.backup(dst)
+            src.close()
+            dst.close()
+        return new
+
+    def commit(self, generation: Path, manifest: dict[str, Any], keep: int) -> None:
+        """Write the manifest, make `generation` live atomically, prune old generations."""
+        manifest = {"format_version": MANIFEST_FORMAT, "generation": generation.name, **manifest}
+        _write_atomic(generation / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        _fsync_dir(generation)
+        _write_atomic(self.root / "CURRENT", generation.name + "\n")
+        _fsync_dir(self.root)
+        complete = sorted(
+            (c for c in self.generations.iterdir() if (c / "manifest.json").is_file()),
+            key=lambda c: _number(c.name),
+        )
+        for old in complete[:-keep]:
+            if old.name != generation.name:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def abandon(self, generation: Path) -> None:
+        """Remove a generation that will not be committed."""
+        shutil.rmtree(generation, ignore_errors=True)
+
+
+def _number(name: str) -> int:
+    try:
+        return int(name.removeprefix(_PREFIX))
+    except ValueError:
+        return 0
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

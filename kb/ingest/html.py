@@ -1,0 +1,212 @@
+"""HTML pages (wiki exports): boilerplate stripped, h1-h6 become the section path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+
+from kb.errors import ParseError
+from kb.ingest.metadata import normalize_metadata
+from kb.ingest.registry import ParseResult, Source, build_document
+from kb.ingest.structure import SectionBuilder, TextAssembler, parse_applies
+
+# Elements that never hold the page's own content.
+_DROP = (
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "iframe",
+    "svg",
+    "button",
+    "input",
+    "select",
+    "textarea",
+)
+_BOILERPLATE_WORDS = (
+    "breadcrumb",
+    "sidebar",
+    "navbar",
+    "nav-",
+    "menu",
+    "footer",
+    "toc",
+    "cookie",
+    "skip-link",
+    "page-metadata",
+    "edit-link",
+)
+_HEADINGS = {f"h{i}": i for i in range(1, 7)}
+_BLOCKS = {
+    "p": "paragraph",
+    "ul": "list",
+    "ol": "list",
+    "table": "table",
+    "dl": "list",
+    "pre": "code",
+    "blockquote": "quote",
+}
+_CONTAINERS = (
+    "div",
+    "section",
+    "article",
+    "main",
+    "body",
+    "span",
+    "figure",
+    "details",
+    "center",
+    "font",
+    "small",
+    "summary",
+)
+
+
+def parse(source: Source) -> ParseResult:
+    """Parse one HTML page into one document."""
+    try:
+        soup = BeautifulSoup(source.text, "lxml")
+    except Exception as exc:  # lxml rarely fails, but say where if it does
+        raise ParseError(source.path, f"cannot parse HTML: {exc}") from None
+    raw_meta: dict[str, str] = {}
+    for tag in soup.find_all("meta"):
+        name = (tag.get("name") or tag.get("property") or "").strip()
+        if name.lower().startswith("kb:") and tag.get("content") is not None:
+            raw_meta[name[3:]] = tag["content"]
+    meta = normalize_metadata(raw_meta, source.path)
+    page_title = soup.title.get_text(" ", strip=True) if soup.title else ""
+
+    root = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.find("article")
+    root = root or soup.find(id="content") or soup.body or soup
+    for tag in root.find_all(_DROP):
+        tag.decompose()
+    for tag in root.find_all(True):
+        if tag.decomposed or tag.attrs is None:
+            continue
+        if tag.get("role") in ("navigation", "banner", "contentinfo", "complementary"):
+            tag.decompose()
+            continue
+        marks = " ".join([*(tag.get("class") or []), tag.get("id") or ""]).lower()
+        if marks and any(w in marks for w in _BOILERPLATE_WORDS):
+            tag.decompose()
+
+    title = meta.get("title") or source.meta.get("title") or page_title
+    if not title:
+        h1 = root.find("h1")
+        title = h1.get_text(" ", strip=True) if h1 else Path(source.path).stem
+    builder = SectionBuilder(title)
+    body = TextAssembler()
+    _walk(root, builder, body)
+    doc = build_document(
+        source,
+        meta,
+        title_fallback=title,
+        default_type="guidance",
+        body=body.text(),
+        sections=builder.finish(),
+    )
+    return ParseResult(documents=[doc])
+
+
+def _walk(node: Tag, builder: SectionBuilder, body: TextAssembler) -> None:
+    loose: list[str] = []
+
+    def flush() -> None:
+        text = " ".join(" ".join(loose).split())
+        loose.clear()
+        if text:
+            builder.block("paragraph", *body.add(text))
+
+    for child in node.children:
+        if isinstance(child, Comment):
+            applies = parse_applies(f"<!--{child}-->")
+            if applies is not None:
+                flush()
+                builder.applies(applies)
+            continue
+        if isinstance(child, NavigableString):
+            loose.append(str(child))
+            continue
+        if not isinstance(child, Tag):
+            continue
+        name = child.name.lower()
+        if name in _HEADINGS:
+            flush()
+            text = child.get_text(" ", strip=True)
+            if text:
+                body.add(text)
+                builder.heading(_HEADINGS[name], text)
+        elif name in _BLOCKS:
+            flush()
+            _block(child, _BLOCKS[name], builder, body)
+        elif name in _CONTAINERS or name not in ("br", "hr", "img"):
+            if name in _CONTAINERS and _has_block_children(child):
+                flush()
+                _walk(child, builder, body)
+            elif name == "br":
+                loose.append("\n")
+            else:
+                loose.append(child.get_text(" "))
+    flush()
+
+
+def _has_block_children(tag: Tag) -> bool:
+    return tag.find(list(_HEADINGS) + list(_BLOCKS) + ["div", "section"]) is not None
+
+
+def _block(tag: Tag, kind: str, builder: SectionBuilder, body: TextAssembler) -> None:
+    if tag.name == "table":
+        rows = _table_rows(tag)
+        _add_lines(rows, "table", builder, body)
+    elif tag.name in ("ul", "ol"):
+        items = []
+        for n, li in enumerate(tag.find_all("li", recursive=False), start=1):
+            bullet = f"{n}." if tag.name == "ol" else "-"
+            items.append(f"{bullet} " + " ".join(li.get_text(" ").split()))
+        _add_lines(items, "list", builder, body)
+    elif tag.name == "dl":
+        items, term = [], ""
+        for child in tag.find_all(["dt", "dd"]):
+            text = " ".join(child.get_text(" ").split())
+            if child.name == "dt":
+                term = text
+            else:
+                items.append(f"{term}: {text}" if term else text)
+        _add_lines(items, "list", builder, body)
+    elif tag.name == "pre":
+        text = tag.get_text().strip("\n")
+        if text.strip():
+            builder.block("code", *body.add(text))
+    else:
+        text = " ".join(tag.get_text(" ").split())
+        if text:
+            builder.block(kind, *body.add(text))
+
+
+def _table_rows(table: Tag) -> list[str]:
+    rows = []
+    for tr in table.find_all("tr"):
+        cells = [" ".join(c.get_text(" ").split()) for c in tr.find_all(["th", "td"])]
+        if any(cells):
+            rows.append(" | ".join(cells))
+    return rows
+
+
+def _add_lines(lines: list[str], kind: str, builder: SectionBuilder, body: TextAssembler) -> None:
+    """One block of lines joined by newlines; each line is a part (list item, table row)."""
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        return
+    start = None
+    parts = []
+    for i, line in enumerate(lines):
+        s, e = body.add(line, sep="\n\n" if i == 0 else "\n")
+        start = s if start is None else start
+        parts.append((s, e))
+    builder.block(kind, start, parts[-1][1], parts)

@@ -1,0 +1,160 @@
+"""Markdown with optional YAML front matter: headings become the section path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from markdown_it import MarkdownIt
+
+from kb.errors import ParseError
+from kb.ingest.metadata import normalize_metadata
+from kb.ingest.registry import ParseResult, Source, build_document
+from kb.ingest.structure import SectionBuilder, parse_applies
+
+# Block structure is all we need: inline parsing (emphasis, links) is skipped for speed.
+_MD = MarkdownIt("commonmark").enable("table")
+_MD.core.ruler.disable(
+    ["inline", "linkify", "replacements", "smartquotes", "text_join"], ignoreInvalid=True
+)
+
+_BLOCK_KINDS = {
+    "paragraph_open": "paragraph",
+    "bullet_list_open": "list",
+    "ordered_list_open": "list",
+    "table_open": "table",
+    "blockquote_open": "quote",
+    "fence": "code",
+    "code_block": "code",
+}
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that leaves dates as text, so date errors are ours to report by field."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def split_front_matter(text: str, path: str) -> tuple[dict, int]:
+    """(front matter mapping, offset where the body starts); ({}, 0) when there is none."""
+    if not (text.startswith("---\n") or text.startswith("---\r\n")):
+        return {}, 0
+    lines = text.splitlines(keepends=True)
+    offset = len(lines[0])
+    for line in lines[1:]:
+        if line.strip() in ("---", "..."):
+            raw = text[len(lines[0]) : offset]
+            try:
+                data = yaml.load(raw, Loader=_Loader)
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                line_no = mark.line + 2 if mark is not None else None
+                problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+                context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+                if context and cmark is not None:
+                    problem = f"{context} (line {cmark.line + 2}): {problem}"
+                raise ParseError(path, f"malformed front matter: {problem}", line=line_no) from None
+            if data is None:
+                data = {}
+            if not isinstance(data, dict):
+                raise ParseError(path, "front matter must be a mapping of field: value", line=2)
+            return data, offset + len(line)
+        offset += len(line)
+    raise ParseError(path, "front matter opened with '---' is never closed", line=1)
+
+
+def parse(source: Source) -> ParseResult:
+    """Parse one Markdown file into one document."""
+    text = source.text
+    raw_meta, body_start = split_front_matter(text, source.path)
+    meta = normalize_metadata(raw_meta, source.path, line=1 if raw_meta else None)
+
+    tokens = _MD.parse(text[body_start:])
+    line_starts = _line_starts(text)
+    first_line = text.count("\n", 0, body_start)
+
+    def span(lines: list[int]) -> tuple[int, int]:
+        start = line_starts[min(first_line + lines[0], len(line_starts) - 1)]
+        end_line = first_line + lines[1]
+        end = line_starts[end_line] if end_line < len(line_starts) else len(text)
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        return start, end
+
+    title = meta.get("title") or source.meta.get("title") or _first_h1(tokens)
+    title = title or Path(source.path).stem.replace("-", " ").replace("_", " ").strip().title()
+    builder = SectionBuilder(title)
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.level != 0 or tok.map is None:
+            i += 1
+            continue
+        if tok.type == "heading_open":
+            builder.heading(int(tok.tag[1]), tokens[i + 1].content)
+        elif tok.type == "html_block":
+            applies = parse_applies(tok.content)
+            if applies is not None:
+                builder.applies(applies)
+            elif not tok.content.lstrip().startswith("<!--"):
+                builder.block("html", *span(tok.map))
+        elif tok.type in _BLOCK_KINDS:
+            kind = _BLOCK_KINDS[tok.type]
+            parts = _parts(tokens, i, kind, span) if kind in ("list", "table") else []
+            builder.block(kind, *span(tok.map), parts)
+        i += 1
+    doc = build_document(
+        source,
+        meta,
+        title_fallback=title,
+        default_type="policy",
+        body=text,
+        sections=builder.finish(),
+    )
+    return ParseResult(documents=[doc])
+
+
+def _parts(tokens, i: int, kind: str, span) -> list[tuple[int, int]]:
+    """Spans of list items, or of the table header (with delimiter row) and each body row."""
+    level = tokens[i].level
+    parts: list[tuple[int, int]] = []
+    j = i + 1
+    header_start = None
+    while j < len(tokens) and tokens[j].level > level:
+        t = tokens[j]
+        if kind == "list" and t.type == "list_item_open" and t.level == level + 1:
+            parts.append(span(t.map))
+        elif kind == "table" and t.type == "thead_open":
+            header_start = t.map[0]
+        elif kind == "table" and t.type == "tbody_open" and header_start is not None:
+            parts.append(span([header_start, t.map[0]]))
+        elif (
+            kind == "table"
+            and t.type == "tr_open"
+            and t.level == level + 2
+            and header_start is not None
+            and t.map[0] > header_start
+        ):
+            parts.append(span(t.map))
+        j += 1
+    return parts
+
+
+def _first_h1(tokens) -> str | None:
+    for i, tok in enumerate(tokens):
+        if tok.type == "heading_open" and tok.tag == "h1":
+            return tokens[i + 1].content.strip()
+    return None
+
+
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    pos = text.find("\n")
+    while pos != -1:
+        starts.append(pos + 1)
+        pos = text.find("\n", pos + 1)
+    return starts

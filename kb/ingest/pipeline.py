@@ -1,0 +1,253 @@
+"""The ingest pipeline: collect, parse, chunk, store a new generation, index, swap it in."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kb.catalog import Catalog, now
+from kb.config import Settings
+from kb.datadir import DataDir
+from kb.errors import IndexMismatchError, ParseError
+from kb.ingest.chunker import Chunker
+from kb.ingest.registry import parser_for
+from kb.ingest.sources import SourceFile, collect, read_source
+from kb.ingest.tokens import TokenCounter
+from kb.types import DOC_TYPES, IngestReport, ParsedDocument
+
+# Bump when parsing or chunking changes what a file turns into, so unchanged files re-parse.
+PARSER_VERSION = "1"
+
+# Called after the catalog of a new generation is complete, before it goes live.
+IndexBuilder = Callable[[Path, Catalog, Settings, IngestReport], dict[str, Any]]
+
+
+class _Run:
+    """State of one ingest run."""
+
+    def __init__(self, catalog: Catalog, chunker: Chunker, settings: Settings) -> None:
+        self.catalog = catalog
+        self.chunker = chunker
+        self.settings = settings
+        self.report = IngestReport()
+        self.doc_status: dict[str, str] = {}
+        self.touched: set[str] = set()
+        self.versions_seen: set[int] = set()
+        self.dirty = False
+        params = json.dumps(chunker.params.to_dict(), sort_keys=True)
+        self.parse_salt = f"{PARSER_VERSION}\x00{params}"
+
+    def mark(self, doc_id: str, status: str) -> None:
+        rank = {"unchanged": 0, "updated": 1, "added": 2}
+        if rank[status] >= rank.get(self.doc_status.get(doc_id, "unchanged"), -1):
+            self.doc_status[doc_id] = status
+
+    def process_file(self, file: SourceFile) -> None:
+        cat, report = self.catalog, self.report
+        report.files_seen += 1
+        try:
+            raw = file.path.read_bytes()
+        except OSError as exc:
+            report.errors.append(ParseError(file.display, f"cannot read: {exc.strerror}"))
+            return
+        parse_key = hashlib.sha256(
+            raw + self.parse_salt.encode() + json.dumps(file.meta, sort_keys=True).encode()
+        ).hexdigest()
+        previous = cat.source_file(file.key)
+        if previous and previous[0] == parse_key:
+            report.files_unchanged += 1
+            for doc_id in previous[1]:
+                self.mark(doc_id, "unchanged")
+            return
+        try:
+            source = read_source(
+                file, raw, int(self.settings.max_file_mb * 1e6), self.settings.default_language
+            )
+            result = parser_for(file.path)(source)
+        except ParseError as exc:
+            report.errors.append(exc)
+            return
+        report.errors.extend(result.errors)
+        doc_ids: list[str] = []
+        for doc in result.documents:
+            try:
+                self.store(doc)
+            except ParseError as exc:
+                report.errors.append(exc)
+                continue
+            doc_ids.append(doc.doc_id)
+        if result.errors and previous:
+            # A file with bad lines keeps the documents it held before: nothing stored is lost.
+            doc_ids = sorted(set(doc_ids) | set(previous[1]))
+        cat.record_source_file(file.key, "" if result.errors else parse_key, doc_ids)
+        self.dirty = self.dirty or previous is None or previous[1] != doc_ids
+
+    def store(self, doc: ParsedDocument) -> None:
+        cat = self.catalog
+        if doc.doc_type not in DOC_TYPES:
+            raise ParseError(
+                doc.source_path,
+                f"{doc.doc_type!r} is not one of {', '.join(DOC_TYPES)}",
+                line=doc.source_line,
+                field="type",
+            )
+        if not doc.sections:
+            raise ParseError(doc.source_path, "no text to index", line=doc.source_line)
+        content_hash = hashlib.sha256(doc.body.encode()).hexdigest()
+        effective_from = doc.metadata.get("effective_from")
+        existing = cat.find_version(doc.doc_id, content_hash, effective_from)
+        if existing is not None:
+            if existing.version_id in self.versions_seen:
+                # The same text twice in one run (an archive's copy of its newest version):
+                # stored once, first file's metadata kept.
+                self.mark(doc.doc_id, "unchanged")
+            elif cat.update_version_metadata(existing.version_id, doc):
+                self.mark(doc.doc_id, "updated")
+                self.touched.add(doc.doc_id)
+            else:
+                self.mark(doc.doc_id, "unchanged")
+            self.versions_seen.add(existing.version_id)
+        else:
+            is_new = not cat.has_document(doc.doc_id)
+            passages = self.chunker.chunk(doc, f"{content_hash}\x00{effective_from or ''}")
+            self.versions_seen.add(cat.add_version(doc, content_hash, passages))
+            self.report.versions_added += 1
+            self.report.passages_added += len(passages)
+            self.mark(doc.doc_id, "added" if is_new else "updated")
+            self.touched.add(doc.doc_id)
+        if cat.set_removed(doc.doc_id, False):
+            self.mark(doc.doc_id, "updated")
+            self.touched.add(doc.doc_id)
+
+    def detect_removed(self, files: list[SourceFile], roots: list[Path], failed: set[str]) -> None:
+        """Documents whose source file disappeared (or no longer holds them) leave the index."""
+        cat = self.catalog
+        scanned = {f.key for f in files}
+        candidates: set[str] = set()
+        for path, ids in cat.source_files().items():
+            if path in scanned or path in failed:
+                continue
+            if any(path == str(r) or Path(path).is_relative_to(r) for r in roots):
+                candidates.update(ids)
+                cat.forget_source_file(path)
+                self.dirty = True
+        for doc_id in sorted(candidates - set(self.doc_status)):
+            if cat.set_removed(doc_id, True):
+                self.report.removed_ids.append(doc_id)
+
+
+def ingest(
+    settings: Settings,
+    paths: list[Path],
+    manifest: Path | None = None,
+    *,
+    index_builder: IndexBuilder | None = None,
+    progress: bool = False,
+) -> IngestReport:
+    """Ingest PATHs (or a manifest's files) into a new generation and make it live."""
+    started = time.perf_counter()
+    datadir = DataDir(settings.data_dir)
+    found = collect(paths, manifest)
+    with datadir.lock():
+        generation = datadir.begin()
+        try:
+            report = _ingest_into(generation, datadir, settings, found, index_builder, progress)
+        except BaseException:
+            datadir.abandon(generation)
+            raise
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _ingest_into(generation, datadir, settings, found, index_builder, progress) -> IngestReport:
+    catalog = Catalog(generation / "catalog.sqlite")
+    try:
+        counter = TokenCounter(settings.model_path(), settings.model_name())
+        chunker = Chunker(counter, settings.chunk_max_tokens)
+        params = chunker.params.to_dict()
+        stored = catalog.get_meta("chunking")
+        if stored is not None and json.loads(stored) != params:
+            raise IndexMismatchError(
+                f"the catalog in {settings.data_dir} was chunked with {stored}, the settings now "
+                f"ask for {json.dumps(params)}; use a new --data-dir to re-chunk"
+            )
+        run = _Run(catalog, chunker, settings)
+        report = run.report
+        report.skipped = found.skipped
+        report.errors.extend(found.errors)
+        t = time.perf_counter()
+        with catalog.transaction():
+            with _progress(progress, len(found.files), "parse + chunk") as advance:
+                for file in found.files:
+                    errors_before = len(report.errors)
+                    run.process_file(file)
+                    if len(report.errors) > errors_before:
+                        found.missing.add(file.key)
+                    advance()
+            run.detect_removed(found.files, found.roots, found.missing)
+            for doc_id in sorted(run.touched | set(report.removed_ids)):
+                catalog.refresh_document(doc_id)
+            catalog.set_meta("chunking", json.dumps(params, sort_keys=True))
+            counts = {"added": 0, "updated": 0, "unchanged": 0}
+            for status in run.doc_status.values():
+                counts[status] += 1
+            report.added, report.updated = counts["added"], counts["updated"]
+            report.unchanged, report.removed = counts["unchanged"], len(report.removed_ids)
+            report.timings["parse_chunk_store"] = time.perf_counter() - t
+            changed = report.changed or run.dirty or datadir.current_name() is None
+            if changed:
+                catalog.record_run(report.to_dict())
+        if not changed:
+            catalog.close()
+            datadir.abandon(generation)
+            report.generation = datadir.current_name()
+            return report
+        extra = index_builder(generation, catalog, settings, report) if index_builder else {}
+        manifest = {
+            "created_at": now(),
+            "model": {"name": settings.model_name(), "setting": settings.model or None},
+            "chunking": params,
+            "corpus_hash": corpus_hash(catalog),
+            "stats": catalog.stats(),
+            **extra,
+        }
+    finally:
+        catalog.close()
+    datadir.commit(generation, manifest, settings.keep_generations)
+    report.generation = generation.name
+    return report
+
+
+def corpus_hash(catalog: Catalog) -> str:
+    """Hash of every live version's content: equal hashes mean the same indexed corpus."""
+    rows = catalog.db.execute(
+        "SELECT v.doc_id, v.content_hash, v.status FROM versions v JOIN documents d "
+        "ON d.doc_id = v.doc_id WHERE d.removed_at IS NULL ORDER BY v.doc_id, v.version_id"
+    )
+    h = hashlib.sha256()
+    for row in rows:
+        h.update("\x00".join(map(str, tuple(row))).encode())
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, total: int, label: str):
+    if not enabled or total < 2:
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)

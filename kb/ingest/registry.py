@@ -1,0 +1,86 @@
+"""Parser registry: which parser reads which file suffix, and the records they exchange."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kb.errors import ParseError
+from kb.types import ParsedDocument
+
+
+@dataclass
+class Source:
+    """A decoded source file handed to a parser."""
+
+    path: str
+    text: str
+    default_id: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    language: str = "en"
+
+
+@dataclass
+class ParseResult:
+    """Documents a parser read, and problems it found without giving up on the file."""
+
+    documents: list[ParsedDocument] = field(default_factory=list)
+    errors: list[ParseError] = field(default_factory=list)
+
+
+Parser = Callable[[Source], ParseResult]
+
+
+def _parsers() -> dict[str, Parser]:
+    from kb.ingest import html, markdown, rulings, text
+
+    return {
+        ".md": markdown.parse,
+        ".markdown": markdown.parse,
+        ".html": html.parse,
+        ".htm": html.parse,
+        ".txt": text.parse,
+        ".jsonl": rulings.parse_jsonl,
+        ".csv": rulings.parse_csv,
+    }
+
+
+def supported_suffixes() -> list[str]:
+    """Every suffix some parser reads."""
+    return sorted(_parsers())
+
+
+def parser_for(path: str | Path) -> Parser | None:
+    """The parser for a file's suffix, or None when no parser reads it."""
+    return _parsers().get(Path(path).suffix.lower())
+
+
+def build_document(
+    source: Source,
+    own_meta: dict[str, Any],
+    *,
+    title_fallback: str,
+    default_type: str,
+    body: str,
+    sections: list,
+) -> ParsedDocument:
+    """A ParsedDocument from a parser's own metadata overlaid with the manifest's."""
+    meta = {**own_meta, **source.meta}
+    doc_id = meta.pop("id", None) or source.default_id
+    title = meta.pop("title", None) or title_fallback
+    doc_type = meta.pop("type", None) or default_type
+    meta.setdefault("language", source.language)
+    meta.setdefault("visibility", "all")
+    if "status" in meta:  # the catalog derives status from dates; keep what the file said
+        meta["declared_status"] = meta.pop("status")
+    return ParsedDocument(
+        doc_id=doc_id,
+        title=title,
+        doc_type=doc_type,
+        source_path=source.path,
+        body=body,
+        metadata=meta,
+        sections=sections,
+    )

@@ -1,0 +1,182 @@
+"""Finding source files (folders, `.kbignore`, manifests) and reading them safely."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kb.errors import ParseError
+from kb.ingest.metadata import normalize_metadata, slugify
+from kb.ingest.registry import Source, parser_for
+
+IGNORE_FILE = ".kbignore"
+
+
+@dataclass
+class SourceFile:
+    """A file to ingest: where it is, how reports name it, and metadata from a manifest."""
+
+    path: Path
+    display: str
+    default_id: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Stable key of the file in the catalog (its resolved path)."""
+        return str(self.path)
+
+
+@dataclass
+class Collected:
+    """What `collect` found."""
+
+    files: list[SourceFile] = field(default_factory=list)
+    roots: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    errors: list[ParseError] = field(default_factory=list)
+    missing: set[str] = field(default_factory=set)
+
+
+def display_path(path: Path) -> str:
+    """`path` relative to the working directory when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def collect(paths: list[Path], manifest: Path | None = None) -> Collected:
+    """Files to ingest from PATHs (folders walked, `.kbignore` honoured) or from a manifest.
+
+    With a manifest, exactly the files it lists are ingested (only those under PATHs when
+    PATHs are given too).
+    """
+    out = Collected()
+    resolved = [Path(p).resolve() for p in paths]
+    if manifest is not None:
+        _from_manifest(Path(manifest).resolve(), resolved, out)
+        return out
+    for root in resolved:
+        if not root.exists():
+            out.errors.append(ParseError(str(root), "no such file or folder"))
+            continue
+        out.roots.append(root)
+        if root.is_file():
+            _add(root, root.parent, out, {})
+            continue
+        ignore = _ignore_patterns(root)
+        for dirpath, dirnames, filenames in os.walk(root):
+            rel_dir = Path(dirpath).relative_to(root)
+            dirnames[:] = sorted(
+                d
+                for d in dirnames
+                if not d.startswith(".") and not _ignored(rel_dir / d, ignore, is_dir=True)
+            )
+            for name in sorted(filenames):
+                if name.startswith(".") or _ignored(rel_dir / name, ignore, is_dir=False):
+                    continue
+                _add(Path(dirpath) / name, root, out, {})
+    return out
+
+
+def _add(path: Path, root: Path, out: Collected, meta: dict[str, Any]) -> None:
+    if parser_for(path) is None:
+        out.skipped.append(display_path(path))
+        return
+    rel = path.relative_to(root) if path.is_relative_to(root) else Path(path.name)
+    default_id = slugify(str(rel.with_suffix("")).replace(os.sep, "-"))
+    out.files.append(
+        SourceFile(path=path, display=display_path(path), default_id=default_id, meta=meta)
+    )
+
+
+def _from_manifest(manifest: Path, within: list[Path], out: Collected) -> None:
+    shown = display_path(manifest)
+    try:
+        lines = manifest.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        out.errors.append(ParseError(shown, f"cannot read manifest: {exc}"))
+        return
+    folder = manifest.parent
+    out.roots.append(folder)
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            out.errors.append(ParseError(shown, f"malformed JSON: {exc.msg}", line=n))
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            out.errors.append(
+                ParseError(shown, "each line needs a 'path' string", line=n, field="path")
+            )
+            continue
+        path = (folder / entry.pop("path")).resolve()
+        if within and not any(path == w or path.is_relative_to(w) for w in within):
+            continue
+        if not path.is_file():
+            out.errors.append(
+                ParseError(
+                    shown, f"listed file {display_path(path)} does not exist", line=n, field="path"
+                )
+            )
+            out.missing.add(str(path))
+            continue
+        try:
+            meta = normalize_metadata(entry, shown, line=n)
+        except ParseError as exc:
+            out.errors.append(exc)
+            out.missing.add(str(path))
+            continue
+        _add(path, folder, out, meta)
+
+
+def _ignore_patterns(root: Path) -> list[str]:
+    try:
+        text = (root / IGNORE_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return []
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def _ignored(rel: Path, patterns: list[str], *, is_dir: bool) -> bool:
+    rel_s = rel.as_posix()
+    for pat in patterns:
+        if pat.endswith("/"):
+            if is_dir and fnmatch.fnmatch(rel_s, pat.rstrip("/")):
+                return True
+        elif fnmatch.fnmatch(rel_s, pat) or fnmatch.fnmatch(rel.name, pat):
+            return True
+    return False
+
+
+def read_source(file: SourceFile, raw: bytes, max_bytes: int, language: str) -> Source:
+    """Decode a file's bytes, rejecting empty, oversized, binary and non-UTF-8 content."""
+    where = file.display
+    if not raw.strip():
+        raise ParseError(where, "file is empty")
+    if len(raw) > max_bytes:
+        raise ParseError(
+            where,
+            f"file is {len(raw) / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit "
+            "(setting max_file_mb)",
+        )
+    if b"\x00" in raw[:8192]:
+        raise ParseError(where, "binary file (contains NUL bytes), not text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ParseError(
+            where, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})", line=line
+        ) from None
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    return Source(
+        path=where, text=text, default_id=file.default_id, meta=dict(file.meta), language=language
+    )

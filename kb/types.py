@@ -1,0 +1,177 @@
+"""Typed records passed between ingest, catalog and search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kb.errors import ParseError
+
+DOC_TYPES = ("policy", "guidance", "ruling")
+DOC_STATUSES = ("current", "historical", "draft")
+RULING_STATUSES = ("active", "overturned", "superseded")
+OUTCOMES = ("remove", "restrict", "age_gate", "warn", "end_stream", "suspend", "ban", "no_action")
+HEADING_SEPARATOR = " › "
+
+
+@dataclass
+class Block:
+    """A structural unit of a section: a paragraph, list, table, code or quote block.
+
+    `start`/`end` are character offsets into the document body. `parts` are the spans of the
+    block's natural sub-units (list items, table rows with the header first), used only when
+    the block is too long to keep whole.
+    """
+
+    kind: str
+    start: int
+    end: int
+    parts: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass
+class Section:
+    """Text under one heading: its heading path (below the document title) and its blocks."""
+
+    heading_path: list[str]
+    anchor: str
+    clause_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    blocks: list[Block] = field(default_factory=list)
+
+
+@dataclass
+class Ruling:
+    """An escalation ruling: a precedent with facts, outcome and rationale."""
+
+    case_id: str
+    title: str
+    decision_date: str
+    surface: str
+    region: str
+    policy_areas: list[str]
+    clauses: list[str]
+    facts: str
+    outcome: str
+    decision: str
+    rationale: str
+    status: str
+    superseded_by: str | None = None
+    reviewer_tier: str | None = None
+    visibility: str = "all"
+    teaching_example: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ParsedDocument:
+    """One document (or one version of it) as a parser read it from a source file."""
+
+    doc_id: str
+    title: str
+    doc_type: str
+    source_path: str
+    body: str
+    metadata: dict[str, Any]
+    sections: list[Section]
+    ruling: Ruling | None = None
+    source_line: int | None = None
+
+
+@dataclass
+class Passage:
+    """A retrievable, citable span of one document version."""
+
+    passage_id: str
+    doc_id: str
+    ordinal: int
+    heading_path: list[str]
+    anchor: str
+    clause_id: str | None
+    text: str
+    start: int
+    end: int
+    content_hash: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    version_id: int | None = None
+
+    @property
+    def embed_text(self) -> str:
+        """What the dense encoder sees: heading path, then the passage text."""
+        return HEADING_SEPARATOR.join(self.heading_path) + "\n" + self.text
+
+
+@dataclass
+class VersionInfo:
+    """One stored version of a document."""
+
+    version_id: int
+    doc_id: str
+    version: str
+    effective_from: str | None
+    effective_to: str | None
+    status: str
+    content_hash: str
+    title: str
+    source_path: str
+    metadata: dict[str, Any]
+    ingested_at: str
+
+
+@dataclass
+class DocumentInfo:
+    """A document with its versions, newest effective first."""
+
+    doc_id: str
+    doc_type: str
+    title: str
+    removed: bool
+    current_version_id: int | None
+    versions: list[VersionInfo] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did, for the summary table and `--json`."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    versions_added: int = 0
+    passages_added: int = 0
+    files_seen: int = 0
+    files_unchanged: int = 0
+    skipped: list[str] = field(default_factory=list)
+    errors: list[ParseError] = field(default_factory=list)
+    removed_ids: list[str] = field(default_factory=list)
+    generation: str | None = None
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        """True when the catalog differs from before the ingest."""
+        return bool(self.added or self.updated or self.removed or self.versions_added)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "removed_ids": self.removed_ids,
+            "versions_added": self.versions_added,
+            "passages_added": self.passages_added,
+            "files_seen": self.files_seen,
+            "files_unchanged": self.files_unchanged,
+            "skipped": self.skipped,
+            "errors": [
+                {"path": e.path, "line": e.line, "field": e.field, "reason": e.reason}
+                for e in self.errors
+            ],
+            "generation": self.generation,
+            "seconds": round(self.seconds, 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }

@@ -1,0 +1,55 @@
+"""Shared fixtures: settings on a temporary data dir, file writers, the external data folder."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from kb.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "corpus"
+SHARED_DATA = Path(os.environ.get("KB_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with a fresh data dir under tmp_path."""
+    return Settings.load(data_dir=tmp_path / "index")
+
+
+@pytest.fixture
+def write(tmp_path: Path):
+    """write("docs/a.md", text) creates a file under tmp_path/src and returns its path."""
+
+    def _write(rel: str, text: str | bytes, dedent: bool = True) -> Path:
+        path = tmp_path / "src" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(textwrap.dedent(text).lstrip("\n") if dedent else text)
+        return path
+
+    return _write
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    """The folder `write` puts files in."""
+    (tmp_path / "src").mkdir(exist_ok=True)
+    return tmp_path / "src"
+
+
+def shared(*parts: str) -> Path:
+    """A path under ../shared/data; skips the test when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"external data {path} is not available")
+    return path

@@ -1,0 +1,70 @@
+"""An ingest killed mid-run leaves the previous generation serving; the next one completes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from kb.datadir import DataDir
+
+from .test_pipeline import policy
+
+PARAGRAPH = (
+    "A host who involves a viewer in a risky stunt is responsible for the outcome. "
+    "Gift goals that reward danger count as encouragement, whatever chat says. "
+) * 4
+
+
+def _kb(settings, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "kb.cli", "--data-dir", str(settings.data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_sigkill_mid_ingest_keeps_previous_generation(settings, write, src):
+    write("first.md", policy(id="first"))
+    done = _kb(settings, "ingest", str(src), "--json")
+    assert done.returncode == 0, done.stderr
+    datadir = DataDir(settings.data_dir)
+    live = datadir.current_name()
+
+    body = "\n\n".join(f"## LIVE-K-{i} Clause {i}\n\n{PARAGRAPH}" for i in range(40))
+    for n in range(300):
+        write(f"bulk/doc{n:03d}.md", f"---\nid: bulk-{n}\n---\n# Bulk {n}\n\n{body}\n")
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kb.cli", "--data-dir", str(settings.data_dir), "ingest", str(src)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    partial = datadir.generations / "gen-000002"
+    while not (partial / "catalog.sqlite").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.5)
+    assert proc.poll() is None, "ingest finished before it could be killed; make it bigger"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    assert datadir.current_name() == live
+    assert partial.exists()  # the half-built generation is still there...
+    stats = _kb(settings, "stats", "--json")
+    assert stats.returncode == 0, stats.stderr
+    data = json.loads(stats.stdout)
+    assert data["generation"] == live and data["documents"] == 1  # ...but never served
+
+    again = _kb(settings, "ingest", str(src), "--json")
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert report["added"] == 300 and report["errors"] == []
+    assert datadir.current_name() == report["generation"] != live
+    assert not partial.exists() or partial.name == report["generation"]
+    assert json.loads(_kb(settings, "stats", "--json").stdout)["documents"] == 301

@@ -1,0 +1,58 @@
+"""Real policy history from ../shared/data/pga: versions, duplicates, metadata from a manifest."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb.catalog import Catalog
+from kb.datadir import DataDir
+from kb.ingest.pipeline import ingest
+
+from ..conftest import shared
+
+
+@pytest.fixture(scope="module")
+def pga_catalog(tmp_path_factory):
+    from kb.config import Settings
+
+    manifest = shared("pga", "manifest.jsonl")
+    settings = Settings.load(data_dir=tmp_path_factory.mktemp("pga") / "index")
+    report = ingest(settings, [], manifest)
+    catalog = Catalog(DataDir(settings.data_dir).current() / "catalog.sqlite", readonly=True)
+    yield report, catalog
+    catalog.close()
+
+
+def test_every_manifest_file_ingests_without_error(pga_catalog):
+    report, catalog = pga_catalog
+    assert report.errors == []
+    assert report.files_seen == 74
+    assert catalog.stats()["documents"] == 26
+
+
+def test_tiktok_history_is_one_document_with_21_versions(pga_catalog):
+    _, catalog = pga_catalog
+    doc = catalog.document("tiktok-community-guidelines")
+    assert len(doc.versions) == 21  # 22 manifest lines: the newest file is stored once
+    newest, *older = doc.versions
+    assert newest.status == "current" and newest.effective_from == "2026-08-20"
+    assert all(v.status == "historical" for v in older)
+    assert doc.current_version_id == newest.version_id
+    # Effective periods chain without gaps: each ends the day before the next begins.
+    for later, earlier in zip(doc.versions, doc.versions[1:], strict=False):
+        assert earlier.effective_to < later.effective_from
+    assert newest.metadata["platform"] == "TikTok"
+    assert "source_commit" in newest.metadata and "version_date" in newest.metadata
+
+
+def test_passages_are_cited_with_heading_paths(pga_catalog):
+    _, catalog = pga_catalog
+    doc = catalog.document("twitch-community-guidelines")
+    passages = catalog.passages_of(doc.current_version_id)
+    body = catalog.version_body(doc.current_version_id)
+    assert len(passages) > 20
+    assert all(p.heading_path[0] == "Twitch Community Guidelines" for p in passages)
+    assert sum(len(p.heading_path) > 1 for p in passages) > len(passages) / 2
+    assert all(
+        p.text == body[p.start : p.end] or p.text.endswith(body[p.start : p.end]) for p in passages
+    )

@@ -1,0 +1,230 @@
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from kb.catalog import Catalog
+from kb.cli import main
+from kb.datadir import DataDir
+from kb.ingest.pipeline import ingest
+
+POLICY = """---
+id: {id}
+title: {title}
+version: "{version}"
+effective_from: {date}
+---
+# {title}
+
+Purpose of the policy.
+
+## LIVE-T-1 First
+
+{text}
+
+## LIVE-T-2 Second
+
+Unchanged clause text.
+"""
+
+
+def policy(id="p1", title="Test policy", version="1.0", date="2024-01-01", text="Original text."):
+    return POLICY.format(id=id, title=title, version=version, date=date, text=text)
+
+
+def open_catalog(settings) -> Catalog:
+    return Catalog(DataDir(settings.data_dir).current() / "catalog.sqlite", readonly=True)
+
+
+def test_new_version_makes_previous_historical_and_history_stays(settings, write, src):
+    write("a/v1.md", policy(version="1.0", date="2024-01-01"))
+    write("a/v2.md", policy(version="2.0", date="2025-01-01", text="Stricter text."))
+    report = ingest(settings, [src])
+    assert (report.added, report.versions_added, report.errors) == (1, 2, [])
+    cat = open_catalog(settings)
+    doc = cat.document("p1")
+    assert [(v.version, v.status, v.effective_to) for v in doc.versions] == [
+        ("2.0", "current", None),
+        ("1.0", "historical", "2024-12-31"),
+    ]
+    assert doc.current_version_id == doc.versions[0].version_id
+    old = cat.passages_of(doc.versions[1].version_id)
+    assert any("Original text." in p.text for p in old)
+    cat.close()
+
+
+def test_unchanged_reingest_does_no_work_and_keeps_the_generation(settings, write, src):
+    write("a.md", policy(id="a"))
+    write("b.md", policy(id="b"))
+    first = ingest(settings, [src])
+    again = ingest(settings, [src])
+    assert again.files_unchanged == 2 and again.unchanged == 2
+    assert (again.added, again.updated, again.versions_added, again.passages_added) == (0, 0, 0, 0)
+    assert again.generation == first.generation
+
+
+def test_changed_document_reprocesses_only_its_own_passages(settings, write, src):
+    write("a.md", policy(id="a"))
+    write("b.md", policy(id="b"))
+    ingest(settings, [src])
+    cat = open_catalog(settings)
+    b_before = [p.passage_id for p in cat.passages_of(cat.document("b").current_version_id)]
+    cat.close()
+    write("a.md", policy(id="a", version="1.1", date="2024-06-01", text="Edited text."))
+    report = ingest(settings, [src])
+    assert (report.updated, report.unchanged, report.versions_added) == (1, 1, 1)
+    assert report.files_unchanged == 1
+    cat = open_catalog(settings)
+    assert [p.passage_id for p in cat.passages_of(cat.document("b").current_version_id)] == b_before
+    assert len(cat.document("a").versions) == 2
+    cat.close()
+
+
+def test_disappeared_file_is_reported_and_removed_then_restored(settings, write, src):
+    write("a.md", policy(id="a"))
+    path = write("b.md", policy(id="b"))
+    ingest(settings, [src])
+    path.unlink()
+    report = ingest(settings, [src])
+    assert report.removed_ids == ["b"] and report.removed == 1
+    cat = open_catalog(settings)
+    assert cat.document("b").removed and not cat.document("a").removed
+    assert cat.stats()["current_passages"] == len(
+        cat.passages_of(cat.document("a").current_version_id)
+    )
+    cat.close()
+    write("b.md", policy(id="b"))
+    report = ingest(settings, [src])
+    assert report.updated == 1 and not open_catalog(settings).document("b").removed
+
+
+RULING = {
+    "case_id": "ESC-1",
+    "title": "t",
+    "decision_date": "2025-01-02",
+    "surface": "live",
+    "region": "EU",
+    "policy_areas": ["general"],
+    "clauses": ["LIVE-T-1"],
+    "facts": "Facts.",
+    "outcome": "warn",
+    "decision": "Warned.",
+    "rationale": "Because.",
+    "status": "active",
+}
+
+
+def test_bad_input_is_reported_and_nothing_stored_is_lost(settings, write, src):
+    write("good.md", policy(id="good"))
+    write("later-bad.md", policy(id="later-bad"))
+    write("rulings.jsonl", json.dumps(RULING) + "\n" + json.dumps({**RULING, "case_id": "ESC-2"}))
+    first = ingest(settings, [src])
+    assert first.errors == [] and first.added == 4
+
+    write("later-bad.md", "---\ntitle: [oops\n---\nBroken now.\n")
+    write(
+        "rulings.jsonl",
+        json.dumps(RULING)
+        + "\n{broken\n"
+        + json.dumps({**RULING, "case_id": "ESC-3", "outcome": None})
+        + "\n"
+        + json.dumps({**RULING, "case_id": "ESC-4"})
+        + "\n",
+    )
+    write("binary.md", b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR")
+    write("latin1.md", "# Title\n\nfine line\ncaf\xe9 au lait\n".encode("latin-1"))
+    write("empty.md", "   \n")
+    write("big.txt", "x" * 2_100_000)
+    write("notes.docx", b"PK\x03\x04")
+    report = ingest(settings.replace(max_file_mb=2.0), [src])
+
+    where = {(e.path.split("/")[-1], e.line, e.field) for e in report.errors}
+    assert where == {
+        ("later-bad.md", 3, None),
+        ("rulings.jsonl", 2, None),
+        ("rulings.jsonl", 3, "outcome"),
+        ("binary.md", None, None),
+        ("latin1.md", 4, None),
+        ("empty.md", None, None),
+        ("big.txt", None, None),
+    }
+    reasons = " ".join(e.reason for e in report.errors)
+    for word in (
+        "malformed front matter",
+        "malformed JSON",
+        "binary",
+        "invalid UTF-8",
+        "empty",
+        "over the 2.0 MB limit",
+    ):
+        assert word in reasons
+    assert any(s.endswith("notes.docx") for s in report.skipped)
+    assert report.added == 1  # ESC-4
+    assert report.removed_ids == []  # ESC-2's line is broken, not gone: it stays
+    cat = open_catalog(settings)
+    for doc_id in ("good", "later-bad", "ESC-1", "ESC-2", "ESC-4"):
+        doc = cat.document(doc_id)
+        assert not doc.removed and doc.current_version_id is not None
+    cat.close()
+
+
+def test_strict_turns_errors_into_a_failing_exit(settings, write, src):
+    write("good.md", policy(id="good"))
+    write("bad.md", "---\nid: [x\n---\n")
+    runner = CliRunner()
+    args = ["--data-dir", str(settings.data_dir), "ingest", str(src)]
+    lax = runner.invoke(main, args)
+    assert lax.exit_code == 0, lax.output
+    assert "bad.md:3" in lax.output and "malformed front matter" in lax.output
+    strict = runner.invoke(main, [*args, "--strict", "--json"])
+    assert strict.exit_code == 1
+    assert json.loads(strict.output)["errors"][0]["line"] == 3
+
+
+def test_manifest_lists_files_and_metadata(settings, write, src):
+    write("docs/one.md", "# One\n\nFirst text.\n")
+    write("docs/two.md", "# Two\n\nSecond text.\n")
+    write("docs/ignored.md", "# Not listed\n\nNot in the manifest.\n")
+    manifest = write(
+        "manifest.jsonl",
+        "\n".join(
+            [
+                json.dumps(
+                    {
+                        "path": "docs/one.md",
+                        "document_id": "d",
+                        "effective_from": "2024-01-01",
+                        "platform": "Glowcast",
+                        "source_commit": "abc",
+                    }
+                ),
+                json.dumps(
+                    {"path": "docs/two.md", "document_id": "d", "effective_from": "2025-01-01"}
+                ),
+                json.dumps({"path": "docs/missing.md"}),
+                json.dumps({"path": "docs/one.md", "effective_from": "someday"}),
+            ]
+        ),
+    )
+    report = ingest(settings, [], manifest)
+    assert report.added == 1 and report.versions_added == 2
+    assert sorted((e.line, e.field) for e in report.errors) == [(3, "path"), (4, "effective_from")]
+    cat = open_catalog(settings)
+    doc = cat.document("d")
+    assert [v.status for v in doc.versions] == ["current", "historical"]
+    assert doc.versions[1].metadata["source_commit"] == "abc"
+    assert doc.versions[1].metadata["platform"] == "Glowcast"
+    assert cat.stats()["documents"] == 1
+    cat.close()
+
+
+def test_stats_command_shows_counts_and_manifest(settings, write, src):
+    write("a.md", policy(id="a"))
+    ingest(settings, [src])
+    out = CliRunner().invoke(main, ["--data-dir", str(settings.data_dir), "stats", "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["documents"] == 1 and data["passages"] == 3
+    assert data["manifest"]["chunking"]["max_tokens"] == settings.chunk_max_tokens
+    assert data["manifest"]["model"]["name"] == "all-MiniLM-L6-v2"
