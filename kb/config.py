@@ -41,6 +41,53 @@ class Settings:
         2, "How many complete index generations to keep on disk (the live one included)."
     )
     default_language: str = _setting("en", "Language recorded when a document names none.")
+    cache_dir: str = _setting(
+        "",
+        "Folder for content-addressed caches (embeddings by passage hash, the model's ONNX "
+        "export); empty means DATA_DIR/cache. Safe to share between data dirs.",
+    )
+    keyword_backend: str = _setting(
+        "tantivy", "Keyword (BM25) engine: tantivy (fast, default) or whoosh (pure Python)."
+    )
+    keyword_boosts: str = _setting(
+        "title:1.0,heading:1.5,text:1.0",
+        "BM25 field boosts for the document title, the heading path and the passage text.",
+    )
+    encoder: str = _setting(
+        "onnx",
+        "How texts are embedded: onnx (the model exported once to ONNX, run with onnxruntime: "
+        "fast to load and to query) or sentence-transformers (torch).",
+    )
+    dense_index: bool = _setting(
+        True,
+        "Build the dense (embedding) index at ingest. Off gives a keyword-only knowledge base "
+        "(no model work at all), e.g. for bulk archives on small machines.",
+    )
+    embed_batch_size: int = _setting(32, "Passages embedded per batch during ingest.")
+    hnsw_threshold: int = _setting(
+        250_000,
+        "Above this many passages the dense index is HNSW (approximate); below, exact inner "
+        "product.",
+    )
+    fusion: str = _setting(
+        "rrf", "How hybrid search merges keyword and dense results: rrf or weighted."
+    )
+    rrf_k: int = _setting(60, "The k of reciprocal rank fusion: 1 / (k + rank).")
+    dense_weight: float = _setting(
+        0.5,
+        "Share of the dense side in fusion (0..1): weights RRF terms, or mixes min-max "
+        "normalised scores for weighted fusion.",
+    )
+    fetch_k: int = _setting(
+        100, "How many candidates each retriever returns to fusion (over-fetch)."
+    )
+    max_k: int = _setting(100, "Largest number of results one search may ask for.")
+    max_query_chars: int = _setting(1000, "Longest query accepted, in characters.")
+    query_threads: int = _setting(
+        1,
+        "Threads for query-time embedding and FAISS (they compete for cores when both run in "
+        "one process); ingest uses all cores.",
+    )
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:
@@ -71,8 +118,33 @@ class Settings:
             raise ConfigError(f"chunk_max_tokens must be 32..8192, got {self.chunk_max_tokens}")
         if self.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb must be positive, got {self.max_file_mb}")
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise ConfigError(f"dense_weight must be within 0..1, got {self.dense_weight}")
+        if self.fusion not in ("rrf", "weighted"):
+            raise ConfigError(f"unknown fusion {self.fusion!r}; valid: rrf, weighted")
+        if self.rrf_k < 1 or self.fetch_k < 1 or self.max_k < 1:
+            raise ConfigError("rrf_k, fetch_k and max_k must be positive")
+        self.boosts()
         if self.keep_generations < 1:
             raise ConfigError(f"keep_generations must be >= 1, got {self.keep_generations}")
+
+    def cache_path(self) -> Path:
+        """Folder of the shared caches."""
+        return Path(self.cache_dir) if self.cache_dir else Path(self.data_dir) / "cache"
+
+    def boosts(self) -> dict[str, float]:
+        """keyword_boosts as {field: boost}."""
+        out = {}
+        for part in self.keyword_boosts.split(","):
+            name, _, value = part.partition(":")
+            try:
+                out[name.strip()] = float(value)
+            except ValueError:
+                raise ConfigError(f"keyword_boosts: cannot read {part!r} as field:boost") from None
+        unknown = set(out) - {"title", "heading", "text"}
+        if unknown:
+            raise ConfigError(f"keyword_boosts: unknown fields {sorted(unknown)}")
+        return out
 
     def model_path(self) -> Path:
         """The embedding model folder: the configured one or the bundled default."""

@@ -140,6 +140,7 @@ class IngestReport:
     removed: int = 0
     versions_added: int = 0
     passages_added: int = 0
+    embedded: int = 0
     files_seen: int = 0
     files_unchanged: int = 0
     skipped: list[str] = field(default_factory=list)
@@ -164,6 +165,7 @@ class IngestReport:
             "removed_ids": self.removed_ids,
             "versions_added": self.versions_added,
             "passages_added": self.passages_added,
+            "embedded": self.embedded,
             "files_seen": self.files_seen,
             "files_unchanged": self.files_unchanged,
             "skipped": self.skipped,
@@ -174,4 +176,98 @@ class IngestReport:
             "generation": self.generation,
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+@dataclass
+class Citation:
+    """Where a passage comes from, precisely enough to find it again."""
+
+    doc_id: str
+    title: str
+    doc_type: str
+    version: str
+    version_id: int
+    effective_from: str | None
+    effective_to: str | None
+    status: str
+    heading_path: list[str]
+    anchor: str
+    passage_id: str
+    url: str
+
+    def line(self) -> str:
+        """'Title › Section, v2.0 (effective 2025-10-01)'."""
+        when = f"effective {self.effective_from}" if self.effective_from else "undated"
+        hist = ", historical" if self.status != "current" else ""
+        return f"{HEADING_SEPARATOR.join(self.heading_path)}, v{self.version} ({when}{hist})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "doc_type": self.doc_type,
+            "version": self.version,
+            "version_id": self.version_id,
+            "effective_from": self.effective_from,
+            "effective_to": self.effective_to,
+            "status": self.status,
+            "heading_path": self.heading_path,
+            "anchor": self.anchor,
+            "passage_id": self.passage_id,
+            "url": self.url,
+            "text": self.line(),
+        }
+
+
+@dataclass
+class SearchHit:
+    """One ranked, cited passage."""
+
+    rank: int
+    passage: Passage
+    citation: Citation
+    score: float
+    scores: dict[str, Any]
+    metadata: dict[str, Any]
+    highlighted: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `kb search --json` / API shape."""
+        return {
+            "rank": self.rank,
+            "passage_id": self.passage.passage_id,
+            "document_id": self.passage.doc_id,
+            "title": self.citation.title,
+            "doc_type": self.citation.doc_type,
+            "heading_path": self.passage.heading_path,
+            "clause_id": self.passage.clause_id,
+            "text": self.passage.text,
+            "highlighted": self.highlighted,
+            "score": self.score,
+            "scores": self.scores,
+            "metadata": self.metadata,
+            "citation": self.citation.to_dict(),
+        }
+
+
+@dataclass
+class SearchResponse:
+    """Results of one search."""
+
+    query: str
+    mode: str
+    results: list[SearchHit]
+    filters: dict[str, Any]
+    took_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "query": self.query,
+            "mode": self.mode,
+            "filters": self.filters,
+            "took_ms": round(self.took_ms, 2),
+            "results": [h.to_dict() for h in self.results],
         }

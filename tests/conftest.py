@@ -18,9 +18,18 @@ CORPUS = ROOT / "corpus"
 SHARED_DATA = Path(os.environ.get("KB_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_cache(tmp_path_factory) -> Path:
+    """One embedding/ONNX cache for the whole session: the model is exported once, and a text
+    embedded by one test is not embedded again by the next (as in real use across ingests)."""
+    path = Path(os.environ.get("KB_TEST_CACHE") or tmp_path_factory.mktemp("kb-cache"))
+    os.environ["KB_CACHE_DIR"] = str(path)
+    return path
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Settings with a fresh data dir under tmp_path."""
+    """Settings with a fresh data dir under tmp_path (and the session's shared cache)."""
     return Settings.load(data_dir=tmp_path / "index")
 
 

@@ -6,9 +6,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from kb.catalog import Catalog, now
 from kb.config import Settings
@@ -22,9 +20,6 @@ from kb.types import DOC_TYPES, IngestReport, ParsedDocument
 
 # Bump when parsing or chunking changes what a file turns into, so unchanged files re-parse.
 PARSER_VERSION = "1"
-
-# Called after the catalog of a new generation is complete, before it goes live.
-IndexBuilder = Callable[[Path, Catalog, Settings, IngestReport], dict[str, Any]]
 
 
 class _Run:
@@ -146,7 +141,6 @@ def ingest(
     paths: list[Path],
     manifest: Path | None = None,
     *,
-    index_builder: IndexBuilder | None = None,
     progress: bool = False,
 ) -> IngestReport:
     """Ingest PATHs (or a manifest's files) into a new generation and make it live."""
@@ -156,7 +150,7 @@ def ingest(
     with datadir.lock():
         generation = datadir.begin()
         try:
-            report = _ingest_into(generation, datadir, settings, found, index_builder, progress)
+            report = _ingest_into(generation, datadir, settings, found, progress)
         except BaseException:
             datadir.abandon(generation)
             raise
@@ -164,7 +158,7 @@ def ingest(
     return report
 
 
-def _ingest_into(generation, datadir, settings, found, index_builder, progress) -> IngestReport:
+def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport:
     catalog = Catalog(generation / "catalog.sqlite")
     try:
         counter = TokenCounter(settings.model_path(), settings.model_name())
@@ -182,7 +176,7 @@ def _ingest_into(generation, datadir, settings, found, index_builder, progress) 
         report.errors.extend(found.errors)
         t = time.perf_counter()
         with catalog.transaction():
-            with _progress(progress, len(found.files), "parse + chunk") as advance:
+            with progress_bar(progress, len(found.files), "parse + chunk") as advance:
                 for file in found.files:
                     errors_before = len(report.errors)
                     run.process_file(file)
@@ -207,7 +201,9 @@ def _ingest_into(generation, datadir, settings, found, index_builder, progress) 
             datadir.abandon(generation)
             report.generation = datadir.current_name()
             return report
-        extra = index_builder(generation, catalog, settings, report) if index_builder else {}
+        from kb.search.build import build_indexes
+
+        extra = build_indexes(generation, catalog, settings, report, progress)
         manifest = {
             "created_at": now(),
             "model": {"name": settings.model_name(), "setting": settings.model or None},
@@ -236,9 +232,10 @@ def corpus_hash(catalog: Catalog) -> str:
 
 
 @contextlib.contextmanager
-def _progress(enabled: bool, total: int, label: str):
+def progress_bar(enabled: bool, total: int, label: str):
+    """A rich progress bar (or nothing); yields `advance(n=1)`."""
     if not enabled or total < 2:
-        yield lambda: None
+        yield lambda n=1: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -250,4 +247,4 @@ def _progress(enabled: bool, total: int, label: str):
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=total)
-        yield lambda: bar.advance(task)
+        yield lambda n=1: bar.advance(task, n)

@@ -16,22 +16,24 @@ def pga_catalog(tmp_path_factory):
     from kb.config import Settings
 
     manifest = shared("pga", "manifest.jsonl")
-    settings = Settings.load(data_dir=tmp_path_factory.mktemp("pga") / "index")
+    # Keyword-only: these tests are about versions and citations, and embedding 9,600 passages
+    # would take minutes (the dense side is tested on the sample corpus).
+    settings = Settings.load(data_dir=tmp_path_factory.mktemp("pga") / "index", dense_index=False)
     report = ingest(settings, [], manifest)
     catalog = Catalog(DataDir(settings.data_dir).current() / "catalog.sqlite", readonly=True)
-    yield report, catalog
+    yield report, catalog, settings
     catalog.close()
 
 
 def test_every_manifest_file_ingests_without_error(pga_catalog):
-    report, catalog = pga_catalog
+    report, catalog, _ = pga_catalog
     assert report.errors == []
     assert report.files_seen == 74
     assert catalog.stats()["documents"] == 26
 
 
 def test_tiktok_history_is_one_document_with_21_versions(pga_catalog):
-    _, catalog = pga_catalog
+    _, catalog, _ = pga_catalog
     doc = catalog.document("tiktok-community-guidelines")
     assert len(doc.versions) == 21  # 22 manifest lines: the newest file is stored once
     newest, *older = doc.versions
@@ -46,7 +48,7 @@ def test_tiktok_history_is_one_document_with_21_versions(pga_catalog):
 
 
 def test_passages_are_cited_with_heading_paths(pga_catalog):
-    _, catalog = pga_catalog
+    _, catalog, _ = pga_catalog
     doc = catalog.document("twitch-community-guidelines")
     passages = catalog.passages_of(doc.current_version_id)
     body = catalog.version_body(doc.current_version_id)
@@ -56,3 +58,22 @@ def test_passages_are_cited_with_heading_paths(pga_catalog):
     assert all(
         p.text == body[p.start : p.end] or p.text.endswith(body[p.start : p.end]) for p in passages
     )
+
+
+def test_as_of_search_cites_the_version_in_force(pga_catalog):
+    from kb.search.hybrid import Searcher
+
+    _, _catalog, settings = pga_catalog
+    searcher = Searcher(settings)
+    try:
+        filters = searcher.parse_filters(
+            {"doc_id": "tiktok-community-guidelines"}, as_of="2023-06-01"
+        )
+        hits = searcher.search("dangerous challenges", k=5, mode="keyword", filters=filters).results
+        assert hits
+        assert {h.citation.effective_from for h in hits} == {"2023-03-21"}
+        assert all(h.citation.status == "historical" for h in hits)
+        current = searcher.search("dangerous challenges", k=5, mode="keyword").results
+        assert all(h.citation.status == "current" for h in current)
+    finally:
+        searcher.close()

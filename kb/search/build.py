@@ -1,0 +1,106 @@
+"""Building a generation's search indexes from its catalog (called by the ingest pipeline)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from kb.catalog import Catalog
+from kb.config import Settings
+from kb.search.dense import build_dense
+from kb.search.embed_cache import EmbeddingCache
+from kb.search.encoders import get_encoder, model_info
+from kb.search.filter_index import FilterIndex
+from kb.search.filters import FAR_FUTURE, date_int, passage_terms
+from kb.search.keyword import get_backend
+from kb.search.keyword.base import IndexedPassage
+from kb.types import HEADING_SEPARATOR, IngestReport
+
+IDS_FILE = "passage_ids.txt"
+
+
+def build_indexes(
+    generation: Path,
+    catalog: Catalog,
+    settings: Settings,
+    report: IngestReport,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Write ids, filter index, keyword index and dense vectors; return manifest entries."""
+    t = time.perf_counter()
+    ids: list[str] = []
+    rows: list[IndexedPassage] = []
+    hashes: list[str] = []
+    texts: list[str] = []
+    for passage, version, doc_type in catalog.iter_indexable():
+        ordinal = len(ids)
+        ids.append(passage.passage_id)
+        rows.append(
+            IndexedPassage(
+                ordinal=ordinal,
+                title=version.title,
+                heading=HEADING_SEPARATOR.join(passage.heading_path[1:]),
+                text=passage.text,
+                terms=passage_terms(passage, version, doc_type),
+                eff_from=date_int(version.effective_from, 0),
+                eff_to=date_int(version.effective_to, FAR_FUTURE),
+            )
+        )
+        hashes.append(passage.content_hash)
+        texts.append(passage.embed_text)
+    (generation / IDS_FILE).write_text("\n".join(ids) + ("\n" if ids else ""))
+    filters = FilterIndex.build(rows)
+    filters.save(generation / "filters.npz")
+    report.timings["index_prepare"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    backend = get_backend(settings.keyword_backend)
+    backend.build(generation / "keyword", rows, settings.boosts())
+    report.timings["keyword_index"] = time.perf_counter() - t
+
+    extra = {
+        "passages_indexed": len(ids),
+        "keyword": {"backend": backend.name, "boosts": settings.boosts()},
+        "dense": None,
+        "filter_keys": sorted(filters.keys()),
+    }
+    if not settings.dense_index:
+        return extra
+    t = time.perf_counter()
+    info = model_info(settings)
+    cache = EmbeddingCache(settings.cache_path() / "embeddings", info.key, info.dim)
+    encoder = None
+
+    def encode(batch: list[str]):
+        nonlocal encoder
+        if encoder is None:
+            encoder = get_encoder(settings)
+        return encoder.encode(batch, batch_size=settings.embed_batch_size)
+
+    try:
+        with _bar(progress, len(texts), "embed") as advance:
+            vectors, embedded = cache.embed(hashes, texts, encode, progress=advance)
+    finally:
+        cache.close()
+    report.timings["embed"] = time.perf_counter() - t
+    report.embedded = embedded
+
+    t = time.perf_counter()
+    kind = build_dense(generation / "dense", vectors, settings.hnsw_threshold)
+    report.timings["dense_index"] = time.perf_counter() - t
+    extra["dense"] = {
+        "model": info.name,
+        "model_key": info.key,
+        "dim": info.dim,
+        "kind": kind,
+        "encoder": settings.encoder,
+        "embedded_this_build": embedded,
+    }
+    return extra
+
+
+def _bar(enabled: bool, total: int, label: str):
+    from kb.ingest.pipeline import progress_bar
+
+    return progress_bar(enabled, total, label)

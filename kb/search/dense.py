@@ -1,0 +1,77 @@
+"""Dense retrieval over normalised vectors in FAISS. The only file importing faiss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+# Filters allowing fewer passages than this are searched exactly over just those rows.
+SMALL_SUBSET = 4096
+
+
+def build_dense(folder: Path, vectors: np.ndarray, hnsw_threshold: int) -> str:
+    """Write vectors (and an HNSW graph when there are many); returns the index kind."""
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
+    if len(vectors) > hnsw_threshold:
+        index = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.add(vectors)
+        faiss.write_index(index, str(folder / "hnsw.faiss"))
+        return "hnsw"
+    return "flat"
+
+
+class DenseIndex:
+    """Inner-product search, exact by default, with filters applied inside the search."""
+
+    def __init__(self, folder: Path, threads: int = 1) -> None:
+        if threads:
+            faiss.omp_set_num_threads(threads)
+        self.vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+        self.dim = self.vectors.shape[1] if self.vectors.ndim == 2 else 0
+        hnsw = folder / "hnsw.faiss"
+        if hnsw.is_file():
+            self.index = faiss.read_index(str(hnsw))
+            self.index.hnsw.efSearch = 128
+            self.kind = "hnsw"
+        else:
+            self.index = faiss.IndexFlatIP(self.dim)
+            if len(self.vectors):
+                self.index.add(np.ascontiguousarray(self.vectors))
+            self.kind = "flat"
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def search(
+        self, query: np.ndarray, allowed: np.ndarray | None, limit: int
+    ) -> list[tuple[int, float]]:
+        """(ordinal, cosine) best first among passages `allowed` (a boolean mask) permits."""
+        if not len(self.vectors) or limit <= 0:
+            return []
+        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        if allowed is not None:
+            idx = np.flatnonzero(allowed)
+            if len(idx) == 0:
+                return []
+            if len(idx) <= SMALL_SUBSET:
+                scores = np.asarray(self.vectors[idx]) @ q[0]
+                top = np.argsort(-scores, kind="stable")[:limit]
+                return [(int(idx[i]), float(scores[i])) for i in top]
+            if len(idx) < len(self.vectors):
+                bitmap = np.packbits(allowed, bitorder="little")
+                selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
+                params = (
+                    faiss.SearchParametersHNSW(sel=selector, efSearch=max(128, limit))
+                    if self.kind == "hnsw"
+                    else faiss.SearchParameters(sel=selector)
+                )
+                scores, ids = self.index.search(q, min(limit, len(idx)), params=params)
+                return [
+                    (int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0
+                ]
+        scores, ids = self.index.search(q, min(limit, len(self.vectors)))
+        return [(int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]

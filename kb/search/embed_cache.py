@@ -1,0 +1,76 @@
+"""Embeddings cached on disk by passage content hash, so no text is embedded twice."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+class EmbeddingCache:
+    """A SQLite file of hash -> float32 vector for one model (the file name carries its key)."""
+
+    def __init__(self, folder: Path, model_key: str, dim: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{model_key}.sqlite"
+        self.dim = dim
+        self.db = sqlite3.connect(self.path, timeout=60)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS emb (hash TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+        self.db.commit()
+
+    def get_many(self, hashes: list[str]) -> dict[str, np.ndarray]:
+        """Cached vectors among `hashes`."""
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), 900):
+            chunk = unique[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            for h, blob in self.db.execute(
+                f"SELECT hash, vec FROM emb WHERE hash IN ({marks})", chunk
+            ):
+                found[h] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put_many(self, items: list[tuple[str, np.ndarray]]) -> None:
+        """Store vectors."""
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO emb VALUES (?, ?)",
+                [(h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],
+            )
+
+    def embed(
+        self,
+        hashes: list[str],
+        texts: list[str],
+        encode: Callable[[list[str]], np.ndarray],
+        chunk: int = 256,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[np.ndarray, int]:
+        """Vectors for all texts (cached or newly encoded, then cached); returns (matrix,
+        number newly embedded). Identical hashes are embedded once."""
+        cached = self.get_many(hashes)
+        missing: dict[str, str] = {}
+        for h, t in zip(hashes, texts, strict=True):
+            if h not in cached and h not in missing:
+                missing[h] = t
+        todo = list(missing.items())
+        for start in range(0, len(todo), chunk):
+            part = todo[start : start + chunk]
+            vectors = encode([t for _, t in part])
+            self.put_many([(h, v) for (h, _), v in zip(part, vectors, strict=True)])
+            for (h, _), v in zip(part, vectors, strict=True):
+                cached[h] = v
+            if progress:
+                progress(len(part))
+        matrix = np.zeros((len(hashes), self.dim), dtype=np.float32)
+        for i, h in enumerate(hashes):
+            matrix[i] = cached[h]
+        return matrix, len(todo)
+
+    def close(self) -> None:
+        """Close the file."""
+        self.db.close()

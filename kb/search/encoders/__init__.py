@@ -1,0 +1,32 @@
+"""Text encoders behind one protocol, chosen by name."""
+
+from __future__ import annotations
+
+from kb.config import Settings
+from kb.errors import ConfigError
+from kb.search.encoders.base import Encoder, ModelInfo
+
+ENCODERS = ("onnx", "sentence-transformers")
+
+__all__ = ["ENCODERS", "Encoder", "ModelInfo", "get_encoder", "model_info"]
+
+
+def model_info(settings: Settings) -> ModelInfo:
+    """The configured model's description."""
+    return ModelInfo.read(settings.model_path(), settings.model_name())
+
+
+def get_encoder(settings: Settings, *, threads: int = 0) -> Encoder:
+    """The configured encoder; ConfigError listing valid names otherwise."""
+    info = model_info(settings)
+    if settings.encoder == "onnx":
+        from kb.search.encoders.onnx import OnnxEncoder
+
+        return OnnxEncoder(info, settings.cache_path(), threads=threads)
+    if settings.encoder == "sentence-transformers":
+        from kb.search.encoders.st import SentenceTransformerEncoder
+
+        return SentenceTransformerEncoder(info)
+    raise ConfigError(
+        f"unknown encoder {settings.encoder!r}; valid encoders: {', '.join(ENCODERS)}"
+    )

@@ -1,0 +1,50 @@
+"""Fusing ranked lists. Pure functions, no I/O. Raw BM25 and cosine are never added together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Fused:
+    """One fused candidate with its score breakdown."""
+
+    ordinal: int
+    score: float
+    parts: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def rrf(
+    lists: dict[str, list[tuple[int, float]]], k: int = 60, weights: dict[str, float] | None = None
+) -> list[Fused]:
+    """Reciprocal rank fusion: score = sum over lists of weight / (k + rank), rank from 1."""
+    fused: dict[int, Fused] = {}
+    for name, hits in lists.items():
+        w = 1.0 if weights is None else weights.get(name, 1.0)
+        for rank, (ordinal, score) in enumerate(hits, start=1):
+            item = fused.setdefault(ordinal, Fused(ordinal, 0.0))
+            item.score += w / (k + rank)
+            item.parts[name] = {"rank": rank, "score": score}
+    return sorted(fused.values(), key=lambda f: (-f.score, f.ordinal))
+
+
+def weighted(lists: dict[str, list[tuple[int, float]]], weights: dict[str, float]) -> list[Fused]:
+    """Convex combination of min-max normalised scores (a list's missing items count 0)."""
+    fused: dict[int, Fused] = {}
+    for name, hits in lists.items():
+        if not hits:
+            continue
+        scores = [s for _, s in hits]
+        lo, hi = min(scores), max(scores)
+        span = hi - lo
+        for rank, (ordinal, score) in enumerate(hits, start=1):
+            norm = (score - lo) / span if span > 0 else 1.0
+            item = fused.setdefault(ordinal, Fused(ordinal, 0.0))
+            item.score += weights.get(name, 0.0) * norm
+            item.parts[name] = {"rank": rank, "score": score}
+    return sorted(fused.values(), key=lambda f: (-f.score, f.ordinal))
+
+
+def single(name: str, hits: list[tuple[int, float]]) -> list[Fused]:
+    """One retriever's list in the same shape as a fused one."""
+    return [Fused(o, s, {name: {"rank": r, "score": s}}) for r, (o, s) in enumerate(hits, 1)]

@@ -1,0 +1,62 @@
+"""Marking query terms in passage text (stem-aware, like the keyword index)."""
+
+from __future__ import annotations
+
+import html
+import re
+from functools import lru_cache
+
+import snowballstemmer
+
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+_STEMMER = snowballstemmer.stemmer("english")
+# Query words too common to be worth marking.
+_STOP = frozenset(
+    (
+        "a an and are as at be by can do does for from has have how i if in is it its may of "
+        "on or our should that the their them they this to was what when where which who will "
+        "with you"
+    ).split()
+)
+
+
+@lru_cache(maxsize=4096)
+def _stem(word: str) -> str:
+    return _STEMMER.stemWord(word.lower())
+
+
+def query_stems(query: str) -> set[str]:
+    """Stems of the query's content words."""
+    return {_stem(w) for w in _WORD_RE.findall(query) if w.lower() not in _STOP}
+
+
+def spans(text: str, query: str) -> list[tuple[int, int]]:
+    """(start, end) of each word of `text` matching a query word by stem."""
+    stems = query_stems(query)
+    if not stems:
+        return []
+    return [(m.start(), m.end()) for m in _WORD_RE.finditer(text) if _stem(m.group()) in stems]
+
+
+def to_html(text: str, query: str) -> str:
+    """`text` HTML-escaped with matching words wrapped in <mark>."""
+    out, pos = [], 0
+    for start, end in spans(text, query):
+        out.append(html.escape(text[pos:start]))
+        out.append("<mark>" + html.escape(text[start:end]) + "</mark>")
+        pos = end
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
+
+
+def to_terminal(text: str, query: str) -> str:
+    """`text` with matching words in rich markup bold (other markup escaped)."""
+    from rich.markup import escape
+
+    out, pos = [], 0
+    for start, end in spans(text, query):
+        out.append(escape(text[pos:start]))
+        out.append("[bold yellow]" + escape(text[start:end]) + "[/bold yellow]")
+        pos = end
+    out.append(escape(text[pos:]))
+    return "".join(out)

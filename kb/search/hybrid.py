@@ -1,0 +1,216 @@
+"""The Searcher: keyword, dense or hybrid retrieval over one index generation, cited results."""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from kb.catalog import Catalog
+from kb.config import Settings
+from kb.datadir import DataDir
+from kb.errors import IndexMismatchError, QueryError
+from kb.search import fusion, highlight
+from kb.search.build import IDS_FILE
+from kb.search.dense import DenseIndex
+from kb.search.encoders import Encoder, get_encoder, model_info
+from kb.search.filter_index import FilterIndex
+from kb.search.filters import Filters
+from kb.search.keyword import get_backend
+from kb.types import Citation, SearchHit, SearchResponse
+
+MODES = ("hybrid", "keyword", "dense")
+
+
+class Searcher:
+    """Loaded once per process (catalog, indexes; the encoder on first dense query)."""
+
+    def __init__(self, settings: Settings, generation: Path | None = None) -> None:
+        self.settings = settings
+        datadir = DataDir(settings.data_dir)
+        self.generation = generation or datadir.current()
+        self.manifest = datadir.manifest(self.generation)
+        self._check_manifest()
+        self.catalog = Catalog(self.generation / "catalog.sqlite", readonly=True)
+        self.ids = (self.generation / IDS_FILE).read_text().split()
+        self.filters = FilterIndex.load(self.generation / "filters.npz")
+        backend = get_backend(self.manifest["keyword"]["backend"])
+        self.keyword = backend.open(self.generation / "keyword", settings.boosts())
+        self.dense = (
+            DenseIndex(self.generation / "dense", threads=settings.query_threads)
+            if self.manifest.get("dense")
+            else None
+        )
+        self.filter_keys = set(self.manifest.get("filter_keys", []))
+        self._versions: dict[int, Any] = {}
+        self._doc_types: dict[str, str] = {}
+
+    def _check_manifest(self) -> None:
+        dense = self.manifest.get("dense")
+        info = model_info(self.settings) if dense else None
+        if dense and dense.get("model_key") != info.key:
+            raise IndexMismatchError(
+                f"the index in {self.generation} was embedded with {dense.get('model')!r} "
+                f"({dense.get('model_key')}), the settings name {info.name!r} ({info.key}); "
+                "re-ingest into a new --data-dir or configure the same model"
+            )
+        wanted = self.settings.keyword_backend
+        if self.manifest.get("keyword", {}).get("backend") != wanted:
+            raise IndexMismatchError(
+                f"the index in {self.generation} has a {self.manifest['keyword']['backend']} "
+                f"keyword index, the settings ask for {wanted}; re-ingest with "
+                f"KB_KEYWORD_BACKEND={wanted} into a new --data-dir, or set it back"
+            )
+
+    @cached_property
+    def encoder(self) -> Encoder:
+        """The query encoder (loaded on first use)."""
+        return get_encoder(self.settings, threads=self.settings.query_threads)
+
+    def close(self) -> None:
+        """Release the catalog and indexes."""
+        self.keyword.close()
+        self.catalog.close()
+
+    def parse_filters(
+        self, pairs: Any = None, *, as_of: str | None = None, include_historical: bool = False
+    ) -> Filters:
+        """Filters validated against the keys this index knows."""
+        return Filters.parse(
+            pairs, as_of=as_of, include_historical=include_historical, known_keys=self.filter_keys
+        )
+
+    def retrieve(
+        self, query: str, *, k: int = 10, filters: Filters | None = None, mode: str = "hybrid"
+    ) -> list[fusion.Fused]:
+        """Ranked candidates (ordinals with score breakdowns), no hydration."""
+        query = self._check(query, k, mode)
+        filters = filters or Filters()
+        fetch = max(self.settings.fetch_k, k)
+        lists: dict[str, list[tuple[int, float]]] = {}
+        if mode in ("keyword", "hybrid"):
+            lists["keyword"] = self.keyword.search(query, filters, fetch)
+        if mode in ("dense", "hybrid"):
+            vector = self.encoder.encode([query])[0]
+            mask = self.filters.mask(filters)
+            lists["dense"] = self.dense.search(vector, None if mask.all() else mask, fetch)
+        if mode != "hybrid":
+            return fusion.single(mode, lists[mode])[:k]
+        w = self.settings.dense_weight
+        weights = {"dense": w, "keyword": 1.0 - w}
+        if self.settings.fusion == "weighted":
+            return fusion.weighted(lists, weights)[:k]
+        # RRF weights scaled so that 0.5/0.5 is plain RRF.
+        return fusion.rrf(lists, self.settings.rrf_k, {name: 2 * v for name, v in weights.items()})[
+            :k
+        ]
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        filters: Filters | None = None,
+        mode: str = "hybrid",
+        max_per_doc: int | None = None,
+    ) -> SearchResponse:
+        """Ranked, cited, highlighted passages for `query`."""
+        started = time.perf_counter()
+        filters = filters or Filters()
+        want = k * 4 if max_per_doc else k
+        fused = self.retrieve(
+            query, k=min(want, max(self.settings.fetch_k, k)), filters=filters, mode=mode
+        )
+        hits: list[SearchHit] = []
+        per_doc: dict[str, int] = {}
+        for item in fused:
+            hit = self.hydrate(item, query, rank=len(hits) + 1)
+            doc_id = hit.passage.doc_id
+            if max_per_doc and per_doc.get(doc_id, 0) >= max_per_doc:
+                continue
+            per_doc[doc_id] = per_doc.get(doc_id, 0) + 1
+            hits.append(hit)
+            if len(hits) == k:
+                break
+        return SearchResponse(
+            query=query,
+            mode=mode,
+            results=hits,
+            filters=filters.to_dict(),
+            took_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def hydrate(self, item: fusion.Fused, query: str, rank: int) -> SearchHit:
+        """A SearchHit for one fused candidate."""
+        passage = self.catalog.passage(self.ids[item.ordinal])
+        version = self._version(passage.version_id)
+        doc_type = self._doc_type(passage.doc_id)
+        meta = {**version["metadata"], **passage.metadata}
+        citation = Citation(
+            doc_id=passage.doc_id,
+            title=version["title"],
+            doc_type=doc_type,
+            version=version["version"],
+            version_id=passage.version_id,
+            effective_from=version["effective_from"],
+            effective_to=version["effective_to"],
+            status=version["status"],
+            heading_path=passage.heading_path,
+            anchor=passage.anchor,
+            passage_id=passage.passage_id,
+            url=f"/documents/{passage.doc_id}?version={passage.version_id}#{passage.anchor}",
+        )
+        scores: dict[str, Any] = {"fused": item.score}
+        for name in ("keyword", "dense"):
+            part = item.parts.get(name)
+            scores[f"{name}_rank"] = part["rank"] if part else None
+            scores[f"{name}_score"] = part["score"] if part else None
+        return SearchHit(
+            rank=rank,
+            passage=passage,
+            citation=citation,
+            score=item.score,
+            scores=scores,
+            metadata=meta,
+            highlighted=highlight.to_html(passage.text, query),
+        )
+
+    def _version(self, version_id: int) -> dict[str, Any]:
+        if version_id not in self._versions:
+            row = self.catalog.db.execute(
+                "SELECT version, title, effective_from, effective_to, status, metadata "
+                "FROM versions WHERE version_id = ?",
+                (version_id,),
+            ).fetchone()
+            self._versions[version_id] = {**dict(row), "metadata": json.loads(row["metadata"])}
+        return self._versions[version_id]
+
+    def _doc_type(self, doc_id: str) -> str:
+        if doc_id not in self._doc_types:
+            row = self.catalog.db.execute(
+                "SELECT doc_type FROM documents WHERE doc_id = ?", (doc_id,)
+            ).fetchone()
+            self._doc_types[doc_id] = row[0]
+        return self._doc_types[doc_id]
+
+    def _check(self, query: str, k: int, mode: str) -> str:
+        if mode not in MODES:
+            raise QueryError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+        if mode != "keyword" and self.dense is None:
+            raise QueryError(
+                f"this index was built without dense vectors (dense_index off); "
+                f"mode {mode!r} needs them: use mode keyword or re-ingest with dense_index on"
+            )
+        if not isinstance(k, int) or not 1 <= k <= self.settings.max_k:
+            raise QueryError(f"k must be between 1 and {self.settings.max_k}, got {k!r}")
+        query = " ".join(str(query).split())
+        if not query:
+            raise QueryError("the query is empty")
+        if len(query) > self.settings.max_query_chars:
+            raise QueryError(
+                f"the query is {len(query)} characters; "
+                f"the limit is {self.settings.max_query_chars}"
+            )
+        return query

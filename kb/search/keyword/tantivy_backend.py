@@ -1,0 +1,120 @@
+"""BM25 with Tantivy (the Rust engine's official Python bindings). The only file importing it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import tantivy
+
+from kb.search.filters import Filters
+from kb.search.keyword.base import SEARCH_FIELDS, IndexedPassage, plain_terms
+
+
+def _schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_integer_field("ordinal", stored=True, indexed=True, fast=True)
+    for name in SEARCH_FIELDS:
+        sb.add_text_field(name, stored=False, tokenizer_name="en_stem")
+    sb.add_text_field("terms", stored=False, tokenizer_name="raw", index_option="basic")
+    sb.add_integer_field("eff_from", indexed=True, fast=True)
+    sb.add_integer_field("eff_to", indexed=True, fast=True)
+    return sb.build()
+
+
+class TantivyBackend:
+    """Builds and opens Tantivy indexes."""
+
+    name = "tantivy"
+
+    def build(
+        self, folder: Path, passages: Iterable[IndexedPassage], boosts: dict[str, float]
+    ) -> None:
+        """Write all passages into a new index in `folder`."""
+        folder.mkdir(parents=True, exist_ok=True)
+        index = tantivy.Index(_schema(), path=str(folder))
+        writer = index.writer(heap_size=128_000_000, num_threads=2)
+        for p in passages:
+            doc = tantivy.Document(
+                ordinal=p.ordinal,
+                title=p.title,
+                heading=p.heading,
+                text=p.text,
+                eff_from=p.eff_from,
+                eff_to=p.eff_to,
+            )
+            for term in p.terms:
+                doc.add_text("terms", term)
+            writer.add_document(doc)
+        writer.commit()
+        writer.wait_merging_threads()
+
+    def open(self, folder: Path, boosts: dict[str, float]) -> TantivyIndex:
+        """Open the index in `folder`."""
+        return TantivyIndex(folder, boosts)
+
+
+class TantivyIndex:
+    """Search over one Tantivy index."""
+
+    def __init__(self, folder: Path, boosts: dict[str, float]) -> None:
+        self.index = tantivy.Index.open(str(folder))
+        self.schema = self.index.schema
+        self.boosts = boosts
+        self.searcher = self.index.searcher()
+
+    def _parse(self, query: str) -> tantivy.Query:
+        fields = list(SEARCH_FIELDS)
+        for text in (query, plain_terms(query)):
+            try:
+                return self.index.parse_query(text, fields, field_boosts=self.boosts)
+            except ValueError:
+                continue
+        parsed, _errors = self.index.parse_query_lenient(plain_terms(query), fields)
+        return parsed
+
+    def _filter(self, filters: Filters) -> list[tuple[tantivy.Occur, tantivy.Query]]:
+        must = []
+        for alternatives in filters.clauses():
+            options = [
+                (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "terms", t))
+                for t in alternatives
+            ]
+            must.append((tantivy.Occur.Must, tantivy.Query.boolean_query(options)))
+        day = filters.as_of_int()
+        if day is not None:
+            for field, lo, hi in (("eff_from", None, day), ("eff_to", day, None)):
+                must.append(
+                    (
+                        tantivy.Occur.Must,
+                        tantivy.Query.range_query(
+                            self.schema, field, tantivy.FieldType.Integer, lo, hi
+                        ),
+                    )
+                )
+        return must
+
+    def search(self, query: str, filters: Filters, limit: int) -> list[tuple[int, float]]:
+        """(ordinal, score) of the best `limit` passages matching `query` within `filters`."""
+        text_query = self._parse(query)
+        clauses = [(tantivy.Occur.Must, text_query)]
+        filter_clauses = self._filter(filters)
+        if filter_clauses:
+            # Constant zero score: filters restrict, they never change the BM25 ranking.
+            clauses.append(
+                (
+                    tantivy.Occur.Must,
+                    tantivy.Query.const_score_query(
+                        tantivy.Query.boolean_query(filter_clauses), 0.0
+                    ),
+                )
+            )
+        result = self.searcher.search(tantivy.Query.boolean_query(clauses), limit, count=False)
+        out = []
+        for score, address in result.hits:
+            doc = self.searcher.doc(address)
+            out.append((int(doc["ordinal"][0]), float(score)))
+        return out
+
+    def close(self) -> None:
+        """Nothing to release explicitly."""

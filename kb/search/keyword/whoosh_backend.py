@@ -1,0 +1,98 @@
+"""BM25F with Whoosh (the maintained `whoosh3` fork, pure Python). The only file importing it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from whoosh import fields, index, qparser, query, scoring
+from whoosh.analysis import RegexTokenizer, StemmingAnalyzer
+
+from kb.search.filters import Filters
+from kb.search.keyword.base import SEARCH_FIELDS, IndexedPassage, plain_terms
+
+_SEP = "\x1f"
+
+
+def _schema() -> fields.Schema:
+    text = {
+        name: fields.TEXT(analyzer=StemmingAnalyzer(stoplist=None), phrase=True)
+        for name in SEARCH_FIELDS
+    }
+    return fields.Schema(
+        ordinal=fields.NUMERIC(stored=True, bits=64),
+        terms=fields.TEXT(analyzer=RegexTokenizer(r"[^\x1f]+"), phrase=False),
+        eff_from=fields.NUMERIC(bits=64),
+        eff_to=fields.NUMERIC(bits=64),
+        **text,
+    )
+
+
+class WhooshBackend:
+    """Builds and opens Whoosh indexes."""
+
+    name = "whoosh"
+
+    def build(
+        self, folder: Path, passages: Iterable[IndexedPassage], boosts: dict[str, float]
+    ) -> None:
+        """Write all passages into a new index in `folder`."""
+        folder.mkdir(parents=True, exist_ok=True)
+        ix = index.create_in(str(folder), _schema())
+        writer = ix.writer(limitmb=256)
+        for p in passages:
+            writer.add_document(
+                ordinal=p.ordinal,
+                title=p.title,
+                heading=p.heading,
+                text=p.text,
+                terms=_SEP.join(p.terms),
+                eff_from=p.eff_from,
+                eff_to=p.eff_to,
+            )
+        writer.commit()
+        ix.close()
+
+    def open(self, folder: Path, boosts: dict[str, float]) -> WhooshIndex:
+        """Open the index in `folder`."""
+        return WhooshIndex(folder, boosts)
+
+
+class WhooshIndex:
+    """Search over one Whoosh index."""
+
+    def __init__(self, folder: Path, boosts: dict[str, float]) -> None:
+        self.ix = index.open_dir(str(folder))
+        self.searcher = self.ix.searcher(weighting=scoring.BM25F(B=0.75, K1=1.2))
+        self.parser = qparser.MultifieldParser(
+            list(SEARCH_FIELDS), self.ix.schema, fieldboosts=boosts, group=qparser.OrGroup
+        )
+
+    def _parse(self, text: str) -> query.Query:
+        try:
+            return self.parser.parse(text)
+        except Exception:  # whoosh raises assorted errors on odd syntax
+            return self.parser.parse(plain_terms(text))
+
+    def _filter(self, filters: Filters) -> query.Query | None:
+        must: list[query.Query] = [
+            query.Or([query.Term("terms", t) for t in alternatives])
+            for alternatives in filters.clauses()
+        ]
+        day = filters.as_of_int()
+        if day is not None:
+            must.append(query.NumericRange("eff_from", None, day))
+            must.append(query.NumericRange("eff_to", day, None))
+        return query.And(must) if must else None
+
+    def search(self, query_text: str, filters: Filters, limit: int) -> list[tuple[int, float]]:
+        """(ordinal, score) of the best `limit` passages matching the query within `filters`."""
+        results = self.searcher.search(
+            self._parse(query_text), limit=limit, filter=self._filter(filters)
+        )
+        return [(int(hit["ordinal"]), float(hit.score)) for hit in results]
+
+    def close(self) -> None:
+        """Close the searcher."""
+        self.searcher.close()
+        self.ix.close()
