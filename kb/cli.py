@@ -268,5 +268,41 @@ def _print_results(response) -> None:
     )
 
 
+@main.command("eval")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to use.")
+@click.option(
+    "--mode",
+    "mode",
+    type=click.Choice(["all", "hybrid", "keyword", "dense"]),
+    default="all",
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def eval_cmd(settings: Settings, dataset: Path, split: str, mode: str, as_json: bool) -> None:
+    """Measure retrieval on a BEIR-layout DATASET (nDCG@10, Recall@10/100, MRR@10)."""
+    from kb.evaluation import PRIMARY, evaluate
+
+    modes = ("keyword", "dense", "hybrid") if mode == "all" else (mode,)
+    result = evaluate(
+        settings, dataset, split=split, modes=modes, progress=not as_json and sys.stderr.isatty()
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    table = Table(
+        title=f"{result.dataset} ({split}, {result.queries} queries, judged per {result.unit})"
+    )
+    table.add_column("mode")
+    names = list(next(iter(result.metrics.values())))
+    for name in names:
+        table.add_column(name + (" *" if name == PRIMARY else ""), justify="right")
+    table.add_column("ms/query", justify="right")
+    for m, scores in result.metrics.items():
+        table.add_row(m, *(f"{scores[n]:.3f}" for n in names), f"{result.latency_ms[m]:.1f}")
+    console.print(table)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -14,7 +14,7 @@ from kb.datadir import DataDir
 from kb.errors import IndexMismatchError, ParseError
 from kb.ingest.chunker import Chunker
 from kb.ingest.registry import parser_for
-from kb.ingest.sources import SourceFile, collect, read_source
+from kb.ingest.sources import Collected, SourceFile, collect, read_source
 from kb.ingest.tokens import TokenCounter
 from kb.types import DOC_TYPES, IngestReport, ParsedDocument
 
@@ -63,7 +63,7 @@ class _Run:
             source = read_source(
                 file, raw, int(self.settings.max_file_mb * 1e6), self.settings.default_language
             )
-            result = parser_for(file.path)(source)
+            result = parser_for(file.path, file.parser)(source)
         except ParseError as exc:
             report.errors.append(exc)
             return
@@ -142,11 +142,13 @@ def ingest(
     manifest: Path | None = None,
     *,
     progress: bool = False,
+    found: Collected | None = None,
 ) -> IngestReport:
-    """Ingest PATHs (or a manifest's files) into a new generation and make it live."""
+    """Ingest PATHs (or a manifest's files, or files already `found`) into a new generation
+    and make it live."""
     started = time.perf_counter()
     datadir = DataDir(settings.data_dir)
-    found = collect(paths, manifest)
+    found = found or collect(paths, manifest)
     with datadir.lock():
         generation = datadir.begin()
         try:

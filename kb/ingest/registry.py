@@ -34,7 +34,7 @@ Parser = Callable[[Source], ParseResult]
 
 
 def _parsers() -> dict[str, Parser]:
-    from kb.ingest import html, markdown, rulings, text
+    from kb.ingest import beir, html, markdown, rulings, text
 
     return {
         ".md": markdown.parse,
@@ -44,17 +44,18 @@ def _parsers() -> dict[str, Parser]:
         ".txt": text.parse,
         ".jsonl": rulings.parse_jsonl,
         ".csv": rulings.parse_csv,
+        "beir": beir.parse_corpus,  # chosen by name only (kb eval), never by suffix
     }
 
 
 def supported_suffixes() -> list[str]:
     """Every suffix some parser reads."""
-    return sorted(_parsers())
+    return sorted(s for s in _parsers() if s.startswith("."))
 
 
-def parser_for(path: str | Path) -> Parser | None:
-    """The parser for a file's suffix, or None when no parser reads it."""
-    return _parsers().get(Path(path).suffix.lower())
+def parser_for(path: str | Path, name: str | None = None) -> Parser | None:
+    """The parser called `name`, else the one for the file's suffix, else None."""
+    return _parsers().get(name or Path(path).suffix.lower())
 
 
 def build_document(

@@ -24,6 +24,7 @@ class SourceFile:
     display: str
     default_id: str
     meta: dict[str, Any] = field(default_factory=dict)
+    parser: str | None = None  # a parser name overriding the suffix (e.g. "beir")
 
     @property
     def key(self) -> str:

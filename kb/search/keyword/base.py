@@ -56,6 +56,19 @@ class KeywordBackend(Protocol):
         ...
 
 
+_FIELD_RE = re.compile(r"(?:^|[\s(+\-])([^\s:()\"+\-][^\s:()\"]*):")
+
+
+def prepare(query: str) -> str:
+    """The query as the parser should see it: `word:` prefixes that are not one of our fields
+    (a clause id followed by a colon, a time like 10:30) would be read as unknown fields, so
+    such queries are searched as plain terms."""
+    for m in _FIELD_RE.finditer(query):
+        if m.group(1) not in SEARCH_FIELDS:
+            return plain_terms(query)
+    return query
+
+
 def plain_terms(query: str) -> str:
     """The query with every syntax character replaced by a space."""
     return " ".join(_SYNTAX_RE.sub(" ", query).split())

@@ -9,7 +9,7 @@ from whoosh import fields, index, qparser, query, scoring
 from whoosh.analysis import RegexTokenizer, StemmingAnalyzer
 
 from kb.search.filters import Filters
-from kb.search.keyword.base import SEARCH_FIELDS, IndexedPassage, plain_terms
+from kb.search.keyword.base import SEARCH_FIELDS, IndexedPassage, plain_terms, prepare
 
 _SEP = "\x1f"
 
@@ -67,10 +67,11 @@ class WhooshIndex:
         self.parser = qparser.MultifieldParser(
             list(SEARCH_FIELDS), self.ix.schema, fieldboosts=boosts, group=qparser.OrGroup
         )
+        self.parser.add_plugin(qparser.PlusMinusPlugin())  # +must -mustnot, as in Tantivy
 
     def _parse(self, text: str) -> query.Query:
         try:
-            return self.parser.parse(text)
+            return self.parser.parse(prepare(text))
         except Exception:  # whoosh raises assorted errors on odd syntax
             return self.parser.parse(plain_terms(text))
 
