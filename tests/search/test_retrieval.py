@@ -229,12 +229,12 @@ def test_bad_requests_are_query_errors(searcher, kwargs, message):
 
 
 def test_unknown_filter_lists_known_ones(searcher):
-    with pytest.raises(QueryError, match="unknown filter 'colour'.*regions"):
+    with pytest.raises(QueryError, match=r"unknown filter 'colour'.*regions"):
         searcher.parse_filters({"colour": "red"})
 
 
 def test_changed_passage_is_the_only_one_embedded_again(index, tmp_path):
-    src, settings_by_backend = index
+    src, _ = index
     settings = Settings.load(data_dir=tmp_path / "index")
     first = ingest(settings, [src])
     assert first.embedded == 0  # every text is already in the shared cache

@@ -11,7 +11,6 @@ import tantivy
 from kb.search.filters import Filters
 from kb.search.keyword.base import SEARCH_FIELDS, IndexedPassage, plain_terms, prepare
 
-
 _NOT_RE = re.compile(r"\s*\b(?:AND\s+)?NOT\s+")
 
 
