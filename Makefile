@@ -31,6 +31,8 @@ ingest: install
 
 run: ingest
 	HF_HUB_OFFLINE=1 $(BIN)/kb --data-dir $(DATA_DIR) stats
+	HF_HUB_OFFLINE=1 $(BIN)/kb --data-dir $(DATA_DIR) search -k 3 \
+		"streamer hands a lit sparkler to a toddler while chat cheers"
 
 test: install-test
 	HF_HUB_OFFLINE=1 $(BIN)/ruff check kb tests benchmarks

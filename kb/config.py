@@ -50,7 +50,7 @@ class Settings:
         "tantivy", "Keyword (BM25) engine: tantivy (fast, default) or whoosh (pure Python)."
     )
     keyword_boosts: str = _setting(
-        "title:1.0,heading:1.5,text:1.0",
+        "title:0.5,heading:1.0,text:1.0",
         "BM25 field boosts for the document title, the heading path and the passage text.",
     )
     encoder: str = _setting(
@@ -70,11 +70,13 @@ class Settings:
         "product.",
     )
     fusion: str = _setting(
-        "rrf", "How hybrid search merges keyword and dense results: rrf or weighted."
+        "weighted",
+        "How hybrid search merges keyword and dense results: weighted (convex combination of "
+        "min-max normalised scores) or rrf (reciprocal rank fusion).",
     )
     rrf_k: int = _setting(60, "The k of reciprocal rank fusion: 1 / (k + rank).")
     dense_weight: float = _setting(
-        0.5,
+        0.7,
         "Share of the dense side in fusion (0..1): weights RRF terms, or mixes min-max "
         "normalised scores for weighted fusion.",
     )

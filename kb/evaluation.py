@@ -134,11 +134,12 @@ def _run(searcher: Searcher, data: Dataset, mode: str, *, by_clause: bool):
     run: dict[str, dict[str, float]] = {}
     started = time.perf_counter()
     for qid, (text, meta) in data.queries.items():
-        filters = (
-            Filters.parse({k: v for k, v in meta.items()}, known_keys=searcher.filter_keys)
-            if meta
-            else Filters()
-        )
+        pairs = dict(meta)
+        if by_clause:
+            # Judged on policy clauses, so searched among policies (as the Policy group of
+            # the results page); precedents and guidance are judged by people, not here.
+            pairs.setdefault("type", "policy")
+        filters = Filters.parse(pairs, known_keys=searcher.filter_keys) if pairs else Filters()
         fused = searcher.retrieve(
             text, k=min(searcher.settings.max_k, 100), filters=filters, mode=mode, fetch=300
         )

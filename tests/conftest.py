@@ -62,3 +62,14 @@ def shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"external data {path} is not available")
     return path
+
+
+@pytest.fixture(scope="session")
+def corpus_settings(tmp_path_factory, shared_cache) -> Settings:
+    """The shipped sample corpus, ingested once for the whole session."""
+    from kb.ingest.pipeline import ingest
+
+    settings = Settings.load(data_dir=tmp_path_factory.mktemp("corpus") / "index")
+    report = ingest(settings, [CORPUS])
+    assert report.errors == [], [str(e) for e in report.errors]
+    return settings

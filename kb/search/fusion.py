@@ -28,17 +28,28 @@ def rrf(
     return sorted(fused.values(), key=lambda f: (-f.score, f.ordinal))
 
 
-def weighted(lists: dict[str, list[tuple[int, float]]], weights: dict[str, float]) -> list[Fused]:
-    """Convex combination of min-max normalised scores (a list's missing items count 0)."""
+def weighted(
+    lists: dict[str, list[tuple[int, float]]],
+    weights: dict[str, float],
+    lower: dict[str, float] | None = None,
+) -> list[Fused]:
+    """Convex combination of normalised scores (a list's missing items count 0).
+
+    Each list is scaled to [0, 1] by (score - low) / (max - low), where low is the list's own
+    minimum (min-max) or, for names in `lower`, a fixed theoretical minimum (0 for BM25 and
+    for cosine): the fixed floor keeps a weak list weak instead of stretching its best
+    candidate to 1.
+    """
     fused: dict[int, Fused] = {}
     for name, hits in lists.items():
         if not hits:
             continue
         scores = [s for _, s in hits]
-        lo, hi = min(scores), max(scores)
+        hi = max(scores)
+        lo = lower[name] if lower and name in lower else min(scores)
         span = hi - lo
         for rank, (ordinal, score) in enumerate(hits, start=1):
-            norm = (score - lo) / span if span > 0 else 1.0
+            norm = max(0.0, (score - lo) / span) if span > 0 else 1.0
             item = fused.setdefault(ordinal, Fused(ordinal, 0.0))
             item.score += weights.get(name, 0.0) * norm
             item.parts[name] = {"rank": rank, "score": score}

@@ -83,12 +83,19 @@ class Searcher:
         )
 
     def retrieve(
-        self, query: str, *, k: int = 10, filters: Filters | None = None, mode: str = "hybrid"
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        filters: Filters | None = None,
+        mode: str = "hybrid",
+        fetch: int | None = None,
     ) -> list[fusion.Fused]:
-        """Ranked candidates (ordinals with score breakdowns), no hydration."""
+        """Ranked candidates (ordinals with score breakdowns), no hydration. Each retriever
+        hands `fetch` candidates (default fetch_k) to fusion."""
         query = self._check(query, k, mode)
         filters = filters or Filters()
-        fetch = max(self.settings.fetch_k, k)
+        fetch = max(fetch or self.settings.fetch_k, k)
         lists: dict[str, list[tuple[int, float]]] = {}
         if mode in ("keyword", "hybrid"):
             lists["keyword"] = self.keyword.search(query, filters, fetch)

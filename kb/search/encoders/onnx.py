@@ -42,6 +42,9 @@ def export_onnx(info: ModelInfo, target: Path) -> Path:
             )
             return out.last_hidden_state
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     model = AutoModel.from_pretrained(str(info.path), local_files_only=True)
     model.eval()
     sample = tuple(torch.ones(1, 8, dtype=torch.long) for _ in _INPUTS)

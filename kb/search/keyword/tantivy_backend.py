@@ -14,11 +14,27 @@ from kb.search.keyword.base import SEARCH_FIELDS, IndexedPassage, plain_terms, p
 _NOT_RE = re.compile(r"\s*\b(?:AND\s+)?NOT\s+")
 
 
+ANALYZER = "kb_en"
+
+
+def _register(index: tantivy.Index) -> None:
+    """English analysis: words, lower-cased, Snowball-stemmed (stop words kept: a query of
+    only common words should still find something)."""
+    analyzer = (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+    index.register_tokenizer(ANALYZER, analyzer)
+
+
 def _schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_integer_field("ordinal", stored=True, indexed=True, fast=True)
     for name in SEARCH_FIELDS:
-        sb.add_text_field(name, stored=False, tokenizer_name="en_stem")
+        sb.add_text_field(name, stored=False, tokenizer_name=ANALYZER)
     sb.add_text_field("terms", stored=False, tokenizer_name="raw", index_option="basic")
     sb.add_integer_field("eff_from", indexed=True, fast=True)
     sb.add_integer_field("eff_to", indexed=True, fast=True)
@@ -36,6 +52,7 @@ class TantivyBackend:
         """Write all passages into a new index in `folder`."""
         folder.mkdir(parents=True, exist_ok=True)
         index = tantivy.Index(_schema(), path=str(folder))
+        _register(index)
         writer = index.writer(heap_size=128_000_000, num_threads=2)
         for p in passages:
             doc = tantivy.Document(
@@ -62,6 +79,7 @@ class TantivyIndex:
 
     def __init__(self, folder: Path, boosts: dict[str, float]) -> None:
         self.index = tantivy.Index.open(str(folder))
+        _register(self.index)
         self.schema = self.index.schema
         self.boosts = boosts
         self.searcher = self.index.searcher()

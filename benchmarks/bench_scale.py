@@ -1,0 +1,274 @@
+"""Scale benchmark: ingest throughput, index size, query latency, RSS and cold start.
+
+    python benchmarks/bench_scale.py --passages 10000 --backend tantivy
+    python benchmarks/bench_scale.py --passages 100000 --backend tantivy
+
+The corpus is real text from ../shared/data: every archived version of the platform policies
+(sections as documents) and SciFact abstracts. Up to the real size (~20k passages) every
+passage is really embedded (and cached by content hash, so later runs reuse them). Beyond
+it, documents are repeated with a copy marker so their text (and hash) differs; their vectors
+are NOT computed by the model: each copy gets its source's real vector plus small Gaussian
+noise (renormalised), written into the embedding cache before the ingest. That keeps the
+100k run honest for latency and memory (real vectors' geometry, real index sizes) while
+skipping ~1.5 h of embedding; it says nothing about quality, which is measured on real data
+with `kb eval`.
+
+Queries: the shipped corpus' moderator questions plus the first sentence of ruling facts
+(cases told by their facts, as moderators type them), 200 in all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("KB_SHARED_DATA", ROOT.parent / "shared" / "data"))
+OUT = ROOT / "benchmarks" / "out"
+
+
+def real_documents() -> list[dict]:
+    """Policy sections (all archived versions) and SciFact abstracts as BEIR documents."""
+    docs = []
+    manifest = SHARED / "pga" / "manifest.jsonl"
+    for line in manifest.read_text().splitlines():
+        entry = json.loads(line)
+        text = (SHARED / "pga" / entry["path"]).read_text()
+        parts = re.split(r"\n(?=#{1,4} )", text)
+        for i, part in enumerate(parts):
+            body = part.strip()
+            if len(body) > 200:
+                heading = body.splitlines()[0].lstrip("# ").strip()[:120]
+                docs.append(
+                    {
+                        "_id": f"{entry['path']}#{i}",
+                        "title": f"{entry['title']} — {heading}",
+                        "text": body,
+                        "metadata": {"platform": entry["platform"], "policy": entry["document_id"]},
+                    }
+                )
+    for line in (SHARED / "scifact" / "corpus.jsonl").read_text().splitlines():
+        obj = json.loads(line)
+        docs.append(
+            {
+                "_id": f"scifact-{obj['_id']}",
+                "title": obj["title"],
+                "text": obj["text"],
+                "metadata": {"platform": "scifact"},
+            }
+        )
+    return docs
+
+
+def queries() -> list[str]:
+    out = [
+        json.loads(line)["text"]
+        for line in (ROOT / "corpus" / "eval" / "queries.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
+    for path in sorted((ROOT / "corpus" / "rulings").glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            if line.strip() and len(out) < 200:
+                facts = json.loads(line)["facts"]
+                out.append(re.split(r"(?<=[.!?])\s", facts)[0][:300])
+    return out[:200]
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--passages", type=int, default=10_000, help="target passage count")
+    parser.add_argument("--backend", default="tantivy", choices=["tantivy", "whoosh"])
+    parser.add_argument("--keep", action="store_true", help="reuse an existing data dir")
+    args = parser.parse_args()
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from kb.config import Settings
+    from kb.ingest.pipeline import ingest
+    from kb.ingest.sources import Collected, SourceFile
+    from kb.search.embed_cache import EmbeddingCache
+    from kb.search.encoders import model_info
+    from kb.search.hybrid import Searcher
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    cache_dir = OUT / "cache"
+    data_dir = OUT / f"scale-{args.passages}-{args.backend}"
+    if data_dir.exists() and not args.keep:
+        shutil.rmtree(data_dir)
+    settings = Settings.load(
+        data_dir=data_dir, cache_dir=str(cache_dir), keyword_backend=args.backend
+    )
+
+    # 1. Corpus: real documents until the target, then marked copies.
+    real = real_documents()
+    corpus_path = OUT / f"corpus-{args.passages}.jsonl"
+    # ~1.9 passages per real document on average at the default budget.
+    per_doc = 1.9
+    need_docs = int(args.passages / per_doc)
+    docs = []
+    copy = 0
+    while len(docs) < need_docs:
+        for d in real:
+            if len(docs) >= need_docs:
+                break
+            if copy == 0:
+                docs.append(d)
+            else:
+                docs.append(
+                    {**d, "_id": f"{d['_id']}~{copy}", "title": f"{d['title']} (copy {copy})"}
+                )
+        copy += 1
+    with open(corpus_path, "w") as fh:
+        for d in docs:
+            fh.write(json.dumps(d) + "\n")
+
+    # 2. Vectors for copies: real vector of the source passage + noise (see module docstring).
+    if copy > 1:
+        _seed_copies(settings, corpus_path, docs, real, EmbeddingCache, model_info)
+
+    # 3. Ingest.
+    found = Collected(
+        files=[
+            SourceFile(
+                path=corpus_path.resolve(),
+                display=corpus_path.name,
+                default_id="bench",
+                parser="beir",
+            )
+        ],
+        roots=[corpus_path.resolve()],
+    )
+    big = settings.replace(max_file_mb=1e6)
+    started = time.perf_counter()
+    report = ingest(big, [], found=found)
+    ingest_s = time.perf_counter() - started
+    n = report.passages_added
+    t = report.timings
+    started = time.perf_counter()
+    again = ingest(big, [], found=found)
+    reingest_s = time.perf_counter() - started
+
+    generation = Path(settings.data_dir) / "generations" / report.generation
+    sizes = {part: _du(generation / part) for part in ("keyword", "dense", "catalog.sqlite")}
+
+    # 4. Latency, in process.
+    qs = queries()
+    searcher = Searcher(settings)
+    searcher.search("warm up", k=10)
+    latency = {}
+    for mode in ("keyword", "dense", "hybrid"):
+        times = []
+        for q in qs:
+            s = time.perf_counter()
+            searcher.search(q, k=10, mode=mode)
+            times.append((time.perf_counter() - s) * 1000)
+        latency[mode] = (percentile(times, 50), percentile(times, 95))
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    searcher.close()
+
+    # 5. Cold start: a new process, first answer.
+    s = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "kb.cli", "--data-dir", str(data_dir), "search", qs[0], "--json"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "KB_CACHE_DIR": str(cache_dir), "KB_KEYWORD_BACKEND": args.backend},
+    )
+    cold_s = time.perf_counter() - s
+
+    parse = t.get("parse_chunk_store", 0.0)
+    print(f"\n## {n:,} passages, keyword backend {args.backend}, {os.cpu_count()} cores\n")
+    print("| measure | value |\n|---|---|")
+    print(f"| documents | {len(docs):,} ({copy} pass(es) over {len(real):,} real) |")
+    print(f"| passages indexed | {n:,} |")
+    print(f"| ingest total | {ingest_s:.1f} s ({n / ingest_s:,.0f} passages/s) |")
+    print(f"| parse + chunk + store | {parse:.1f} s ({n / max(parse, 1e-9):,.0f} passages/s) |")
+    print(f"| embed | {t.get('embed', 0):.1f} s ({report.embedded:,} newly embedded) |")
+    print(
+        f"| keyword index | {t.get('keyword_index', 0):.1f} s "
+        f"({n / max(t.get('keyword_index', 1e-9), 1e-9):,.0f} passages/s) |"
+    )
+    print(f"| dense index | {t.get('dense_index', 0):.1f} s |")
+    print(f"| re-ingest unchanged | {reingest_s:.1f} s (new versions: {again.versions_added}) |")
+    for part, size in sizes.items():
+        print(f"| size {part} | {size / 1e6:,.1f} MB |")
+    for mode, (p50, p95) in latency.items():
+        print(f"| {mode} latency p50 / p95 | {p50:.1f} / {p95:.1f} ms |")
+    print(f"| max RSS (searching) | {rss_mb:,.0f} MB |")
+    print(f"| cold start to first answer (CLI) | {cold_s:.2f} s |")
+    print(
+        f"\nReproduce: python benchmarks/bench_scale.py --passages {args.passages} "
+        f"--backend {args.backend}"
+    )
+
+
+def _seed_copies(settings, corpus_path, docs, real, EmbeddingCache, model_info) -> None:
+    """Embed the real documents for real (cached), then cache noisy copies of their vectors
+    under the copies' content hashes."""
+    from kb.ingest.beir import parse_corpus
+    from kb.ingest.chunker import Chunker
+    from kb.ingest.registry import Source
+    from kb.ingest.tokens import TokenCounter
+    from kb.search.encoders import get_encoder
+
+    info = model_info(settings)
+    cache = EmbeddingCache(settings.cache_path() / "embeddings", info.key, info.dim)
+    chunker = Chunker(
+        TokenCounter(settings.model_path(), settings.model_name()), settings.chunk_max_tokens
+    )
+    text = "\n".join(json.dumps(d) for d in docs)
+    parsed = parse_corpus(Source(path=str(corpus_path), text=text, default_id="b")).documents
+    by_id = {d.doc_id: d for d in parsed}
+    rng = np.random.default_rng(7)
+    encoder = None
+    real_ids = {d["_id"] for d in real}
+    pending = []
+    for doc in parsed:
+        if doc.doc_id in real_ids:
+            continue
+        source = by_id[doc.doc_id.split("~")[0]]
+        src_passages = chunker.chunk(source, "x")
+        copies = chunker.chunk(doc, "x")
+        hashes = [p.content_hash for p in src_passages]
+        have = cache.get_many(hashes)
+        missing = [
+            (p.content_hash, p.embed_text) for p in src_passages if p.content_hash not in have
+        ]
+        if missing:
+            if encoder is None:
+                encoder = get_encoder(settings)
+            vecs = encoder.encode([t for _, t in missing])
+            cache.put_many([(h, v) for (h, _), v in zip(missing, vecs, strict=True)])
+            have.update({h: v for (h, _), v in zip(missing, vecs, strict=True)})
+        for i, p in enumerate(copies):
+            base = have[src_passages[min(i, len(src_passages) - 1)].content_hash]
+            noisy = base + rng.normal(0, 0.02, size=base.shape).astype(np.float32)
+            pending.append((p.content_hash, noisy / np.linalg.norm(noisy)))
+        if len(pending) > 5000:
+            cache.put_many(pending)
+            pending = []
+    cache.put_many(pending)
+    cache.close()
+
+
+def _du(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+if __name__ == "__main__":
+    main()
