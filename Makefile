@@ -31,7 +31,9 @@ ingest: install
 
 run: ingest
 	HF_HUB_OFFLINE=1 $(BIN)/kb --data-dir $(DATA_DIR) stats
-	HF_HUB_OFFLINE=1 $(BIN)/kb --data-dir $(DATA_DIR) search -k 3 \
+	HF_HUB_OFFLINE=1 $(BIN)/kb --data-dir $(DATA_DIR) search -k 2 --filter type=policy \
+		"streamer hands a lit sparkler to a toddler while chat cheers"
+	HF_HUB_OFFLINE=1 $(BIN)/kb --data-dir $(DATA_DIR) search -k 2 --filter type=ruling \
 		"streamer hands a lit sparkler to a toddler while chat cheers"
 
 test: install-test

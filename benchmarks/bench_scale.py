@@ -38,8 +38,18 @@ OUT = ROOT / "benchmarks" / "out"
 
 
 def real_documents() -> list[dict]:
-    """Policy sections (all archived versions) and SciFact abstracts as BEIR documents."""
+    """SciFact abstracts, then policy sections (all archived versions), as BEIR documents."""
     docs = []
+    for line in (SHARED / "scifact" / "corpus.jsonl").read_text().splitlines():
+        obj = json.loads(line)
+        docs.append(
+            {
+                "_id": f"scifact-{obj['_id']}",
+                "title": obj["title"],
+                "text": obj["text"],
+                "metadata": {"platform": "scifact"},
+            }
+        )
     manifest = SHARED / "pga" / "manifest.jsonl"
     for line in manifest.read_text().splitlines():
         entry = json.loads(line)
@@ -57,16 +67,6 @@ def real_documents() -> list[dict]:
                         "metadata": {"platform": entry["platform"], "policy": entry["document_id"]},
                     }
                 )
-    for line in (SHARED / "scifact" / "corpus.jsonl").read_text().splitlines():
-        obj = json.loads(line)
-        docs.append(
-            {
-                "_id": f"scifact-{obj['_id']}",
-                "title": obj["title"],
-                "text": obj["text"],
-                "metadata": {"platform": "scifact"},
-            }
-        )
     return docs
 
 

@@ -29,7 +29,7 @@ class ChunkParams:
         return {
             "max_tokens": self.max_tokens,
             "tokenizer": self.tokenizer,
-            "method": "structure-v1",
+            "method": "structure-v2",
         }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from functools import cached_property
 from pathlib import Path
 
 from kb.errors import ConfigError
@@ -36,31 +35,28 @@ class TokenCounter:
 
 
 class SentenceSplitter:
-    """Sentence spans from pysbd's rule-based segmenter."""
-
-    @cached_property
-    def _segmenter(self):
-        import pysbd
-
-        return pysbd.Segmenter(language="en", clean=False)
+    """Sentence spans from BlingFire's sentence breaker (C++, ~0.2 ms a paragraph; pysbd gave
+    nearly the same breaks on our texts at ~40x the cost)."""
 
     def spans(self, text: str, offset: int = 0) -> list[tuple[int, int]]:
         """(start, end) of each sentence in `text`, shifted by `offset`; whitespace trimmed."""
+        import blingfire
+
+        if not text.strip():
+            return []
+        _, found = blingfire.text_to_sentences_and_offsets(text)
+        # Tile the text: each sentence runs to where the next begins, so nothing the breaker
+        # skipped (stray symbols between sentences) can be lost.
+        cuts = [start for start, _ in found[1:]]
+        bounds = zip([0, *cuts], [*cuts, len(text)], strict=True)
         spans = []
-        pos = 0
-        for sent in self._segmenter.segment(text):
-            s = sent.strip()
-            if not s:
-                continue
-            found = text.find(s, pos)
-            if found < 0:  # segmenter altered the text; fall back to the rest as one span
-                rest = text[pos:].strip()
-                if rest:
-                    start = text.find(rest, pos)
-                    spans.append((offset + start, offset + start + len(rest)))
-                return spans
-            spans.append((offset + found, offset + found + len(s)))
-            pos = found + len(s)
+        for start, end in bounds:
+            while start < end and text[start].isspace():
+                start += 1
+            while end > start and text[end - 1].isspace():
+                end -= 1
+            if end > start:
+                spans.append((offset + start, offset + end))
         return spans
 
 
