@@ -35,6 +35,7 @@ run: ingest
 		"streamer hands a lit sparkler to a toddler while chat cheers"
 	HF_HUB_OFFLINE=1 $(BIN)/kb --data-dir $(DATA_DIR) search -k 2 --filter type=ruling \
 		"streamer hands a lit sparkler to a toddler while chat cheers"
+	HF_HUB_OFFLINE=1 $(BIN)/kb --data-dir $(DATA_DIR) serve --host $(HOST) --port $(PORT)
 
 test: install-test
 	HF_HUB_OFFLINE=1 $(BIN)/ruff check kb tests benchmarks

@@ -387,6 +387,49 @@ class Catalog:
             raise NotFoundError(f"no passage {passage_id!r}")
         return _passage(row)
 
+    def ruling(self, version_id: int) -> dict[str, Any] | None:
+        """The ruling stored with a version, as a dict (lists decoded), or None."""
+        row = self.db.execute(
+            "SELECT * FROM rulings WHERE version_id = ?", (version_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        out = dict(row)
+        for key in ("policy_areas", "clauses", "extra"):
+            out[key] = json.loads(out[key])
+        out["teaching_example"] = bool(out["teaching_example"])
+        return out
+
+    def clause_passage(self, clause_id: str, on: str | None = None) -> Passage | None:
+        """The first passage of a clause in the version in force on date `on` (default: the
+        current version); None when no policy has that clause then."""
+        if on is None:
+            sql = (
+                "SELECT p.* FROM passages p JOIN documents d ON d.current_version_id = "
+                "p.version_id WHERE p.clause_id = ? ORDER BY p.ordinal LIMIT 1"
+            )
+            row = self.db.execute(sql, (clause_id,)).fetchone()
+        else:
+            sql = (
+                "SELECT p.* FROM passages p JOIN versions v ON v.version_id = p.version_id "
+                "WHERE p.clause_id = ? AND v.status != 'draft' AND v.effective_from <= ? "
+                "AND (v.effective_to IS NULL OR v.effective_to >= ?) "
+                "ORDER BY v.effective_from DESC, p.ordinal LIMIT 1"
+            )
+            row = self.db.execute(sql, (clause_id, on, on)).fetchone()
+        return _passage(row) if row else None
+
+    def versions_in_force(self, on: str, doc_type: str = "policy") -> list[VersionInfo]:
+        """Versions of documents of `doc_type` in force on date `on`."""
+        rows = self.db.execute(
+            "SELECT v.* FROM versions v JOIN documents d ON d.doc_id = v.doc_id "
+            "WHERE d.doc_type = ? AND d.removed_at IS NULL AND v.status != 'draft' "
+            "AND v.effective_from <= ? AND (v.effective_to IS NULL OR v.effective_to >= ?) "
+            "ORDER BY v.title",
+            (doc_type, on, on),
+        )
+        return [_version(r) for r in rows]
+
     def iter_indexable(self) -> Iterator[tuple[Passage, VersionInfo, str]]:
         """Every passage of every non-draft version of a document not removed, with its
         version and document type. Historical versions are included (as-of search needs them);

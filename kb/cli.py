@@ -268,6 +268,39 @@ def _print_results(response) -> None:
     )
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=int,
+    help="Worker processes (each loads the indexes and model once).",
+)
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow binding a non-loopback address (there is no login in local mode).",
+)
+@click.pass_obj
+def serve(
+    settings: Settings, host: str, port: int, workers: int, threads: int, allow_remote: bool
+) -> None:
+    """Serve the web app and JSON API with gunicorn."""
+    from kb.datadir import DataDir
+    from kb.web.server import serve as run
+
+    DataDir(settings.data_dir).current()  # fail now, clearly, if nothing was ingested
+    shown = f"[{host}]" if ":" in host else host
+    console.print(
+        f"policy-kb serving {settings.data_dir} at [bold]http://{shown}:{port}/[/bold]"
+        " (local mode; Ctrl-C to stop)"
+    )
+    run(settings, host, port, workers, threads, allow_remote)
+
+
 @main.command("eval")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to use.")

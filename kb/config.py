@@ -84,6 +84,11 @@ class Settings:
         100, "How many candidates each retriever returns to fusion (over-fetch)."
     )
     max_k: int = _setting(100, "Largest number of results one search may ask for.")
+    answer_threshold: float = _setting(
+        0.31,
+        "Least dense similarity of the best policy or guidance passage for the answer card to "
+        "answer instead of abstaining; calibrated with benchmarks/calibrate_abstain.py.",
+    )
     max_query_chars: int = _setting(1000, "Longest query accepted, in characters.")
     query_threads: int = _setting(
         1,

@@ -98,12 +98,13 @@ class FilterIndex:
 
     def facet_counts(self, ordinals: list[int], keys: tuple[str, ...]) -> dict[str, Counter]:
         """For each key, how many of `ordinals` carry each value."""
-        wanted = set(ordinals)
+        chosen = np.zeros(self.size, dtype=bool)
+        chosen[np.asarray(ordinals, dtype=np.int64)] = True
         out: dict[str, Counter] = {k: Counter() for k in keys}
         for name in self.names:
             key, _, value = name.partition("=")
-            if key in out:
-                n = int(np.isin(self.postings(name), list(wanted)).sum()) if wanted else 0
+            if key in out and value != "*":
+                n = int(chosen[self.postings(name)].sum())
                 if n:
                     out[key][value] = n
         return out

@@ -1,0 +1,33 @@
+"""The web app: search page, document and ruling views, and the JSON API."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from kb.config import Settings
+
+
+def create_app(settings: Settings | None = None, *, testing: bool = False) -> Flask:
+    """Build the Flask app on a data dir (catalog, indexes and encoder loaded once, lazily)."""
+    from kb.web import api, errors, ui
+    from kb.web.state import KBState
+
+    app = Flask(__name__)
+    app.config.update(TESTING=testing, JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=64 * 1024)
+    app.extensions["kb"] = KBState(settings or Settings.load())
+    app.register_blueprint(ui.bp)
+    app.register_blueprint(api.bp, url_prefix="/api")
+    errors.register(app)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    return app

@@ -1,0 +1,85 @@
+"""The JSON API under /api (its OpenAPI document is at /api/openapi.json)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from kb.errors import QueryError
+from kb.web import params, views
+from kb.web.openapi import spec
+from kb.web.state import kb
+
+bp = Blueprint("api", __name__)
+
+
+def _args():
+    if request.method == "POST":
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise QueryError("the request body must be a JSON object")
+        return body
+    return request.args
+
+
+@bp.route("/search", methods=["GET", "POST"])
+def search():
+    """Ranked, cited passages."""
+    state = kb()
+    req = params.parse(_args(), state.searcher.filter_keys, state.settings.max_k)
+    response, facets = views.run_search(state.searcher, req)
+    body = response.to_dict()
+    body["facets"] = {k: dict(v) for k, v in facets.items()}
+    return jsonify(body)
+
+
+@bp.route("/answer", methods=["GET", "POST"])
+def answer():
+    """An extractive, cited answer or an abstention."""
+    state = kb()
+    req = params.parse(_args(), state.searcher.filter_keys, state.settings.max_k)
+    if not req.query.strip():
+        raise QueryError("the query is empty")
+    return jsonify(state.answerer.answer(req.query, req.filters).to_dict())
+
+
+@bp.get("/documents/<doc_id>")
+def document(doc_id: str):
+    """A document version (current by default; `?version=` takes an id or a label)."""
+    view = views.document_view(kb().searcher, doc_id, request.args.get("version"))
+    return jsonify(views.document_json(view))
+
+
+@bp.get("/passages/<passage_id>")
+def passage(passage_id: str):
+    """One passage with its citation."""
+    searcher = kb().searcher
+    p = searcher.catalog.passage(passage_id)
+    body = views.passage_json(p)
+    view = views.document_view(searcher, p.doc_id, str(p.version_id))
+    body["document"] = {
+        k: v
+        for k, v in views.document_json(view).items()
+        if k in ("doc_id", "title", "doc_type", "version")
+    }
+    return jsonify(body)
+
+
+@bp.get("/health")
+def health():
+    """Liveness plus what is being served."""
+    searcher = kb().searcher
+    return jsonify(
+        {
+            "status": "ok",
+            "generation": searcher.generation.name,
+            "passages": len(searcher.ids),
+            "keyword_backend": searcher.manifest["keyword"]["backend"],
+            "dense": bool(searcher.manifest.get("dense")),
+        }
+    )
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """This API's OpenAPI 3.1 description."""
+    return jsonify(spec())

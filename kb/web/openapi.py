@@ -1,0 +1,117 @@
+"""The OpenAPI document of /api (a test checks it matches the routes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _q(name: str, schema: dict, description: str, required: bool = False) -> dict:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "schema": schema,
+        "description": description,
+    }
+
+
+_SEARCH_PARAMS = [
+    _q("q", {"type": "string", "maxLength": 1000}, "The question or case description.", True),
+    _q("k", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}, "How many results."),
+    _q("mode", {"type": "string", "enum": ["hybrid", "keyword", "dense"]}, "Retrieval mode."),
+    _q("as_of", {"type": "string", "format": "date"}, "Versions in force on this date."),
+    _q("history", {"type": "boolean"}, "Include historical versions."),
+    _q("max_per_doc", {"type": "integer", "minimum": 1}, "At most this many per document."),
+    _q("type", {"type": "string"}, "Filter: policy, guidance or ruling (a,b for either)."),
+    _q("regions", {"type": "string"}, "Filter: region (also matches global)."),
+    _q("surfaces", {"type": "string"}, "Filter: product surface."),
+    _q("policy_areas", {"type": "string"}, "Filter: policy area."),
+    _q("platform", {"type": "string"}, "Filter: platform."),
+]
+
+
+def _get(summary: str, params: list, ok: str, errors=(400,)) -> dict:
+    responses = {
+        "200": {"description": ok, "content": {"application/json": {"schema": {"type": "object"}}}}
+    }
+    for code in errors:
+        responses[str(code)] = {
+            "description": "Error",
+            "content": {"application/json": {"schema": _ERROR}},
+        }
+    return {"summary": summary, "parameters": params, "responses": responses}
+
+
+def spec() -> dict[str, Any]:
+    """The document."""
+    path_id = {"name": "doc_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    passage_id = {
+        "name": "passage_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "policy-kb API",
+            "version": "1",
+            "description": "Ranked, cited passages from a policy knowledge base. Any "
+            "metadata field can be used as a filter parameter.",
+        },
+        "paths": {
+            "/api/search": {
+                "get": _get(
+                    "Search passages", _SEARCH_PARAMS, "Ranked, cited passages with facet counts"
+                )
+            },
+            "/api/answer": {
+                "get": _get(
+                    "Extractive answer",
+                    _SEARCH_PARAMS,
+                    "Answer sentences with citations, or an abstention",
+                )
+            },
+            "/api/documents/{doc_id}": {
+                "get": _get(
+                    "A document version",
+                    [
+                        path_id,
+                        _q(
+                            "version", {"type": "string"}, "Version id or label; current by default"
+                        ),
+                    ],
+                    "The version's passages and metadata",
+                    errors=(404,),
+                )
+            },
+            "/api/passages/{passage_id}": {
+                "get": _get(
+                    "One passage", [passage_id], "The passage and its document", errors=(404,)
+                )
+            },
+            "/api/health": {"get": _get("Health", [], "What is being served", errors=())},
+            "/api/openapi.json": {"get": _get("This document", [], "OpenAPI", errors=())},
+        },
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["status", "code", "message"],
+                            "properties": {
+                                "status": {"type": "integer"},
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        }
+                    },
+                }
+            }
+        },
+    }

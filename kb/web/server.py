@@ -1,0 +1,66 @@
+"""Serving the app with gunicorn (a production WSGI server), one searcher per worker."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+from gunicorn.app.base import BaseApplication
+
+from kb.config import Settings
+from kb.errors import ConfigError
+
+
+def is_loopback(host: str) -> bool:
+    """True when `host` only accepts connections from this machine."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(
+                ipaddress.ip_address(info[4][0]).is_loopback
+                for info in socket.getaddrinfo(host, None)
+            )
+        except OSError:
+            return False
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, settings: Settings, options: dict) -> None:
+        self.settings = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from kb.web import create_app
+
+        app = create_app(self.settings)
+        app.extensions["kb"].searcher  # noqa: B018 - load indexes and model before serving
+        return app
+
+
+def serve(
+    settings: Settings, host: str, port: int, workers: int, threads: int, allow_remote: bool = False
+) -> None:
+    """Run until interrupted."""
+    if not is_loopback(host) and not allow_remote:
+        raise ConfigError(
+            f"refusing to serve on {host}: this is single-user local mode with no login, so "
+            "it only binds a loopback address; pass --allow-remote if you really mean it"
+        )
+    _Gunicorn(
+        settings,
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "timeout": 60,
+            "accesslog": "-",
+            "loglevel": "warning",
+        },
+    ).run()

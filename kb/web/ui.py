@@ -1,0 +1,67 @@
+"""The pages: search (works without JavaScript), document and ruling views."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+
+from kb.errors import QueryError
+from kb.web import params, views
+from kb.web.state import kb
+
+bp = Blueprint("ui", __name__)
+
+
+@bp.get("/")
+def search():
+    """The search page; with ?q= it shows the answer card and grouped, cited results."""
+    state = kb()
+    searcher = state.searcher
+    context = {
+        "q": request.args.get("q", ""),
+        "args": request.args,
+        "facets": {},
+        "facet_labels": params.FACETS,
+        "groups": [],
+        "answer": None,
+        "response": None,
+        "error": None,
+    }
+    if context["q"].strip():
+        try:
+            req = params.parse(
+                request.args, searcher.filter_keys, state.settings.max_k, default_k=20
+            )
+            response, facets = views.run_search(searcher, req)
+            context.update(
+                response=response,
+                facets=facets,
+                groups=views.group_hits(response.results),
+                answer=state.answerer.answer(req.query, req.filters),
+            )
+        except QueryError as exc:
+            context["error"] = str(exc)
+    selected = {key: set(request.args.getlist(key)) for key, _ in params.FACETS}
+    return render_template("search.html", selected=selected, **context)
+
+
+@bp.get("/documents/<doc_id>")
+def document(doc_id: str):
+    """A document version with heading navigation; the arriving passage is highlighted."""
+    view = views.document_view(kb().searcher, doc_id, request.args.get("version"))
+    template = "ruling.html" if view["ruling"] else "document.html"
+    return render_template(template, highlight=request.args.get("passage"), **view)
+
+
+@bp.get("/passages/<passage_id>")
+def passage(passage_id: str):
+    """Deep link to a passage: its document version, scrolled to its section."""
+    p = kb().searcher.catalog.passage(passage_id)
+    return redirect(
+        url_for(
+            "ui.document",
+            doc_id=p.doc_id,
+            version=p.version_id,
+            passage=p.passage_id,
+            _anchor=p.passage_id,
+        )
+    )
