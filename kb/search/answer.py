@@ -106,7 +106,9 @@ class Answerer:
         ordered = sorted(hits, key=lambda h: h.citation.doc_type != "policy")
         answer.sources = ordered[: self.max_sources]
         answer.sentences = self._sentences(qvec, answer.sources)
-        rulings = self.searcher.search(query, k=3, filters=_with_types(filters, ["ruling"]))
+        rulings = self.searcher.search(
+            query, k=3, filters=_with_types(filters, ["ruling"]), max_per_doc=1
+        )
         answer.precedents = [
             h for h in rulings.results if (h.scores.get("dense_score") or 0) >= self.threshold
         ]
@@ -115,11 +117,15 @@ class Answerer:
     def _sentences(self, qvec: np.ndarray, sources: list[SearchHit]) -> list[AnswerSentence]:
         candidates: list[tuple[int, int, str]] = []  # (source, position, text)
         for i, hit in enumerate(sources):
-            text = hit.passage.text
-            for position, (s, e) in enumerate(self.splitter.spans(text)):
-                sentence = text[s:e]
-                if len(sentence.split()) >= 4 and not sentence.lstrip().startswith("|"):
-                    candidates.append((i, position, sentence))
+            position = 0
+            for line in hit.passage.text.split("\n"):
+                if line.count("|") >= 2 or not line.strip():
+                    continue  # table rows read badly as prose; the cited passage has them
+                for s, e in self.splitter.spans(line):
+                    sentence = line[s:e].lstrip("-*• ").strip()
+                    if len(sentence.split()) >= 4:
+                        candidates.append((i, position, sentence))
+                    position += 1
         if not candidates:
             return []
         vectors = self.searcher.encoder.encode([c[2] for c in candidates])

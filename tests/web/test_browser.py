@@ -1,0 +1,133 @@
+"""A real headless browser (Debian's Chromium driven by Playwright) against `kb serve`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):
+        pytest.fail(
+            "Debian's chromium is required in CI (make install-test installs it)", pytrace=False
+        )
+    pytest.skip(
+        "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(corpus_settings):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kb.cli",
+            "--data-dir",
+            str(corpus_settings.data_dir),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/api/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"kb serve exited: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        proc.stderr.close()
+        pytest.fail("kb serve did not answer within 90 s")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=20)
+    proc.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        yield page
+        browser.close()
+
+
+def test_moderator_flow_keyboard_answer_citations_and_document(server, page, tmp_path):
+    page.goto(server + "/")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "q"
+    page.keyboard.type("streamer hands a lit sparkler to a toddler while chat cheers")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("li.hit")
+    answer = page.locator("#answer")
+    assert answer.is_visible() and "abstain" not in (answer.get_attribute("class") or "")
+    assert page.locator("#answer a.marker").count() >= 1
+    assert page.locator("h2.group").first.inner_text().lower() == "policy"
+    first_cite = page.locator("li.hit a.cite").first.inner_text()
+    assert " › " in first_cite and "effective" in first_cite
+    assert page.locator("li.hit mark").count() > 0
+    page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
+    out = os.environ.get("KB_SCREENSHOT_DIR")
+    if out:
+        page.screenshot(path=str(Path(out) / "search.png"), full_page=False)
+
+    # Arrow keys move through results; Enter opens the cited passage in its document.
+    page.locator("#q").press("ArrowDown")
+    assert page.evaluate("document.activeElement.classList.contains('hit')")
+    page.keyboard.press("ArrowDown")
+    expected = page.evaluate("document.activeElement.id").removeprefix("hit-")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".passage.arrived")
+    assert page.url.endswith("#" + expected)
+    arrived = page.locator(".passage.arrived")
+    assert arrived.get_attribute("id") == expected and arrived.is_visible()
+    page.screenshot(path=str(tmp_path / "document.png"))
+    if out:
+        page.screenshot(path=str(Path(out) / "document.png"))
+
+
+def test_off_topic_question_abstains_in_the_browser(server, page):
+    page.goto(server + "/?q=best+pizza+in+town")
+    card = page.locator("#answer")
+    assert "abstain" in card.get_attribute("class")
+    assert "consider escalating" in card.inner_text()
