@@ -18,6 +18,7 @@ from kb.search.filters import Filters
 from kb.search.hybrid import Searcher
 from kb.types import SearchHit
 
+MAX_SENTENCES_PER_SOURCE = 3
 ABSTAIN_MESSAGE = (
     "No policy passage matches this closely — consider escalating to a senior reviewer "
     "rather than guessing."
@@ -88,13 +89,14 @@ class Answerer:
         self.max_sources = max_sources
         self.max_sentences = max_sentences
         self.splitter = SentenceSplitter()
+        self._cache: dict[str, np.ndarray] = {}
 
     def answer(self, query: str, filters: Filters | None = None) -> Answer:
         """The answer card for `query` within `filters`."""
         filters = filters or Filters()
         authority = _with_types(filters, ["policy", "guidance"])
         hits = self.searcher.search(query, k=self.max_sources * 2, filters=authority).results
-        qvec = self.searcher.encoder.encode([query])[0]
+        qvec = self.searcher.query_vector(query)
         best = max((h.scores.get("dense_score") or 0.0 for h in hits), default=0.0)
         answer = Answer(
             query=query, answered=best >= self.threshold, confidence=best, threshold=self.threshold
@@ -119,6 +121,8 @@ class Answerer:
         for i, hit in enumerate(sources):
             position = 0
             for line in hit.passage.text.split("\n"):
+                if position >= MAX_SENTENCES_PER_SOURCE:
+                    break
                 if line.count("|") >= 2 or not line.strip():
                     continue  # table rows read badly as prose; the cited passage has them
                 for s, e in self.splitter.spans(line):
@@ -128,13 +132,23 @@ class Answerer:
                     position += 1
         if not candidates:
             return []
-        vectors = self.searcher.encoder.encode([c[2] for c in candidates])
+        vectors = self._vectors([c[2] for c in candidates])
         scores = vectors @ qvec
         chosen = sorted(
             np.argsort(-scores)[: self.max_sentences],
             key=lambda j: (candidates[j][0], candidates[j][1]),
         )
         return [AnswerSentence(text=candidates[j][2], source=candidates[j][0]) for j in chosen]
+
+    def _vectors(self, sentences: list[str]) -> np.ndarray:
+        """Sentence vectors, remembered: the same policy sentences come up again and again."""
+        missing = [s for s in dict.fromkeys(sentences) if s not in self._cache]
+        if missing:
+            for s, v in zip(missing, self.searcher.encoder.encode(missing), strict=True):
+                if len(self._cache) >= 20_000:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[s] = v
+        return np.stack([self._cache[s] for s in sentences])
 
 
 def _with_types(filters: Filters, types: list[str]) -> Filters:

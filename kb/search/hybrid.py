@@ -8,6 +8,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kb.catalog import Catalog
 from kb.config import Settings
 from kb.datadir import DataDir
@@ -19,7 +21,7 @@ from kb.search.encoders import Encoder, get_encoder, model_info
 from kb.search.filter_index import FilterIndex
 from kb.search.filters import Filters
 from kb.search.keyword import get_backend
-from kb.types import Citation, SearchHit, SearchResponse
+from kb.types import Citation, Passage, SearchHit, SearchResponse
 
 MODES = ("hybrid", "keyword", "dense")
 
@@ -46,6 +48,7 @@ class Searcher:
         self.filter_keys = set(self.manifest.get("filter_keys", []))
         self._versions: dict[int, Any] = {}
         self._doc_types: dict[str, str] = {}
+        self._qvecs: dict[str, np.ndarray] = {}
 
     def _check_manifest(self) -> None:
         dense = self.manifest.get("dense")
@@ -100,7 +103,7 @@ class Searcher:
         if mode in ("keyword", "hybrid"):
             lists["keyword"] = self.keyword.search(query, filters, fetch)
         if mode in ("dense", "hybrid"):
-            vector = self.encoder.encode([query])[0]
+            vector = self.query_vector(query)
             mask = self.filters.mask(filters)
             lists["dense"] = self.dense.search(vector, None if mask.all() else mask, fetch)
         if mode != "hybrid":
@@ -122,23 +125,25 @@ class Searcher:
         filters: Filters | None = None,
         mode: str = "hybrid",
         max_per_doc: int | None = None,
+        candidates: list[fusion.Fused] | None = None,
     ) -> SearchResponse:
-        """Ranked, cited, highlighted passages for `query`."""
+        """Ranked, cited, highlighted passages for `query` (from `candidates` when the caller
+        already retrieved them, e.g. for facet counts)."""
         started = time.perf_counter()
         filters = filters or Filters()
-        want = k * 4 if max_per_doc else k
-        fused = self.retrieve(
-            query, k=min(want, max(self.settings.fetch_k, k)), filters=filters, mode=mode
-        )
+        if candidates is None:
+            want = k * 4 if max_per_doc else k
+            candidates = self.retrieve(
+                query, k=min(want, max(self.settings.fetch_k, k)), filters=filters, mode=mode
+            )
         hits: list[SearchHit] = []
         per_doc: dict[str, int] = {}
-        for item in fused:
-            hit = self.hydrate(item, query, rank=len(hits) + 1)
-            doc_id = hit.passage.doc_id
-            if max_per_doc and per_doc.get(doc_id, 0) >= max_per_doc:
+        for item in candidates:
+            passage = self.catalog.passage(self.ids[item.ordinal])
+            if max_per_doc and per_doc.get(passage.doc_id, 0) >= max_per_doc:
                 continue
-            per_doc[doc_id] = per_doc.get(doc_id, 0) + 1
-            hits.append(hit)
+            per_doc[passage.doc_id] = per_doc.get(passage.doc_id, 0) + 1
+            hits.append(self.hydrate(item, query, rank=len(hits) + 1, passage=passage))
             if len(hits) == k:
                 break
         return SearchResponse(
@@ -149,9 +154,22 @@ class Searcher:
             took_ms=(time.perf_counter() - started) * 1000,
         )
 
-    def hydrate(self, item: fusion.Fused, query: str, rank: int) -> SearchHit:
+    def query_vector(self, query: str) -> np.ndarray:
+        """The (cached) dense vector of a query: the search page embeds each query once for
+        results, answer card and facets."""
+        cached = self._qvecs.get(query)
+        if cached is None:
+            cached = self.encoder.encode([query])[0]
+            if len(self._qvecs) >= 512:
+                self._qvecs.pop(next(iter(self._qvecs)))
+            self._qvecs[query] = cached
+        return cached
+
+    def hydrate(
+        self, item: fusion.Fused, query: str, rank: int, passage: Passage | None = None
+    ) -> SearchHit:
         """A SearchHit for one fused candidate."""
-        passage = self.catalog.passage(self.ids[item.ordinal])
+        passage = passage or self.catalog.passage(self.ids[item.ordinal])
         version = self._version(passage.version_id)
         doc_type = self._doc_type(passage.doc_id)
         meta = {**version["metadata"], **passage.metadata}

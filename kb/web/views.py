@@ -14,11 +14,17 @@ GROUPS = (("policy", "Policy"), ("guidance", "Guidance"), ("ruling", "Precedents
 
 def run_search(searcher: Searcher, req: SearchRequest) -> tuple[SearchResponse, dict[str, Any]]:
     """The search, and facet counts over the query's candidates (filters applied)."""
-    response = searcher.search(
-        req.query, k=req.k, filters=req.filters, mode=req.mode, max_per_doc=req.max_per_doc
-    )
+    # One retrieval serves both the results and the facet counts.
     candidates = searcher.retrieve(
-        req.query, k=searcher.settings.fetch_k, filters=req.filters, mode=req.mode
+        req.query, k=max(searcher.settings.fetch_k, req.k), filters=req.filters, mode=req.mode
+    )
+    response = searcher.search(
+        req.query,
+        k=req.k,
+        filters=req.filters,
+        mode=req.mode,
+        max_per_doc=req.max_per_doc,
+        candidates=candidates,
     )
     counts = searcher.filters.facet_counts(
         [c.ordinal for c in candidates], tuple(k for k, _ in FACETS)
