@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from kb.errors import ParseError
 from kb.ingest.metadata import normalize_metadata
-from kb.ingest.registry import ParseResult, Source
+from kb.ingest.registry import ParseResult, Source, json_lines
 from kb.ingest.structure import SectionBuilder, TextAssembler
 from kb.types import ParsedDocument
 
@@ -14,17 +12,18 @@ from kb.types import ParsedDocument
 def parse_corpus(source: Source) -> ParseResult:
     """Each line one document: its title heads the path, its text is one section."""
     result = ParseResult()
-    for n, line in enumerate(source.text.splitlines(), start=1):
-        if not line.strip():
+    for item in json_lines(source.text, source.path):
+        if isinstance(item, ParseError):
+            result.errors.append(item)
             continue
+        n, obj = item
         try:
-            obj = json.loads(line)
             doc_id = str(obj["_id"])
             text = str(obj.get("text") or "").strip()
             if not text:
                 raise ParseError(source.path, "empty text", line=n, field="text")
             meta = normalize_metadata(dict(obj.get("metadata") or {}), source.path, line=n)
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             result.errors.append(ParseError(source.path, f"bad BEIR line: {exc}", line=n))
             continue
         except ParseError as exc:

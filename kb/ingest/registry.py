@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,18 @@ class ParseResult:
 
 
 Parser = Callable[[Source], ParseResult]
+
+
+def json_lines(text: str, path: str) -> Iterator[tuple[int, Any] | ParseError]:
+    """(line number, value) for each non-blank line of JSONL, or a ParseError for a line that
+    is not JSON; the caller decides what a good line must hold."""
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield n, json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield ParseError(path, f"malformed JSON: {exc.msg} (column {exc.colno})", line=n)
 
 
 def _parsers() -> dict[str, Parser]:

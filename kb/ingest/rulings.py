@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from typing import Any
 
 from kb.errors import ParseError
 from kb.ingest.metadata import normalize_metadata, parse_date
-from kb.ingest.registry import ParseResult, Source
+from kb.ingest.registry import ParseResult, Source, json_lines
 from kb.ingest.structure import SectionBuilder, TextAssembler
 from kb.types import OUTCOMES, RULING_STATUSES, ParsedDocument, Ruling
 
@@ -35,17 +34,11 @@ _CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 def parse_jsonl(source: Source) -> ParseResult:
     """Each non-blank line a JSON object describing one ruling."""
     result = ParseResult()
-    for n, line in enumerate(source.text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            result.errors.append(
-                ParseError(source.path, f"malformed JSON: {exc.msg} (column {exc.colno})", line=n)
-            )
-            continue
-        _collect(result, obj, source, n)
+    for item in json_lines(source.text, source.path):
+        if isinstance(item, ParseError):
+            result.errors.append(item)
+        else:
+            _collect(result, item[1], source, item[0])
     _check_duplicates(result, source)
     return result
 

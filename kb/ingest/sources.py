@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 from kb.errors import ParseError
 from kb.ingest.metadata import normalize_metadata, slugify
-from kb.ingest.registry import Source, parser_for
+from kb.ingest.registry import Source, json_lines, parser_for
 
 IGNORE_FILE = ".kbignore"
 
@@ -105,14 +104,11 @@ def _from_manifest(manifest: Path, within: list[Path], out: Collected) -> None:
         return
     folder = manifest.parent
     out.roots.append(folder)
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
+    for item in json_lines("\n".join(lines), shown):
+        if isinstance(item, ParseError):
+            out.errors.append(item)
             continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            out.errors.append(ParseError(shown, f"malformed JSON: {exc.msg}", line=n))
-            continue
+        n, entry = item
         if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
             out.errors.append(
                 ParseError(shown, "each line needs a 'path' string", line=n, field="path")
