@@ -269,6 +269,136 @@ def _print_results(response) -> None:
 
 
 @main.command()
+@click.argument("text", required=False)
+@click.option("--case", "case_id", help="Use this ruling's facts as the description.")
+@click.option("-k", "k", default=10, show_default=True)
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def similar(
+    settings: Settings,
+    text: str | None,
+    case_id: str | None,
+    k: int,
+    filters: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Rulings most similar to a case description TEXT (or to --case ID), with outcomes."""
+    from kb.precedents import similar_rulings
+    from kb.search.hybrid import Searcher
+
+    if (text is None) == (case_id is None):
+        raise click.UsageError("give a case description TEXT or --case ID (not both)")
+    searcher = Searcher(settings)
+    try:
+        if case_id:
+            view = searcher.catalog.document(case_id)
+            ruling = searcher.catalog.ruling(view.current_version_id or view.versions[0].version_id)
+            if ruling is None:
+                raise click.UsageError(f"{case_id} is not a ruling")
+            text = ruling["facts"]
+        hits, outcomes = similar_rulings(
+            searcher, text, k=k, exclude=case_id, filters=searcher.parse_filters(list(filters))
+        )
+    finally:
+        searcher.close()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"query": text, "outcomes": dict(outcomes), "rulings": [h.to_dict() for h in hits]},
+                ensure_ascii=False,
+            )
+        )
+        return
+    console.print("outcomes: " + ", ".join(f"{n} {o}" for o, n in outcomes.most_common()))
+    for h in hits:
+        m = h.metadata
+        flag = "" if m.get("ruling_status") == "active" else f" [{m.get('ruling_status')}]"
+        console.print(
+            f"{h.rank}. {escape(h.citation.title)} — [bold]{m.get('outcome')}[/bold], "
+            f"{m.get('decision_date')}, {', '.join(m.get('regions', []))}{flag} "
+            f"[dim](similarity {h.scores['dense_score']:.2f})[/dim]"
+        )
+
+
+@main.command()
+@click.option("--threshold", type=float, help="Facts similarity that makes rulings a group.")
+@click.option("--all", "show_all", is_flag=True, help="Also list consistent and explained groups.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--csv", "as_csv", is_flag=True, help="One row per ruling of each reported group.")
+@click.pass_obj
+def consistency(
+    settings: Settings, threshold: float | None, show_all: bool, as_json: bool, as_csv: bool
+) -> None:
+    """Groups of near-identical rulings whose outcomes diverge with no explanation."""
+    from kb.precedents import GROUP_THRESHOLD, consistency_report
+    from kb.search.hybrid import Searcher
+
+    searcher = Searcher(settings)
+    try:
+        groups = consistency_report(searcher, threshold or GROUP_THRESHOLD)
+    finally:
+        searcher.close()
+    shown = groups if show_all else [g for g in groups if g.inconsistent]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"threshold": threshold or GROUP_THRESHOLD, "groups": [g.to_dict() for g in shown]},
+                ensure_ascii=False,
+            )
+        )
+        return
+    if as_csv:
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(
+            [
+                "group",
+                "explained_by",
+                "case_id",
+                "decision_date",
+                "surface",
+                "region",
+                "outcome",
+                "clauses",
+                "rationale",
+            ]
+        )
+        for n, g in enumerate(shown, start=1):
+            for r in g.rulings:
+                writer.writerow(
+                    [
+                        n,
+                        g.explained_by or "",
+                        r.case_id,
+                        r.decision_date,
+                        r.surface,
+                        r.region,
+                        r.outcome,
+                        ";".join(r.clauses),
+                        r.rationale,
+                    ]
+                )
+        return
+    console.print(
+        f"{sum(g.inconsistent for g in groups)} inconsistent group(s) among "
+        f"{len(groups)} groups of near-identical rulings"
+    )
+    for n, g in enumerate(shown, start=1):
+        label = "INCONSISTENT" if g.inconsistent else (g.explained_by or "consistent")
+        console.print(
+            f"\n[bold]{n}. {label}[/bold] — "
+            + ", ".join(f"{c} {o}" for o, c in g.outcomes.most_common())
+        )
+        for r in g.rulings:
+            console.print(
+                f"   {r.case_id} {r.decision_date} {r.region} [bold]{r.outcome}"
+                f"[/bold]: {escape(r.rationale[:160])}"
+            )
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option(

@@ -131,13 +131,16 @@ class Chunker:
             for s, e in block.parts:
                 units.extend(self._split_text(body, s, e, budget))
             return units
-        return self._split_text(body, block.start, block.end, budget)
+        return self._split_text(body, block.start, block.end, budget, known=n)
 
-    def _split_text(self, body: str, start: int, end: int, budget: int) -> list[_Unit]:
-        """The span as one unit if it fits, else its sentences (words for giant sentences)."""
+    def _split_text(
+        self, body: str, start: int, end: int, budget: int, known: int | None = None
+    ) -> list[_Unit]:
+        """The span as one unit if it fits, else its sentences (words for giant sentences).
+        `known` is the span's word-piece count when the caller has it already."""
         budget = max(budget, MIN_TEXT_BUDGET // 2)
         text = body[start:end]
-        n = self.counter.count(text)
+        n = self.counter.count(text) if known is None else known
         if n <= budget:
             return [_Unit(start, end, n)]
         units = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
+from werkzeug.datastructures import MultiDict
 
 from kb.errors import QueryError
 from kb.web import params, views
@@ -62,6 +63,40 @@ def passage(passage_id: str):
         if k in ("doc_id", "title", "doc_type", "version")
     }
     return jsonify(body)
+
+
+@bp.get("/rulings/similar")
+def similar_rulings():
+    """Rulings closest to a case description (`q`) or to a ruling (`case_id`)."""
+    from kb.precedents import similar_rulings as find
+
+    state = kb()
+    args = request.args
+    case_id = args.get("case_id")
+    text = args.get("q", "")
+    if case_id:
+        doc = state.searcher.catalog.document(case_id)
+        ruling = state.searcher.catalog.ruling(doc.current_version_id or doc.versions[0].version_id)
+        if ruling is None:
+            raise QueryError(f"{case_id} is not a ruling")
+        text = ruling["facts"]
+    query = MultiDict(args)
+    query.poplist("case_id")
+    query.setlist("q", [text])
+    req = params.parse(query, state.searcher.filter_keys, state.settings.max_k)
+    hits, outcomes = find(state.searcher, req.query, k=req.k, filters=req.filters, exclude=case_id)
+    return jsonify(
+        {"query": req.query, "outcomes": dict(outcomes), "rulings": [h.to_dict() for h in hits]}
+    )
+
+
+@bp.get("/consistency")
+def consistency():
+    """Groups of near-identical rulings with diverging, unexplained outcomes."""
+    from kb.precedents import consistency_report
+
+    groups = consistency_report(kb().searcher)
+    return jsonify({"groups": [g.to_dict() for g in groups if g.inconsistent]})
 
 
 @bp.get("/health")

@@ -92,6 +92,26 @@ def spec() -> dict[str, Any]:
                     "One passage", [passage_id], "The passage and its document", errors=(404,)
                 )
             },
+            "/api/rulings/similar": {
+                "get": _get(
+                    "Similar rulings",
+                    [
+                        _q("q", {"type": "string", "maxLength": 1000}, "A case description."),
+                        _q("case_id", {"type": "string"}, "Or: a ruling whose facts to match."),
+                        *_SEARCH_PARAMS[1:],
+                    ],
+                    "The closest rulings with outcomes, and the outcome distribution",
+                    errors=(400, 404),
+                )
+            },
+            "/api/consistency": {
+                "get": _get(
+                    "Consistency report",
+                    [],
+                    "Groups of near-identical rulings with unexplained divergent outcomes",
+                    errors=(),
+                )
+            },
             "/api/health": {"get": _get("Health", [], "What is being served", errors=())},
             "/api/openapi.json": {"get": _get("This document", [], "OpenAPI", errors=())},
         },

@@ -47,9 +47,28 @@ def search():
 @bp.get("/documents/<doc_id>")
 def document(doc_id: str):
     """A document version with heading navigation; the arriving passage is highlighted."""
-    view = views.document_view(kb().searcher, doc_id, request.args.get("version"))
-    template = "ruling.html" if view["ruling"] else "document.html"
-    return render_template(template, highlight=request.args.get("passage"), **view)
+    searcher = kb().searcher
+    view = views.document_view(searcher, doc_id, request.args.get("version"))
+    if view["ruling"]:
+        from kb.precedents import similar_rulings
+
+        similar, outcomes = similar_rulings(searcher, view["ruling"]["facts"], k=5, exclude=doc_id)
+        return render_template("ruling.html", similar=similar, outcomes=outcomes, **view)
+    return render_template("document.html", highlight=request.args.get("passage"), **view)
+
+
+@bp.get("/consistency")
+def consistency():
+    """The consistency report: inconsistent groups side by side with their rationales."""
+    from kb.precedents import GROUP_THRESHOLD, consistency_report
+
+    groups = consistency_report(kb().searcher)
+    return render_template(
+        "consistency.html",
+        groups=[g for g in groups if g.inconsistent],
+        total=len(groups),
+        threshold=GROUP_THRESHOLD,
+    )
 
 
 @bp.get("/passages/<passage_id>")

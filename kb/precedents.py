@@ -1,0 +1,225 @@
+"""Precedents: similar rulings and the consistency report.
+
+Similar rulings: dense similarity of a case description (or a ruling's facts) to the facts of
+active rulings. Consistency: rulings whose facts are near-identical are grouped (facts vectors,
+cosine >= `group_threshold`, same surface, single-link); a group whose outcomes diverge is
+reported unless the divergence is explained — outcomes split exactly along regions and a
+region-scoped clause was applied (region), or along the policy versions in force on the
+decision dates (version). Overturned and superseded rulings are left out: they are not
+precedent, and their divergence is explained by their status.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kb.search.filters import Filters
+from kb.search.hybrid import Searcher
+
+# Rough severity order, used to rank how far apart a group's outcomes are.
+SEVERITY = {
+    "no_action": 0,
+    "warn": 1,
+    "age_gate": 2,
+    "restrict": 2,
+    "remove": 3,
+    "end_stream": 4,
+    "suspend": 5,
+    "ban": 6,
+}
+GROUP_THRESHOLD = 0.78
+
+
+@dataclass
+class RulingRecord:
+    """One ruling as the precedent tools use it."""
+
+    case_id: str
+    title: str
+    decision_date: str
+    surface: str
+    region: str
+    outcome: str
+    status: str
+    clauses: list[str]
+    facts: str
+    rationale: str
+    visibility: str
+    superseded_by: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class Group:
+    """Near-identical rulings, with what their outcomes say."""
+
+    rulings: list[RulingRecord]
+    outcomes: Counter
+    explained_by: str | None
+    divergence: float
+    cohesion: float
+    key_clauses: list[str] = field(default_factory=list)
+
+    @property
+    def inconsistent(self) -> bool:
+        """Divergent outcomes that nothing explains."""
+        return len(self.outcomes) > 1 and self.explained_by is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "case_ids": [r.case_id for r in self.rulings],
+            "outcomes": dict(self.outcomes),
+            "explained_by": self.explained_by,
+            "divergence": round(self.divergence, 3),
+            "cohesion": round(self.cohesion, 3),
+            "inconsistent": self.inconsistent,
+            "rulings": [r.to_dict() for r in self.rulings],
+        }
+
+
+def load_rulings(
+    searcher: Searcher, *, active_only: bool = True
+) -> tuple[list[RulingRecord], np.ndarray]:
+    """Rulings of current versions with the dense vectors of their facts passages."""
+    ordinal = {pid: i for i, pid in enumerate(searcher.ids)}
+    rows = searcher.catalog.db.execute(
+        "SELECT r.*, v.title AS vtitle, p.passage_id FROM rulings r "
+        "JOIN documents d ON d.current_version_id = r.version_id AND d.removed_at IS NULL "
+        "JOIN versions v ON v.version_id = r.version_id "
+        "JOIN passages p ON p.version_id = r.version_id AND p.anchor = 'facts' "
+        "WHERE p.ordinal = (SELECT min(ordinal) FROM passages q WHERE q.version_id = r.version_id"
+        " AND q.anchor = 'facts') ORDER BY r.decision_date, r.case_id"
+    ).fetchall()
+    import json
+
+    records, vectors = [], []
+    for r in rows:
+        if active_only and r["status"] != "active":
+            continue
+        if r["passage_id"] not in ordinal:
+            continue
+        records.append(
+            RulingRecord(
+                case_id=r["case_id"],
+                title=r["vtitle"],
+                decision_date=r["decision_date"],
+                surface=r["surface"],
+                region=r["region"],
+                outcome=r["outcome"],
+                status=r["status"],
+                clauses=json.loads(r["clauses"]),
+                facts=r["facts"],
+                rationale=r["rationale"],
+                visibility=r["visibility"],
+                superseded_by=r["superseded_by"],
+            )
+        )
+        vectors.append(np.asarray(searcher.dense.vectors[ordinal[r["passage_id"]]]))
+    matrix = np.stack(vectors) if vectors else np.zeros((0, searcher.dense.dim), np.float32)
+    return records, matrix
+
+
+def consistency_report(searcher: Searcher, threshold: float = GROUP_THRESHOLD) -> list[Group]:
+    """Groups of near-identical rulings, inconsistent ones first (by divergence, then size)."""
+    rulings, vectors = load_rulings(searcher)
+    sims = vectors @ vectors.T
+    parent = list(range(len(rulings)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(rulings)):
+        for j in range(i + 1, len(rulings)):
+            if sims[i, j] >= threshold and rulings[i].surface == rulings[j].surface:
+                parent[find(i)] = find(j)
+    members: dict[int, list[int]] = {}
+    for i in range(len(rulings)):
+        members.setdefault(find(i), []).append(i)
+    groups = []
+    for idx in members.values():
+        if len(idx) < 2:
+            continue
+        group_rulings = [rulings[i] for i in idx]
+        outcomes = Counter(r.outcome for r in group_rulings)
+        sub = sims[np.ix_(idx, idx)]
+        cohesion = float(sub[np.triu_indices(len(idx), 1)].mean())
+        levels = [SEVERITY.get(o, 3) for o in outcomes]
+        divergence = (max(levels) - min(levels)) / 6 + (len(outcomes) - 1) / 4
+        clauses = [
+            c for c, _ in Counter(c for r in group_rulings for c in r.clauses).most_common(3)
+        ]
+        groups.append(
+            Group(
+                rulings=group_rulings,
+                outcomes=outcomes,
+                explained_by=_explanation(searcher, group_rulings) if len(outcomes) > 1 else None,
+                divergence=divergence if len(outcomes) > 1 else 0.0,
+                cohesion=cohesion,
+                key_clauses=clauses,
+            )
+        )
+    groups.sort(key=lambda g: (not g.inconsistent, -g.divergence, -len(g.rulings), -g.cohesion))
+    return groups
+
+
+def _partitions(rulings: list[RulingRecord], key) -> bool:
+    """True when each value of `key` maps to one outcome and there are several values."""
+    seen: dict[Any, set[str]] = {}
+    for r in rulings:
+        seen.setdefault(key(r), set()).add(r.outcome)
+    return len(seen) > 1 and all(len(v) == 1 for v in seen.values())
+
+
+def _explanation(searcher: Searcher, rulings: list[RulingRecord]) -> str | None:
+    catalog = searcher.catalog
+    if _partitions(rulings, lambda r: r.region) and any(
+        (p := catalog.clause_passage(c, r.decision_date)) is not None and "regions" in p.metadata
+        for r in rulings
+        for c in r.clauses
+    ):
+        return "region"
+
+    def versions_in_force(r: RulingRecord) -> tuple:
+        out = []
+        for clause in sorted(set(c for g in rulings for c in g.clauses)):
+            p = catalog.clause_passage(clause, r.decision_date)
+            out.append(p.version_id if p else None)
+        return tuple(out)
+
+    if _partitions(rulings, versions_in_force):
+        return "version"
+    return None
+
+
+def similar_rulings(
+    searcher: Searcher,
+    text: str,
+    *,
+    k: int = 10,
+    filters: Filters | None = None,
+    exclude: str | None = None,
+):
+    """The rulings whose facts are closest to `text`, with the outcome distribution."""
+    base = filters or Filters()
+    terms = dict(base.terms)
+    terms["type"] = ["ruling"]
+    response = searcher.search(
+        text,
+        k=k + 1,
+        mode="dense",
+        max_per_doc=1,
+        filters=Filters(terms=terms, as_of=base.as_of, include_historical=base.include_historical),
+    )
+    hits = [h for h in response.results if h.passage.doc_id != exclude][:k]
+    return hits, Counter(h.metadata.get("outcome") for h in hits)
