@@ -164,7 +164,8 @@ def main() -> None:
 
     # One new version of one document: only its changed passages are embedded again.
     changed = docs[0]
-    docs[0] = {**changed, "text": changed["text"] + " This sentence is new in this version."}
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    docs[0] = {**changed, "text": changed["text"] + f" This sentence is new as of {stamp}."}
     with open(corpus_path, "w") as fh:
         for d in docs:
             fh.write(json.dumps(d) + "\n")
@@ -181,6 +182,7 @@ def main() -> None:
     searcher.search("warm up", k=10)
     latency = {}
     for mode in ("keyword", "dense", "hybrid"):
+        searcher._qvecs.clear()  # each mode embeds its queries itself, as a fresh query would
         times = []
         for q in qs:
             s = time.perf_counter()

@@ -68,6 +68,7 @@ class WhooshIndex:
             list(SEARCH_FIELDS), self.ix.schema, fieldboosts=boosts, group=qparser.OrGroup
         )
         self.parser.add_plugin(qparser.PlusMinusPlugin())  # +must -mustnot, as in Tantivy
+        self._doc_sets: dict[str, frozenset[int]] = {}
 
     def _parse(self, text: str) -> query.Query:
         try:
@@ -75,22 +76,39 @@ class WhooshIndex:
         except Exception:  # whoosh raises assorted errors on odd syntax
             return self.parser.parse(plain_terms(text))
 
-    def _filter(self, filters: Filters) -> query.Query | None:
-        must: list[query.Query] = [
-            query.Or([query.Term("terms", t) for t in alternatives])
-            for alternatives in filters.clauses()
-        ]
+    def _docs(self, q: query.Query) -> frozenset[int]:
+        key = repr(q)
+        found = self._doc_sets.get(key)
+        if found is None:
+            found = frozenset(self.searcher.docs_for_query(q))
+            self._doc_sets[key] = found
+        return found
+
+    def _filter(self, filters: Filters) -> set[int] | None:
+        """The allowed document numbers, from per-term sets computed once per index: Whoosh
+        evaluating a filter query on every search costs more than the search itself."""
+        allowed: set[int] | None = None
+        for alternatives in filters.clauses():
+            union: set[int] = set()
+            for t in alternatives:
+                union |= self._docs(query.Term("terms", t))
+            allowed = union if allowed is None else allowed & union
         day = filters.as_of_int()
         if day is not None:
-            must.append(query.NumericRange("eff_from", None, day))
-            must.append(query.NumericRange("eff_to", day, None))
-        return query.And(must) if must else None
+            for q in (
+                query.NumericRange("eff_from", None, day),
+                query.NumericRange("eff_to", day, None),
+            ):
+                docs = set(self.searcher.docs_for_query(q))
+                allowed = docs if allowed is None else allowed & docs
+        return allowed
 
     def search(self, query_text: str, filters: Filters, limit: int) -> list[tuple[int, float]]:
         """(ordinal, score) of the best `limit` passages matching the query within `filters`."""
-        results = self.searcher.search(
-            self._parse(query_text), limit=limit, filter=self._filter(filters)
-        )
+        allowed = self._filter(filters)
+        if allowed is not None and not allowed:
+            return []
+        results = self.searcher.search(self._parse(query_text), limit=limit, filter=allowed)
         return [(int(hit["ordinal"]), float(hit.score)) for hit in results]
 
     def close(self) -> None:
