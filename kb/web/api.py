@@ -50,6 +50,17 @@ def document(doc_id: str):
     return jsonify(views.document_json(view))
 
 
+@bp.get("/documents/<doc_id>/diff")
+def document_diff(doc_id: str):
+    """Section-aware diff between two versions (`from`, `to`: ids or labels)."""
+    from kb.versions import diff_versions
+
+    result = diff_versions(
+        kb().searcher.catalog, doc_id, request.args.get("from"), request.args.get("to")
+    )
+    return jsonify(result.to_dict())
+
+
 @bp.get("/passages/<passage_id>")
 def passage(passage_id: str):
     """One passage with its citation."""

@@ -87,6 +87,18 @@ def spec() -> dict[str, Any]:
                     errors=(404,),
                 )
             },
+            "/api/documents/{doc_id}/diff": {
+                "get": _get(
+                    "What changed between two versions",
+                    [
+                        path_id,
+                        _q("from", {"type": "string"}, "Older version id or label"),
+                        _q("to", {"type": "string"}, "Newer version id or label (default current)"),
+                    ],
+                    "Sections added, removed and changed, with word changes",
+                    errors=(404,),
+                )
+            },
             "/api/passages/{passage_id}": {
                 "get": _get(
                     "One passage", [passage_id], "The passage and its document", errors=(404,)

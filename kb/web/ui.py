@@ -57,6 +57,16 @@ def document(doc_id: str):
     return render_template("document.html", highlight=request.args.get("passage"), **view)
 
 
+@bp.get("/documents/<doc_id>/diff")
+def document_diff(doc_id: str):
+    """What changed between two versions, section by section, with word changes."""
+    from kb.versions import diff_versions
+
+    catalog = kb().searcher.catalog
+    result = diff_versions(catalog, doc_id, request.args.get("from"), request.args.get("to"))
+    return render_template("diff.html", diff=result, doc=catalog.document(doc_id))
+
+
 @bp.get("/consistency")
 def consistency():
     """The consistency report: inconsistent groups side by side with their rationales."""

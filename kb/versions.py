@@ -1,0 +1,211 @@
+"""What changed between two versions of a document: a section-aware diff.
+
+Sections are keyed by their heading path (below the title) and compared on their verbatim text
+(whitespace-normalised). A section only in the newer version is *added*, only in the older one
+*removed*; a section whose text differs is *changed*, with word-level changes. A removed and an
+added section whose texts are nearly the same (a renamed, renumbered or re-parented heading)
+are paired: *moved* when the text is the same, *changed* otherwise.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from kb.catalog import Catalog
+from kb.errors import NotFoundError
+from kb.types import HEADING_SEPARATOR, VersionInfo
+
+RENAME_SIMILARITY = 0.8
+
+
+@dataclass
+class SectionChange:
+    """One section that differs between the versions."""
+
+    kind: str  # "added" | "removed" | "changed" | "moved" (same text, new heading)
+    heading_path: list[str]
+    old_heading_path: list[str] | None
+    anchor: str
+    old_text: str
+    new_text: str
+    words: list[tuple[str, str]] = field(default_factory=list)  # (op, text); op in = + -
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "kind": self.kind,
+            "heading_path": self.heading_path,
+            "old_heading_path": self.old_heading_path,
+            "anchor": self.anchor,
+            "old_text": self.old_text,
+            "new_text": self.new_text,
+            "words": [{"op": op, "text": text} for op, text in self.words],
+        }
+
+
+@dataclass
+class VersionDiff:
+    """The changes from `old` to `new`."""
+
+    doc_id: str
+    old: VersionInfo
+    new: VersionInfo
+    changes: list[SectionChange]
+    unchanged: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+
+        def v(info: VersionInfo) -> dict[str, Any]:
+            return {
+                "version_id": info.version_id,
+                "version": info.version,
+                "effective_from": info.effective_from,
+                "status": info.status,
+            }
+
+        counts = {
+            k: sum(c.kind == k for c in self.changes)
+            for k in ("added", "removed", "changed", "moved")
+        }
+        return {
+            "doc_id": self.doc_id,
+            "from": v(self.old),
+            "to": v(self.new),
+            "counts": {**counts, "unchanged": self.unchanged},
+            "changes": [c.to_dict() for c in self.changes],
+        }
+
+
+def sections_of(catalog: Catalog, version_id: int) -> dict[tuple[str, ...], tuple[str, str]]:
+    """section key -> (anchor, verbatim section text) for one version, in reading order.
+
+    The key is the clause id when the heading starts with one (stable across renamed
+    headings: "LIVE-MIN-2.2 ..." is the same clause whatever its title says), else the heading
+    path below the title."""
+    body = catalog.version_body(version_id)
+    spans: dict[tuple[str, ...], list] = {}
+    for p in catalog.passages_of(version_id):
+        key = ("clause", p.clause_id) if p.clause_id else tuple(p.heading_path[1:])
+        if key in spans:
+            spans[key][1] = min(spans[key][1], p.start)
+            spans[key][2] = max(spans[key][2], p.end)
+        else:
+            spans[key] = [p.anchor, p.start, p.end, p.heading_path[1:]]
+    return {key: (anchor, body[s:e]) for key, (anchor, s, e, _) in spans.items()}
+
+
+def _paths(catalog: Catalog, version_id: int) -> dict[tuple[str, ...], list[str]]:
+    """section key -> heading path below the title."""
+    out: dict[tuple[str, ...], list[str]] = {}
+    for p in catalog.passages_of(version_id):
+        key = ("clause", p.clause_id) if p.clause_id else tuple(p.heading_path[1:])
+        out.setdefault(key, p.heading_path[1:])
+    return out
+
+
+def diff_versions(
+    catalog: Catalog, doc_id: str, old: str | None = None, new: str | None = None
+) -> VersionDiff:
+    """Diff two versions (ids or labels); defaults: the current version against the one
+    before it."""
+    doc = catalog.document(doc_id)
+    ordered = sorted(doc.versions, key=lambda v: (v.effective_from or "", v.version_id))
+    if len(ordered) < 2 and not (old and new):
+        raise NotFoundError(f"document {doc_id!r} has only one version")
+
+    def pick(ref: str | None, default: VersionInfo) -> VersionInfo:
+        if ref is None:
+            return default
+        for v in doc.versions:
+            if str(v.version_id) == str(ref) or v.version == str(ref):
+                return v
+        raise NotFoundError(f"document {doc_id!r} has no version {ref!r}")
+
+    current = next((v for v in ordered if v.version_id == doc.current_version_id), ordered[-1])
+    new_v = pick(new, current)
+    earlier = [
+        v
+        for v in ordered
+        if (v.effective_from or "", v.version_id) < (new_v.effective_from or "", new_v.version_id)
+    ]
+    old_v = pick(old, earlier[-1] if earlier else ordered[0])
+    before, after = sections_of(catalog, old_v.version_id), sections_of(catalog, new_v.version_id)
+    old_paths, new_paths = _paths(catalog, old_v.version_id), _paths(catalog, new_v.version_id)
+    changes: list[SectionChange] = []
+    unchanged = 0
+    removed = {k: v for k, v in before.items() if k not in after}
+    added = {k: v for k, v in after.items() if k not in before}
+    for key, (anchor, text) in after.items():
+        if key in before:
+            old_text = before[key][1]
+            if _norm(old_text) == _norm(text):
+                unchanged += 1
+            else:
+                renamed = old_paths[key] if old_paths[key] != new_paths[key] else None
+                changes.append(
+                    SectionChange(
+                        "changed",
+                        new_paths[key],
+                        renamed,
+                        anchor,
+                        old_text,
+                        text,
+                        word_diff(old_text, text),
+                    )
+                )
+    # Pair renamed sections (same text under a new heading) before calling them added/removed.
+    for new_key, (anchor, text) in list(added.items()):
+        best, score = None, RENAME_SIMILARITY
+        for old_key, (_, old_text) in removed.items():
+            ratio = difflib.SequenceMatcher(None, _norm(old_text), _norm(text)).quick_ratio()
+            if ratio >= score:
+                ratio = difflib.SequenceMatcher(None, _norm(old_text), _norm(text)).ratio()
+                if ratio >= score:
+                    best, score = old_key, ratio
+        if best is not None:
+            old_text = removed.pop(best)[1]
+            del added[new_key]
+            changes.append(
+                SectionChange(
+                    "moved" if _norm(old_text) == _norm(text) else "changed",
+                    new_paths[new_key],
+                    old_paths[best],
+                    anchor,
+                    old_text,
+                    text,
+                    word_diff(old_text, text),
+                )
+            )
+    changes += [SectionChange("added", new_paths[k], None, a, "", t) for k, (a, t) in added.items()]
+    changes += [
+        SectionChange("removed", old_paths[k], None, a, t, "") for k, (a, t) in removed.items()
+    ]
+    order = {tuple(path): i for i, path in enumerate(new_paths.values())}
+    changes.sort(key=lambda c: order.get(tuple(c.heading_path), len(order)))
+    return VersionDiff(doc_id=doc_id, old=old_v, new=new_v, changes=changes, unchanged=unchanged)
+
+
+def word_diff(old: str, new: str) -> list[tuple[str, str]]:
+    """Word-level changes: ("=", same), ("-", removed), ("+", added) runs."""
+    a, b = old.split(), new.split()
+    out: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(("=", " ".join(a[i1:i2])))
+        if op in ("delete", "replace"):
+            out.append(("-", " ".join(a[i1:i2])))
+        if op in ("insert", "replace"):
+            out.append(("+", " ".join(b[j1:j2])))
+    return out
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def heading(path: list[str]) -> str:
+    """A heading path as one line."""
+    return HEADING_SEPARATOR.join(path) or "(introduction)"
