@@ -172,6 +172,8 @@ def stats(settings: Settings, as_json: bool) -> None:
     is_flag=True,
     help="Include historical versions, not only current ones.",
 )
+@click.option("--date-from", help="Only documents dated (effective, or decided) on or after.")
+@click.option("--date-to", help="Only documents dated (effective, or decided) on or before.")
 @click.option(
     "--mode", type=click.Choice(["hybrid", "keyword", "dense"]), default="hybrid", show_default=True
 )
@@ -190,6 +192,8 @@ def search(
     filters: tuple[str, ...],
     as_of: str | None,
     include_historical: bool,
+    date_from: str | None,
+    date_to: str | None,
     mode: str,
     max_per_doc: int | None,
     queries: Path | None,
@@ -206,7 +210,11 @@ def search(
             _batch(searcher, queries, k, mode, max_per_doc, list(filters), as_of)
             return
         parsed = searcher.parse_filters(
-            list(filters), as_of=as_of, include_historical=include_historical
+            list(filters),
+            as_of=as_of,
+            include_historical=include_historical,
+            date_from=date_from,
+            date_to=date_to,
         )
         response = searcher.search(query, k=k, filters=parsed, mode=mode, max_per_doc=max_per_doc)
     finally:

@@ -91,9 +91,12 @@ class FilterIndex:
             for term in alternatives:
                 allowed[self.postings(term)] = True
             mask &= allowed
-        day = filters.as_of_int()
-        if day is not None:
-            mask &= (self.eff_from <= day) & (self.eff_to >= day)
+        for name, lo, hi in filters.ranges():
+            values = self.eff_from if name == "eff_from" else self.eff_to
+            if lo is not None:
+                mask &= values >= lo
+            if hi is not None:
+                mask &= values <= hi
         return mask
 
     def facet_counts(self, ordinals: list[int], keys: tuple[str, ...]) -> dict[str, Counter]:

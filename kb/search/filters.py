@@ -77,6 +77,8 @@ class Filters:
     terms: dict[str, list[str]] = field(default_factory=dict)
     as_of: str | None = None
     include_historical: bool = False
+    date_from: str | None = None  # documents dated (effective / decided) on or after
+    date_to: str | None = None  # ... and on or before
 
     @classmethod
     def parse(
@@ -86,6 +88,8 @@ class Filters:
         as_of: str | None = None,
         include_historical: bool = False,
         known_keys: set[str] | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
     ) -> Filters:
         """Filters from `{key: value|[values]}` or `["key=value", ...]`; QueryError if bad."""
         terms: dict[str, list[str]] = {}
@@ -119,12 +123,19 @@ class Filters:
                     f"unknown filter {', '.join(map(repr, unknown))}; known filters: "
                     + ", ".join(sorted(known_keys))
                 )
-        if as_of is not None:
-            try:
-                as_of = dt.date.fromisoformat(str(as_of).strip()).isoformat()
-            except ValueError:
-                raise QueryError(f"as_of {as_of!r} is not a date (YYYY-MM-DD)") from None
-        return cls(terms=terms, as_of=as_of, include_historical=include_historical)
+        as_of, date_from, date_to = (
+            _date(value, name)
+            for value, name in ((as_of, "as_of"), (date_from, "date_from"), (date_to, "date_to"))
+        )
+        if date_from and date_to and date_to < date_from:
+            raise QueryError(f"date_to {date_to} is before date_from {date_from}")
+        return cls(
+            terms=terms,
+            as_of=as_of,
+            include_historical=include_historical,
+            date_from=date_from,
+            date_to=date_to,
+        )
 
     def clauses(self) -> list[list[str]]:
         """The filter as AND-of-OR term lists, status included (current unless as_of/history)."""
@@ -141,6 +152,22 @@ class Filters:
             out.append(sorted(alts))
         return out
 
+    def ranges(self) -> list[tuple[str, int | None, int | None]]:
+        """Date conditions as (field, low, high) over the integer fields eff_from / eff_to."""
+        out: list[tuple[str, int | None, int | None]] = []
+        day = self.as_of_int()
+        if day is not None:
+            out += [("eff_from", None, day), ("eff_to", day, None)]
+        if self.date_from or self.date_to:
+            out.append(
+                (
+                    "eff_from",
+                    date_int(self.date_from, 0) if self.date_from else None,
+                    date_int(self.date_to, 0) if self.date_to else None,
+                )
+            )
+        return out
+
     def as_of_int(self) -> int | None:
         """as_of as YYYYMMDD."""
         return date_int(self.as_of, 0) if self.as_of else None
@@ -152,3 +179,12 @@ class Filters:
             "as_of": self.as_of,
             "include_historical": self.include_historical,
         }
+
+
+def _date(value: str | None, name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        return dt.date.fromisoformat(str(value).strip()).isoformat()
+    except ValueError:
+        raise QueryError(f"{name} {value!r} is not a date (YYYY-MM-DD)") from None

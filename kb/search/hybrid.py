@@ -78,11 +78,22 @@ class Searcher:
         self.catalog.close()
 
     def parse_filters(
-        self, pairs: Any = None, *, as_of: str | None = None, include_historical: bool = False
+        self,
+        pairs: Any = None,
+        *,
+        as_of: str | None = None,
+        include_historical: bool = False,
+        date_from: str | None = None,
+        date_to: str | None = None,
     ) -> Filters:
         """Filters validated against the keys this index knows."""
         return Filters.parse(
-            pairs, as_of=as_of, include_historical=include_historical, known_keys=self.filter_keys
+            pairs,
+            as_of=as_of,
+            include_historical=include_historical,
+            known_keys=self.filter_keys,
+            date_from=date_from,
+            date_to=date_to,
         )
 
     def retrieve(

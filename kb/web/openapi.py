@@ -23,6 +23,8 @@ _SEARCH_PARAMS = [
     _q("mode", {"type": "string", "enum": ["hybrid", "keyword", "dense"]}, "Retrieval mode."),
     _q("as_of", {"type": "string", "format": "date"}, "Versions in force on this date."),
     _q("history", {"type": "boolean"}, "Include historical versions."),
+    _q("date_from", {"type": "string", "format": "date"}, "Documents dated on or after."),
+    _q("date_to", {"type": "string", "format": "date"}, "Documents dated on or before."),
     _q("max_per_doc", {"type": "integer", "minimum": 1}, "At most this many per document."),
     _q("type", {"type": "string"}, "Filter: policy, guidance or ruling (a,b for either)."),
     _q("regions", {"type": "string"}, "Filter: region (also matches global)."),

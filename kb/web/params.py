@@ -19,7 +19,19 @@ FACETS = (
     ("outcome", "Outcome"),
     ("ruling_status", "Ruling status"),
 )
-_RESERVED = {"q", "query", "k", "mode", "as_of", "history", "max_per_doc", "filters", "page"}
+_RESERVED = {
+    "q",
+    "query",
+    "k",
+    "mode",
+    "as_of",
+    "history",
+    "max_per_doc",
+    "filters",
+    "page",
+    "date_from",
+    "date_to",
+}
 
 
 @dataclass
@@ -62,7 +74,12 @@ def parse(
                 pairs[key] = values
     history = str(args.get("history", "")).lower() in ("1", "true", "on", "yes")
     filters = Filters.parse(
-        pairs, as_of=args.get("as_of") or None, include_historical=history, known_keys=known_keys
+        pairs,
+        as_of=args.get("as_of") or None,
+        include_historical=history,
+        known_keys=known_keys,
+        date_from=args.get("date_from") or None,
+        date_to=args.get("date_to") or None,
     )
     return SearchRequest(query=query, k=k, mode=mode, filters=filters, max_per_doc=max_per_doc)
 

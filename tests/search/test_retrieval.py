@@ -295,3 +295,20 @@ def test_onnx_vectors_match_sentence_transformers(index):
     torch = get_encoder(settings.replace(encoder="sentence-transformers")).encode(texts)
     assert onnx.shape == torch.shape == (3, 384)
     assert np.min(np.sum(onnx * torch, axis=1)) > 0.999
+
+
+@pytest.mark.parametrize("mode", ["keyword", "dense", "hybrid"])
+def test_date_range_filters_by_document_date(searcher, mode):
+    def versions(**dates):
+        filters = searcher.parse_filters({"doc_id": "fire"}, include_historical=True, **dates)
+        return {
+            h.citation.version
+            for h in searcher.search("sparkler", k=10, mode=mode, filters=filters).results
+        }
+
+    assert versions() == {"1.0", "2.0"}
+    assert versions(date_from="2024-06-01") == {"2.0"}
+    assert versions(date_to="2024-06-01") == {"1.0"}
+    assert versions(date_from="2025-02-01") == set()
+    with pytest.raises(QueryError, match="before date_from"):
+        searcher.parse_filters(date_from="2025-01-01", date_to="2024-01-01")

@@ -105,17 +105,15 @@ class TantivyIndex:
                 for t in alternatives
             ]
             must.append((tantivy.Occur.Must, tantivy.Query.boolean_query(options)))
-        day = filters.as_of_int()
-        if day is not None:
-            for field, lo, hi in (("eff_from", None, day), ("eff_to", day, None)):
-                must.append(
-                    (
-                        tantivy.Occur.Must,
-                        tantivy.Query.range_query(
-                            self.schema, field, tantivy.FieldType.Integer, lo, hi
-                        ),
-                    )
+        for field, lo, hi in filters.ranges():
+            must.append(
+                (
+                    tantivy.Occur.Must,
+                    tantivy.Query.range_query(
+                        self.schema, field, tantivy.FieldType.Integer, lo, hi
+                    ),
                 )
+            )
         return must
 
     def search(self, query: str, filters: Filters, limit: int) -> list[tuple[int, float]]:

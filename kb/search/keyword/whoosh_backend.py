@@ -93,14 +93,9 @@ class WhooshIndex:
             for t in alternatives:
                 union |= self._docs(query.Term("terms", t))
             allowed = union if allowed is None else allowed & union
-        day = filters.as_of_int()
-        if day is not None:
-            for q in (
-                query.NumericRange("eff_from", None, day),
-                query.NumericRange("eff_to", day, None),
-            ):
-                docs = set(self.searcher.docs_for_query(q))
-                allowed = docs if allowed is None else allowed & docs
+        for field, lo, hi in filters.ranges():
+            docs = set(self.searcher.docs_for_query(query.NumericRange(field, lo, hi)))
+            allowed = docs if allowed is None else allowed & docs
         return allowed
 
     def search(self, query_text: str, filters: Filters, limit: int) -> list[tuple[int, float]]:
