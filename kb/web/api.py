@@ -110,6 +110,80 @@ def consistency():
     return jsonify({"groups": [g.to_dict() for g in groups if g.inconsistent]})
 
 
+@bp.route("/collections", methods=["GET", "POST"])
+def collections():
+    """List collections, or create one from {"name", "description"}."""
+    store = kb().collections
+    if request.method == "POST":
+        body = _json()
+        store.create(str(body.get("name", "")), str(body.get("description", "")))
+        return jsonify({"name": body["name"]}), 201
+    return jsonify({"collections": store.names()})
+
+
+@bp.route("/collections/<name>", methods=["GET", "DELETE"])
+def collection(name: str):
+    """A collection's items with citations; DELETE removes it."""
+    state = kb()
+    if request.method == "DELETE":
+        state.collections.delete(name)
+        return "", 204
+    items = state.collections.items(name, state.searcher.catalog)
+    return jsonify({"name": name, "items": [i.to_dict() for i in items]})
+
+
+@bp.post("/collections/<name>/items")
+def collection_add(name: str):
+    """Append {"ref": passage id or ruling case id, "note"}."""
+    state = kb()
+    body = _json()
+    item_id = state.collections.add(
+        name, str(body.get("ref", "")), state.searcher.catalog, str(body.get("note", ""))
+    )
+    return jsonify({"item_id": item_id}), 201
+
+
+@bp.route("/collections/<name>/items/<int:item_id>", methods=["PATCH", "DELETE"])
+def collection_item(name: str, item_id: int):
+    """PATCH {"note"} and/or {"position"}; DELETE removes the item."""
+    store = kb().collections
+    if request.method == "DELETE":
+        store.remove(name, item_id)
+        return "", 204
+    body = _json()
+    if "note" in body:
+        store.annotate(name, item_id, str(body["note"]))
+    if "position" in body:
+        if not isinstance(body["position"], int):
+            raise QueryError("position must be an integer")
+        store.move(name, item_id, body["position"])
+    return jsonify({"item_id": item_id})
+
+
+@bp.get("/collections/<name>/export")
+def collection_export(name: str):
+    """The collection as Markdown (`format=md`) or CSV (`format=csv`) with full citations."""
+    state = kb()
+    fmt = request.args.get("format", "md")
+    text = state.collections.export(name, state.searcher.catalog, fmt)
+    mime = "text/csv" if fmt == "csv" else "text/markdown"
+    return (
+        text,
+        200,
+        {
+            "Content-Type": f"{mime}; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
+        },
+    )
+
+
+def _json() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise QueryError("the request body must be a JSON object")
+    return body
+
+
 @bp.get("/health")
 def health():
     """Liveness plus what is being served."""

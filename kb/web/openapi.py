@@ -46,6 +46,16 @@ def _get(summary: str, params: list, ok: str, errors=(400,)) -> dict:
     return {"summary": summary, "parameters": params, "responses": responses}
 
 
+def _body(summary: str, fields: str, errors, params=()) -> dict:
+    op = _get(summary, list(params), "Done", errors=errors)
+    op["requestBody"] = {
+        "required": True,
+        "description": f"JSON object: {fields}",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+    return op
+
+
 def spec() -> dict[str, Any]:
     """The document."""
     path_id = {"name": "doc_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -55,6 +65,8 @@ def spec() -> dict[str, Any]:
         "required": True,
         "schema": {"type": "string"},
     }
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    item = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -124,6 +136,31 @@ def spec() -> dict[str, Any]:
                     [],
                     "Groups of near-identical rulings with unexplained divergent outcomes",
                     errors=(),
+                )
+            },
+            "/api/collections": {
+                "get": _get("Collections", [], "Every collection", errors=()),
+                "post": _body("Create a collection", "name, description", (400,)),
+            },
+            "/api/collections/{name}": {
+                "get": _get("A collection", [name], "Its items with citations", errors=(404,)),
+                "delete": _get("Delete a collection", [name], "Deleted", errors=(404,)),
+            },
+            "/api/collections/{name}/items": {
+                "post": _body("Add a passage or ruling", "ref, note", (400, 404), [name])
+            },
+            "/api/collections/{name}/items/{item_id}": {
+                "patch": _body(
+                    "Annotate or reorder an item", "note, position", (400, 404), [name, item]
+                ),
+                "delete": _get("Remove an item", [name, item], "Removed", errors=(404,)),
+            },
+            "/api/collections/{name}/export": {
+                "get": _get(
+                    "Export a collection",
+                    [name, _q("format", {"type": "string", "enum": ["md", "csv"]}, "md or csv")],
+                    "Markdown or CSV with full citations",
+                    errors=(400, 404),
                 )
             },
             "/api/health": {"get": _get("Health", [], "What is being served", errors=())},

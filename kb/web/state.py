@@ -28,6 +28,13 @@ class KBState:
             return searcher
 
     @cached_property
+    def collections(self):
+        """Trainers' collections (user data beside the index generations)."""
+        from kb.collections import Collections
+
+        return Collections(self.settings.data_dir)
+
+    @cached_property
     def answerer(self) -> Answerer:
         """Extractive answers over the same searcher."""
         return Answerer(self.searcher, self.settings.answer_threshold)

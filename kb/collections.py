@@ -1,0 +1,244 @@
+"""Trainers' collections: named, ordered, annotated lists of passages and rulings, exported
+with full citations.
+
+Collections are user data, not derived from sources, so they live in `DATA_DIR/userdata.sqlite`
+beside the index generations rather than inside one: a re-ingest builds a new generation from
+a copy of the catalog, and anything written to the live one meanwhile would be lost.
+Items point at passage ids (which name one version of one document, so a citation exported
+today can be reproduced later) or at ruling case ids.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kb.catalog import Catalog, now
+from kb.errors import NotFoundError, QueryError
+from kb.types import HEADING_SEPARATOR
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS collections (
+    name TEXT PRIMARY KEY, description TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS collection_items (
+    item_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    collection TEXT NOT NULL REFERENCES collections(name) ON DELETE CASCADE,
+    position INTEGER NOT NULL, ref TEXT NOT NULL, kind TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '', added_at TEXT NOT NULL);
+"""
+_NAME_RE = re.compile(r"^[\w][\w .:-]{0,79}$")
+
+
+@dataclass
+class Item:
+    """One entry of a collection, resolved against the catalog."""
+
+    item_id: int
+    position: int
+    ref: str
+    kind: str  # "passage" | "ruling"
+    note: str
+    citation: str
+    text: str
+    url: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "item_id": self.item_id,
+            "position": self.position,
+            "ref": self.ref,
+            "kind": self.kind,
+            "note": self.note,
+            "citation": self.citation,
+            "text": self.text,
+            "url": self.url,
+            **self.extra,
+        }
+
+
+class Collections:
+    """Access to the collections of one data dir."""
+
+    def __init__(self, data_dir: Path) -> None:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(Path(data_dir) / "userdata.sqlite", check_same_thread=False)
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the file."""
+        self.db.close()
+
+    def names(self) -> list[dict[str, Any]]:
+        """Every collection with its item count."""
+        rows = self.db.execute(
+            "SELECT c.name, c.description, count(i.item_id) FROM collections c LEFT JOIN "
+            "collection_items i ON i.collection = c.name GROUP BY c.name ORDER BY c.name"
+        )
+        return [{"name": n, "description": d, "items": k} for n, d, k in rows]
+
+    def create(self, name: str, description: str = "") -> None:
+        """A new, empty collection."""
+        if not _NAME_RE.match(name or ""):
+            raise QueryError(f"collection name {name!r}: use letters, digits, space . _ : -")
+        with self.db:
+            try:
+                self.db.execute(
+                    "INSERT INTO collections VALUES (?, ?, ?)", (name, description, now())
+                )
+            except sqlite3.IntegrityError:
+                raise QueryError(f"a collection called {name!r} already exists") from None
+
+    def delete(self, name: str) -> None:
+        """Remove a collection and its items."""
+        self._require(name)
+        with self.db:
+            self.db.execute("DELETE FROM collection_items WHERE collection = ?", (name,))
+            self.db.execute("DELETE FROM collections WHERE name = ?", (name,))
+
+    def add(self, name: str, ref: str, catalog: Catalog, note: str = "") -> int:
+        """Append a passage (by id) or a ruling (by case id); returns the item id."""
+        self._require(name)
+        kind = _kind(catalog, ref)
+        with self.db:
+            (last,) = self.db.execute(
+                "SELECT coalesce(max(position), 0) FROM collection_items WHERE collection = ?",
+                (name,),
+            ).fetchone()
+            cur = self.db.execute(
+                "INSERT INTO collection_items (collection, position, ref, kind, note, added_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (name, last + 1, ref, kind, note, now()),
+            )
+        return int(cur.lastrowid)
+
+    def annotate(self, name: str, item_id: int, note: str) -> None:
+        """Replace an item's note."""
+        self._item(name, item_id)
+        with self.db:
+            self.db.execute(
+                "UPDATE collection_items SET note = ? WHERE item_id = ?", (note, item_id)
+            )
+
+    def move(self, name: str, item_id: int, position: int) -> None:
+        """Put an item at `position` (1-based), shifting the others."""
+        self._item(name, item_id)
+        ids = [
+            r[0]
+            for r in self.db.execute(
+                "SELECT item_id FROM collection_items WHERE collection = ? ORDER BY position",
+                (name,),
+            )
+        ]
+        ids.remove(item_id)
+        ids.insert(max(0, min(len(ids), position - 1)), item_id)
+        with self.db:
+            for pos, iid in enumerate(ids, start=1):
+                self.db.execute(
+                    "UPDATE collection_items SET position = ? WHERE item_id = ?", (pos, iid)
+                )
+
+    def remove(self, name: str, item_id: int) -> None:
+        """Take an item out."""
+        self._item(name, item_id)
+        with self.db:
+            self.db.execute("DELETE FROM collection_items WHERE item_id = ?", (item_id,))
+
+    def items(self, name: str, catalog: Catalog) -> list[Item]:
+        """The collection's items in order, with their citations."""
+        self._require(name)
+        rows = self.db.execute(
+            "SELECT item_id, position, ref, kind, note FROM collection_items "
+            "WHERE collection = ? ORDER BY position",
+            (name,),
+        ).fetchall()
+        return [_resolve(catalog, *row) for row in rows]
+
+    def export(self, name: str, catalog: Catalog, fmt: str) -> str:
+        """The collection as Markdown or CSV, every item with its full citation."""
+        items = self.items(name, catalog)
+        if fmt == "csv":
+            buf = io.StringIO()
+            writer = csv.writer(buf)
+            writer.writerow(["position", "kind", "ref", "citation", "url", "note", "text"])
+            for it in items:
+                writer.writerow(
+                    [it.position, it.kind, it.ref, it.citation, it.url, it.note, it.text]
+                )
+            return buf.getvalue()
+        if fmt not in ("md", "markdown"):
+            raise QueryError(f"unknown export format {fmt!r}; valid: md, csv")
+        (desc,) = self.db.execute(
+            "SELECT description FROM collections WHERE name = ?", (name,)
+        ).fetchone()
+        out = [f"# {name}", ""] + ([desc, ""] if desc else [])
+        for it in items:
+            out += [f"## {it.position}. {it.citation}", ""]
+            if it.note:
+                out += [f"*Trainer's note:* {it.note}", ""]
+            out += ["> " + line if line else ">" for line in it.text.splitlines()]
+            out += ["", f"Source: {it.citation} — `{it.ref}` ({it.url})", ""]
+        return "\n".join(out)
+
+    def _require(self, name: str) -> None:
+        if self.db.execute("SELECT 1 FROM collections WHERE name = ?", (name,)).fetchone() is None:
+            raise NotFoundError(f"no collection {name!r}")
+
+    def _item(self, name: str, item_id: int) -> None:
+        row = self.db.execute(
+            "SELECT 1 FROM collection_items WHERE item_id = ? AND collection = ?", (item_id, name)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"collection {name!r} has no item {item_id}")
+
+
+def _kind(catalog: Catalog, ref: str) -> str:
+    try:
+        catalog.passage(ref)
+        return "passage"
+    except NotFoundError:
+        pass
+    doc = catalog.db.execute("SELECT doc_type FROM documents WHERE doc_id = ?", (ref,)).fetchone()
+    if doc is not None and doc[0] == "ruling":
+        return "ruling"
+    raise NotFoundError(f"{ref!r} is neither a passage id nor a ruling case id")
+
+
+def _resolve(catalog: Catalog, item_id: int, position: int, ref: str, kind: str, note: str) -> Item:
+    if kind == "passage":
+        p = catalog.passage(ref)
+        v = catalog.db.execute(
+            "SELECT version, effective_from, status FROM versions WHERE version_id = ?",
+            (p.version_id,),
+        ).fetchone()
+        when = f"effective {v[1]}" if v[1] else "undated"
+        citation = f"{HEADING_SEPARATOR.join(p.heading_path)}, v{v[0]} ({when}, {v[2]})"
+        return Item(item_id, position, ref, kind, note, citation, p.text, f"/passages/{ref}")
+    doc = catalog.document(ref)
+    ruling = catalog.ruling(doc.current_version_id or doc.versions[0].version_id) or {}
+    citation = (
+        f"{doc.title} — {ruling.get('outcome', '').replace('_', ' ')}, "
+        f"{ruling.get('decision_date')}, {ruling.get('region')}, {ruling.get('status')}"
+    )
+    text = (
+        f"{ruling.get('facts', '')}\n\nDecision: {ruling.get('decision', '')}\n\n"
+        f"Rationale: {ruling.get('rationale', '')}"
+    )
+    return Item(
+        item_id,
+        position,
+        ref,
+        kind,
+        note,
+        citation,
+        text,
+        f"/documents/{ref}",
+        {"outcome": ruling.get("outcome"), "clauses": ruling.get("clauses", [])},
+    )

@@ -1,0 +1,88 @@
+"""Trainers' collections through the API: create, add, annotate, reorder, export, errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from kb.web import create_app
+
+
+@pytest.fixture
+def client(corpus_settings, tmp_path):
+    # Same index, own user data: copy nothing, point collections at a fresh folder.
+    app = create_app(corpus_settings, testing=True)
+    from kb.collections import Collections
+
+    app.extensions["kb"].collections = Collections(tmp_path)
+    return app.test_client()
+
+
+def test_collection_lifecycle_and_exports(client):
+    hits = client.get(
+        "/api/search",
+        query_string={"q": "lit sparkler handed to a toddler", "type": "policy", "k": 2},
+    ).get_json()["results"]
+    assert (
+        client.post(
+            "/api/collections", json={"name": "Fire basics", "description": "Week 1"}
+        ).status_code
+        == 201
+    )
+    first = client.post(
+        "/api/collections/Fire basics/items",
+        json={"ref": hits[0]["passage_id"], "note": "the rule"},
+    ).get_json()
+    second = client.post("/api/collections/Fire basics/items", json={"ref": "ESC-1010"}).get_json()
+    client.patch(
+        f"/api/collections/Fire basics/items/{second['item_id']}",
+        json={"position": 1, "note": "the textbook case"},
+    )
+    body = client.get("/api/collections/Fire basics").get_json()
+    assert [i["ref"] for i in body["items"]] == ["ESC-1010", hits[0]["passage_id"]]
+    assert body["items"][0]["kind"] == "ruling" and body["items"][0]["outcome"]
+    assert body["items"][1]["citation"].startswith("Dangerous Acts and Challenges › ")
+    md = client.get("/api/collections/Fire basics/export?format=md").get_data(as_text=True)
+    assert md.startswith("# Fire basics") and "*Trainer's note:* the textbook case" in md
+    assert hits[0]["passage_id"] in md and "v2.0 (effective 2026-02-01, current)" in md
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                client.get("/api/collections/Fire basics/export?format=csv").get_data(as_text=True)
+            )
+        )
+    )
+    assert [r["ref"] for r in rows] == ["ESC-1010", hits[0]["passage_id"]]
+    assert rows[1]["citation"] and rows[1]["text"] == hits[0]["text"]
+    assert (
+        client.delete(f"/api/collections/Fire basics/items/{first['item_id']}").status_code == 204
+    )
+    assert client.get("/api/collections").get_json()["collections"] == [
+        {"name": "Fire basics", "description": "Week 1", "items": 1}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "status", "fragment"),
+    [
+        ("post", "/api/collections", {"name": "bad/name"}, 400, "collection name"),
+        ("post", "/api/collections/none/items", {"ref": "ESC-1010"}, 404, "no collection"),
+        ("get", "/api/collections/none/export", None, 404, "no collection"),
+    ],
+)
+def test_collection_errors(client, method, url, body, status, fragment):
+    r = getattr(client, method)(url, json=body) if body else getattr(client, method)(url)
+    assert r.status_code == status and fragment in r.get_json()["error"]["message"]
+
+
+def test_unknown_refs_and_duplicates_are_rejected(client):
+    client.post("/api/collections", json={"name": "x"})
+    assert client.post("/api/collections", json={"name": "x"}).status_code == 400
+    r = client.post("/api/collections/x/items", json={"ref": "nope"})
+    assert (
+        r.status_code == 404
+        and "neither a passage id nor a ruling" in r.get_json()["error"]["message"]
+    )
+    assert client.get("/api/collections/x/export?format=pdf").status_code == 400
