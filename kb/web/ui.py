@@ -67,6 +67,41 @@ def document_diff(doc_id: str):
     return render_template("diff.html", diff=result, doc=catalog.document(doc_id))
 
 
+@bp.get("/rulings/similar")
+def similar():
+    """Rulings most like a case description, with the outcome distribution."""
+    from kb.precedents import similar_rulings
+
+    state = kb()
+    q = request.args.get("q", "")
+    hits, outcomes, error = [], None, None
+    if q.strip():
+        try:
+            req = params.parse(request.args, state.searcher.filter_keys, state.settings.max_k)
+            hits, outcomes = similar_rulings(
+                state.searcher, req.query, k=req.k, filters=req.filters
+            )
+        except QueryError as exc:
+            error = str(exc)
+    return render_template("similar.html", q=q, hits=hits, outcomes=outcomes, error=error)
+
+
+@bp.get("/collections")
+def collections():
+    """Every collection."""
+    return render_template(
+        "collections.html", collections=kb().collections.names(), name=None, items=[]
+    )
+
+
+@bp.get("/collections/<name>")
+def collection(name: str):
+    """One collection's items with citations and notes, and export links."""
+    state = kb()
+    items = state.collections.items(name, state.searcher.catalog)
+    return render_template("collections.html", collections=[], name=name, items=items)
+
+
 @bp.get("/consistency")
 def consistency():
     """The consistency report: inconsistent groups side by side with their rationales."""

@@ -86,3 +86,20 @@ def test_unknown_refs_and_duplicates_are_rejected(client):
         and "neither a passage id nor a ruling" in r.get_json()["error"]["message"]
     )
     assert client.get("/api/collections/x/export?format=pdf").status_code == 400
+
+
+def test_collection_and_similar_pages(client):
+    client.post("/api/collections", json={"name": "Teach me"})
+    client.post(
+        "/api/collections/Teach me/items",
+        json={"ref": "ESC-1010", "note": "<script>alert(1)</script>"},
+    )
+    assert "Teach me" in client.get("/collections").get_data(as_text=True)
+    page = client.get("/collections/Teach me").get_data(as_text=True)
+    assert "ESC-1010" in page and "Export Markdown" in page
+    assert "<script>alert" not in page and "&lt;script&gt;" in page
+    similar = client.get(
+        "/rulings/similar", query_string={"q": "host hands a burning sparkler to a small child"}
+    )
+    text = similar.get_data(as_text=True)
+    assert "Outcomes of the closest" in text and "ESC-10" in text
