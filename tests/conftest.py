@@ -15,6 +15,19 @@ from kb.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
+# The fields every search result carries (the CLI contract of `kb search --json` and the API).
+RESULT_FIELDS = {
+    "rank",
+    "passage_id",
+    "document_id",
+    "title",
+    "heading_path",
+    "text",
+    "score",
+    "scores",
+    "metadata",
+    "citation",
+}
 SHARED_DATA = Path(os.environ.get("KB_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 

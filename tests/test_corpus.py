@@ -15,7 +15,7 @@ from kb.datadir import DataDir
 from kb.evaluation import evaluate
 from kb.ingest.markdown import split_front_matter
 from kb.ingest.registry import Source
-from kb.ingest.rulings import parse_jsonl
+from kb.ingest.rulings import OPTIONAL, REQUIRED, parse_jsonl
 from kb.search.hybrid import Searcher
 
 from .conftest import CORPUS
@@ -172,22 +172,6 @@ def test_readme_example_queries_put_the_governing_clause_first(corpus_settings, 
 
 def test_corpus_readme_documents_every_ruling_field():
     readme = (CORPUS / "README.md").read_text()
-    for field in (
-        "case_id",
-        "decision_date",
-        "surface",
-        "region",
-        "policy_areas",
-        "clauses",
-        "facts",
-        "outcome",
-        "decision",
-        "rationale",
-        "status",
-        "superseded_by",
-        "reviewer_tier",
-        "visibility",
-        "teaching_example",
-    ):
+    for field in (*REQUIRED, *OPTIONAL):
         assert f"`{field}`" in readme
     assert Path(CORPUS / ".kbignore").is_file()

@@ -27,6 +27,7 @@ REQUIRED = (
     "rationale",
     "status",
 )
+OPTIONAL = ("superseded_by", "reviewer_tier", "visibility", "teaching_example")
 _LIST_FIELDS = ("policy_areas", "clauses")
 _CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 
@@ -125,7 +126,7 @@ def ruling_document(obj: Any, source: Source, line: int) -> ParsedDocument:
         raise bad("status", f"{status!r} is not one of {', '.join(RULING_STATUSES)}")
     decision_date = parse_date(obj["decision_date"], lambda r: bad("decision_date", r))
     superseded_by = obj.get("superseded_by") or None
-    known = set(REQUIRED) | {"superseded_by", "reviewer_tier", "visibility", "teaching_example"}
+    known = set(REQUIRED) | set(OPTIONAL)
     extra = {k: v for k, v in obj.items() if k not in known}
     teaching = obj.get("teaching_example", False)
     if not isinstance(teaching, bool):

@@ -14,6 +14,8 @@ from kb.errors import QueryError
 from kb.ingest.pipeline import ingest
 from kb.search.hybrid import Searcher
 
+from ..conftest import RESULT_FIELDS
+
 FIRE_V1 = """---
 id: fire
 title: Fire and Fireworks
@@ -257,18 +259,7 @@ def test_cli_search_json_and_batch(index, tmp_path):
     data = json.loads(out.output)
     assert data["query"] == "spin wheel coins" and len(data["results"]) == 2
     first = data["results"][0]
-    assert {
-        "rank",
-        "passage_id",
-        "document_id",
-        "title",
-        "heading_path",
-        "text",
-        "score",
-        "scores",
-        "metadata",
-        "citation",
-    } <= set(first)
+    assert set(first) >= RESULT_FIELDS
     assert first["metadata"]["regions"] == ["global"] and first["rank"] == 1
     queries = tmp_path / "q.jsonl"
     queries.write_text(

@@ -10,6 +10,8 @@ from kb.ingest.pipeline import ingest
 from kb.web import create_app
 from kb.web.errors import error_body
 
+from ..conftest import RESULT_FIELDS
+
 SPARKLER = "streamer hands a lit sparkler to a toddler while chat cheers"
 
 
@@ -95,19 +97,7 @@ def test_api_search_shape(client):
     body = r.get_json()
     assert r.status_code == 200 and len(body["results"]) == 5
     hit = body["results"][0]
-    assert {
-        "rank",
-        "passage_id",
-        "document_id",
-        "title",
-        "heading_path",
-        "text",
-        "score",
-        "scores",
-        "metadata",
-        "citation",
-        "highlighted",
-    } <= set(hit)
+    assert {*RESULT_FIELDS, "highlighted"} <= set(hit)
     assert set(body["facets"]["type"]) == {"policy"}
     post = client.post("/api/search", json={"q": SPARKLER, "k": 2, "filters": {"type": "ruling"}})
     assert [h["doc_type"] for h in post.get_json()["results"]] == ["ruling", "ruling"]
