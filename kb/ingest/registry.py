@@ -61,11 +61,6 @@ def _parsers() -> dict[str, Parser]:
     }
 
 
-def supported_suffixes() -> list[str]:
-    """Every suffix some parser reads."""
-    return sorted(s for s in _parsers() if s.startswith("."))
-
-
 def parser_for(path: str | Path, name: str | None = None) -> Parser | None:
     """The parser called `name`, else the one for the file's suffix, else None."""
     return _parsers().get(name or Path(path).suffix.lower())
