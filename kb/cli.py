@@ -216,6 +216,10 @@ def search(
             date_from=date_from,
             date_to=date_to,
         )
+        if "teaching_example" in parsed.terms:  # trainers' flags live in the user data
+            from kb.collections import Collections
+
+            parsed = Collections(settings.data_dir).apply_teaching(parsed, searcher.catalog)
         response = searcher.search(query, k=k, filters=parsed, mode=mode, max_per_doc=max_per_doc)
     finally:
         searcher.close()
@@ -288,6 +292,18 @@ def _store(settings: Settings):
 
     catalog = Catalog(DataDir(settings.data_dir).current() / "catalog.sqlite", readonly=True)
     return Collections(settings.data_dir), catalog
+
+
+@main.command()
+@click.argument("case_id")
+@click.option("--on/--off", "flagged", default=True, help="Flag or unflag.")
+@click.option("--note", default="")
+@click.pass_obj
+def teaching(settings: Settings, case_id: str, flagged: bool, note: str) -> None:
+    """Flag ruling CASE_ID as a good teaching example (or --off), whatever its source says."""
+    store, catalog = _store(settings)
+    store.set_teaching(case_id, flagged, catalog, note)
+    console.print(f"{case_id}: teaching example {'on' if flagged else 'off'}")
 
 
 @collection.command("list")

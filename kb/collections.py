@@ -14,12 +14,13 @@ import csv
 import io
 import re
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from kb.catalog import Catalog, now
 from kb.errors import NotFoundError, QueryError
+from kb.search.filters import Filters
 from kb.types import HEADING_SEPARATOR
 
 _SCHEMA = """
@@ -30,6 +31,9 @@ CREATE TABLE IF NOT EXISTS collection_items (
     collection TEXT NOT NULL REFERENCES collections(name) ON DELETE CASCADE,
     position INTEGER NOT NULL, ref TEXT NOT NULL, kind TEXT NOT NULL,
     note TEXT NOT NULL DEFAULT '', added_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS teaching_flags (
+    case_id TEXT PRIMARY KEY, flagged INTEGER NOT NULL, note TEXT NOT NULL DEFAULT '',
+    set_at TEXT NOT NULL);
 """
 _NAME_RE = re.compile(r"^[\w][\w .:-]{0,79}$")
 
@@ -186,6 +190,44 @@ class Collections:
             out += ["> " + line if line else ">" for line in it.text.splitlines()]
             out += ["", f"Source: {it.citation} — `{it.ref}` ({it.url})", ""]
         return "\n".join(out)
+
+    def set_teaching(self, case_id: str, flagged: bool, catalog: Catalog, note: str = "") -> None:
+        """Mark a ruling as a good teaching example (or not), overriding its source data."""
+        if _kind(catalog, case_id) != "ruling":
+            raise QueryError(f"{case_id!r} is a passage, not a ruling")
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO teaching_flags VALUES (?, ?, ?, ?)",
+                (case_id, int(flagged), note, now()),
+            )
+
+    def teaching_overrides(self) -> dict[str, bool]:
+        """case id -> flag, for rulings trainers have flagged or unflagged."""
+        return {
+            c: bool(f) for c, f in self.db.execute("SELECT case_id, flagged FROM teaching_flags")
+        }
+
+    def apply_teaching(self, filters: Filters, catalog: Catalog) -> Filters:
+        """Filters where `teaching_example=...` also honours trainers' flags: the clause is
+        replaced by the matching rulings' ids, so it still applies inside the retrievers."""
+        wanted = filters.terms.get("teaching_example")
+        if not wanted:
+            return filters
+        flags = {
+            case: bool(t)
+            for case, t in catalog.db.execute(
+                "SELECT r.case_id, r.teaching_example FROM rulings r JOIN documents d "
+                "ON d.current_version_id = r.version_id"
+            )
+        }
+        flags.update(self.teaching_overrides())
+        want = {v in ("true", "1", "yes") for v in wanted}
+        ids = sorted(c.lower() for c, f in flags.items() if f in want)
+        terms = {k: v for k, v in filters.terms.items() if k != "teaching_example"}
+        if "doc_id" in terms:
+            ids = [i for i in ids if i in set(terms["doc_id"])]
+        terms["doc_id"] = ids or ["__none__"]
+        return replace(filters, terms=terms)
 
     def _require(self, name: str) -> None:
         if self.db.execute("SELECT 1 FROM collections WHERE name = ?", (name,)).fetchone() is None:

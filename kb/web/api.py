@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, request
 from werkzeug.datastructures import MultiDict
 
 from kb.errors import QueryError
-from kb.web import params, views
+from kb.web import views
 from kb.web.openapi import spec
 from kb.web.state import kb
 
@@ -26,7 +26,7 @@ def _args():
 def search():
     """Ranked, cited passages."""
     state = kb()
-    req = params.parse(_args(), state.searcher.filter_keys, state.settings.max_k)
+    req = state.request(_args())
     response, facets = views.run_search(state.searcher, req)
     body = response.to_dict()
     body["facets"] = {k: dict(v) for k, v in facets.items()}
@@ -37,7 +37,7 @@ def search():
 def answer():
     """An extractive, cited answer or an abstention."""
     state = kb()
-    req = params.parse(_args(), state.searcher.filter_keys, state.settings.max_k)
+    req = state.request(_args())
     if not req.query.strip():
         raise QueryError("the query is empty")
     return jsonify(state.answerer.answer(req.query, req.filters).to_dict())
@@ -76,6 +76,19 @@ def passage(passage_id: str):
     return jsonify(body)
 
 
+@bp.put("/rulings/<case_id>/teaching")
+def teaching(case_id: str):
+    """Flag (or unflag) a ruling as a good teaching example: {"teaching_example", "note"}."""
+    state = kb()
+    body = _json()
+    if not isinstance(body.get("teaching_example"), bool):
+        raise QueryError("teaching_example must be true or false")
+    state.collections.set_teaching(
+        case_id, body["teaching_example"], state.searcher.catalog, str(body.get("note", ""))
+    )
+    return jsonify({"case_id": case_id, "teaching_example": body["teaching_example"]})
+
+
 @bp.get("/rulings/similar")
 def similar_rulings():
     """Rulings closest to a case description (`q`) or to a ruling (`case_id`)."""
@@ -94,7 +107,7 @@ def similar_rulings():
     query = MultiDict(args)
     query.poplist("case_id")
     query.setlist("q", [text])
-    req = params.parse(query, state.searcher.filter_keys, state.settings.max_k)
+    req = state.request(query)
     hits, outcomes = find(state.searcher, req.query, k=req.k, filters=req.filters, exclude=case_id)
     return jsonify(
         {"query": req.query, "outcomes": dict(outcomes), "rulings": [h.to_dict() for h in hits]}

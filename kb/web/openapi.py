@@ -118,6 +118,21 @@ def spec() -> dict[str, Any]:
                     "One passage", [passage_id], "The passage and its document", errors=(404,)
                 )
             },
+            "/api/rulings/{case_id}/teaching": {
+                "put": _body(
+                    "Flag a ruling as a teaching example",
+                    "teaching_example (bool), note",
+                    (400, 404),
+                    [
+                        {
+                            "name": "case_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                )
+            },
             "/api/rulings/similar": {
                 "get": _get(
                     "Similar rulings",

@@ -39,6 +39,16 @@ class KBState:
         """Extractive answers over the same searcher."""
         return Answerer(self.searcher, self.settings.answer_threshold)
 
+    def request(self, args, default_k: int = 10):
+        """A validated search request, with trainers' teaching flags applied."""
+        from kb.web import params
+
+        req = params.parse(
+            args, self.searcher.filter_keys, self.settings.max_k, default_k=default_k
+        )
+        req.filters = self.collections.apply_teaching(req.filters, self.searcher.catalog)
+        return req
+
 
 def kb() -> KBState:
     """The state of the current app."""

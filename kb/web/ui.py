@@ -28,9 +28,7 @@ def search():
     }
     if context["q"].strip():
         try:
-            req = params.parse(
-                request.args, searcher.filter_keys, state.settings.max_k, default_k=20
-            )
+            req = state.request(request.args, default_k=20)
             response, facets = views.run_search(searcher, req)
             context.update(
                 response=response,
@@ -52,6 +50,8 @@ def document(doc_id: str):
     if view["ruling"]:
         from kb.precedents import similar_rulings
 
+        flags = kb().collections.teaching_overrides()
+        view["ruling"]["teaching_example"] = flags.get(doc_id, view["ruling"]["teaching_example"])
         similar, outcomes = similar_rulings(searcher, view["ruling"]["facts"], k=5, exclude=doc_id)
         return render_template("ruling.html", similar=similar, outcomes=outcomes, **view)
     return render_template("document.html", highlight=request.args.get("passage"), **view)
@@ -77,7 +77,7 @@ def similar():
     hits, outcomes, error = [], None, None
     if q.strip():
         try:
-            req = params.parse(request.args, state.searcher.filter_keys, state.settings.max_k)
+            req = state.request(request.args)
             hits, outcomes = similar_rulings(
                 state.searcher, req.query, k=req.k, filters=req.filters
             )

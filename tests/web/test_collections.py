@@ -103,3 +103,37 @@ def test_collection_and_similar_pages(client):
     )
     text = similar.get_data(as_text=True)
     assert "Outcomes of the closest" in text and "ESC-10" in text
+
+
+def test_trainers_teaching_flags_drive_the_filter(client):
+    def teaching_ids():
+        r = client.get(
+            "/api/search",
+            query_string={
+                "q": "lit sparkler handed to a toddler",
+                "type": "ruling",
+                "teaching_example": "true",
+                "k": 100,
+                "max_per_doc": 1,
+            },
+        )
+        return {h["document_id"] for h in r.get_json()["results"]}
+
+    before = teaching_ids()
+    assert before and "ESC-1064" not in before
+    flagged = sorted(before)[0]
+    assert (
+        client.put("/api/rulings/ESC-1064/teaching", json={"teaching_example": True}).status_code
+        == 200
+    )
+    assert (
+        client.put(f"/api/rulings/{flagged}/teaching", json={"teaching_example": False}).status_code
+        == 200
+    )
+    after = teaching_ids()
+    assert "ESC-1064" in after and flagged not in after
+    assert "Teaching example</dt><dd>yes" in client.get("/documents/ESC-1064").get_data(
+        as_text=True
+    )
+    bad = client.put("/api/rulings/ESC-1064/teaching", json={"teaching_example": "yes"})
+    assert bad.status_code == 400
