@@ -400,6 +400,12 @@ class Catalog:
         out["teaching_example"] = bool(out["teaching_example"])
         return out
 
+    def current_ruling(self, case_id: str) -> dict[str, Any] | None:
+        """The ruling record of a document's current (else newest) version; None when the
+        document is not a ruling. NotFoundError when there is no such document."""
+        doc = self.document(case_id)
+        return self.ruling(doc.current_version_id or doc.versions[0].version_id)
+
     def clause_passage(self, clause_id: str, on: str | None = None) -> Passage | None:
         """The first passage of a clause in the version in force on date `on` (default: the
         current version); None when no policy has that clause then."""

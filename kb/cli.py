@@ -453,8 +453,7 @@ def similar(
     searcher = Searcher(settings)
     try:
         if case_id:
-            view = searcher.catalog.document(case_id)
-            ruling = searcher.catalog.ruling(view.current_version_id or view.versions[0].version_id)
+            ruling = searcher.catalog.current_ruling(case_id)
             if ruling is None:
                 raise click.UsageError(f"{case_id} is not a ruling")
             text = ruling["facts"]

@@ -264,7 +264,7 @@ def _resolve(catalog: Catalog, item_id: int, position: int, ref: str, kind: str,
         citation = f"{HEADING_SEPARATOR.join(p.heading_path)}, v{v[0]} ({when}, {v[2]})"
         return Item(item_id, position, ref, kind, note, citation, p.text, f"/passages/{ref}")
     doc = catalog.document(ref)
-    ruling = catalog.ruling(doc.current_version_id or doc.versions[0].version_id) or {}
+    ruling = catalog.current_ruling(ref) or {}
     citation = (
         f"{doc.title} — {ruling.get('outcome', '').replace('_', ' ')}, "
         f"{ruling.get('decision_date')}, {ruling.get('region')}, {ruling.get('status')}"

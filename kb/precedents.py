@@ -11,6 +11,7 @@ precedent, and their divergence is explained by their status.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,8 +99,6 @@ def load_rulings(
         "WHERE p.ordinal = (SELECT min(ordinal) FROM passages q WHERE q.version_id = r.version_id"
         " AND q.anchor = 'facts') ORDER BY r.decision_date, r.case_id"
     ).fetchall()
-    import json
-
     records, vectors = [], []
     for r in rows:
         if active_only and r["status"] != "active":
@@ -211,15 +210,12 @@ def similar_rulings(
     exclude: str | None = None,
 ):
     """The rulings whose facts are closest to `text`, with the outcome distribution."""
-    base = filters or Filters()
-    terms = dict(base.terms)
-    terms["type"] = ["ruling"]
     response = searcher.search(
         text,
         k=k + 1,
         mode="dense",
         max_per_doc=1,
-        filters=Filters(terms=terms, as_of=base.as_of, include_historical=base.include_historical),
+        filters=(filters or Filters()).with_terms(type=["ruling"]),
     )
     hits = [h for h in response.results if h.passage.doc_id != exclude][:k]
     return hits, Counter(h.metadata.get("outcome") for h in hits)

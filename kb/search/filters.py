@@ -9,6 +9,7 @@ everywhere (`regions=global`, or no regions/surfaces recorded at all).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,6 +152,10 @@ class Filters:
                 alts.add(f"{key}={wild}")
             out.append(sorted(alts))
         return out
+
+    def with_terms(self, **terms: list[str]) -> Filters:
+        """A copy with some term conditions replaced; dates and history kept."""
+        return dataclasses.replace(self, terms={**self.terms, **terms})
 
     def ranges(self) -> list[tuple[str, int | None, int | None]]:
         """Date conditions as (field, low, high) over the integer fields eff_from / eff_to."""

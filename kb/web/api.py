@@ -99,8 +99,7 @@ def similar_rulings():
     case_id = args.get("case_id")
     text = args.get("q", "")
     if case_id:
-        doc = state.searcher.catalog.document(case_id)
-        ruling = state.searcher.catalog.ruling(doc.current_version_id or doc.versions[0].version_id)
+        ruling = state.searcher.catalog.current_ruling(case_id)
         if ruling is None:
             raise QueryError(f"{case_id} is not a ruling")
         text = ruling["facts"]

@@ -93,3 +93,21 @@ def test_filter_clauses_default_to_current_and_widen_regions():
 def test_bad_filters_are_clear_errors(pairs, kwargs, message):
     with pytest.raises(QueryError, match=message):
         Filters.parse(pairs, **kwargs)
+
+
+def test_narrowing_terms_keeps_dates_and_history():
+    f = Filters.parse(
+        ["type=policy"],
+        as_of="2025-01-01",
+        include_historical=True,
+        date_from="2024-01-01",
+        date_to="2025-06-30",
+    )
+    g = f.with_terms(type=["ruling"])
+    assert g.terms == {"type": ["ruling"]} and f.terms == {"type": ["policy"]}
+    assert (g.as_of, g.include_historical, g.date_from, g.date_to) == (
+        "2025-01-01",
+        True,
+        "2024-01-01",
+        "2025-06-30",
+    )
