@@ -29,8 +29,14 @@ MODES = ("hybrid", "keyword", "dense")
 class Searcher:
     """Loaded once per process (catalog, indexes; the encoder on first dense query)."""
 
-    def __init__(self, settings: Settings, generation: Path | None = None) -> None:
+    def __init__(
+        self, settings: Settings, generation: Path | None = None, encoder: Encoder | None = None
+    ) -> None:
         self.settings = settings
+        if encoder is not None:
+            # One already loaded for these settings: a server moving to a new generation keeps
+            # its model (the manifest check below still applies).
+            self.encoder = encoder
         datadir = DataDir(settings.data_dir)
         self.generation = generation or datadir.current()
         self.manifest = datadir.manifest(self.generation)

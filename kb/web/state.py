@@ -1,31 +1,69 @@
-"""Heavy objects shared by every request of one process, loaded once on first use."""
+"""Heavy objects shared by every request of one process: loaded once on first use, and
+replaced when an ingest makes another generation live, without a restart.
+
+At most once every CHECK_SECONDS a request reads DATA_DIR/CURRENT. When it names another
+generation, a background thread loads a searcher and answerer for it (keeping the loaded query
+encoder) while requests go on with the old pair, then swaps the new pair in with one
+assignment. A request keeps the pair it first touched until it ends, so it never mixes
+generations. The old pair is dropped, not closed: it goes away with the last request holding
+it. Its folder may meanwhile be pruned by a later ingest (`keep_generations`), which is
+harmless: a loaded Searcher already holds every file it reads open, mapped or in memory.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 
 from kb.config import Settings
+from kb.datadir import DataDir
 from kb.search.answer import Answerer
+from kb.search.encoders import Encoder
 from kb.search.hybrid import Searcher
+
+log = logging.getLogger(__name__)
+
+CHECK_SECONDS = 1.0  # how often a process looks for a new live generation
+RETRY_SECONDS = 30.0  # how long before a generation that failed to load is tried again
+_PIN = "kb.generation"  # WSGI environ key: the pair a request uses
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The searcher and answerer of one generation."""
+
+    searcher: Searcher
+    answerer: Answerer
 
 
 class KBState:
-    """The searcher (catalog + indexes + encoder) and the answerer of one data dir."""
+    """The searcher (catalog + indexes + encoder) and the answerer of one data dir's live
+    generation."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the first load
+        self._check_lock = threading.Lock()  # one look at CURRENT at a time
+        self._loaded: Loaded | None = None
+        self._next_check = 0.0
+        self._loading: str | None = None
+        self._failed: tuple[str, float] | None = None  # (generation, retry after)
 
-    @cached_property
+    @property
     def searcher(self) -> Searcher:
-        """Loaded on first use (after an ingest, restart the server to pick up a generation)."""
-        with self._lock:
-            searcher = Searcher(self.settings)
-            searcher.encoder  # noqa: B018 - load the model now, not during a request
-            return searcher
+        """The live generation's searcher (the same one for the whole of a request)."""
+        return self._pinned().searcher
+
+    @property
+    def answerer(self) -> Answerer:
+        """Extractive answers over the same searcher."""
+        return self._pinned().answerer
 
     @cached_property
     def collections(self):
@@ -33,11 +71,6 @@ class KBState:
         from kb.collections import Collections
 
         return Collections(self.settings.data_dir)
-
-    @cached_property
-    def answerer(self) -> Answerer:
-        """Extractive answers over the same searcher."""
-        return Answerer(self.searcher, self.settings.answer_threshold)
 
     def request(self, args, default_k: int = 10):
         """A validated search request, with trainers' teaching flags applied."""
@@ -48,6 +81,72 @@ class KBState:
         )
         req.filters = self.collections.apply_teaching(req.filters, self.searcher.catalog)
         return req
+
+    def _pinned(self) -> Loaded:
+        if not has_request_context():
+            return self._live()
+        pinned = request.environ.get(_PIN)
+        if pinned is None:
+            pinned = request.environ[_PIN] = self._live()
+        return pinned
+
+    def _live(self) -> Loaded:
+        """The live pair, loaded here on first use; later calls may start a switch."""
+        loaded = self._loaded
+        if loaded is None:
+            with self._lock:
+                if self._loaded is None:
+                    self._loaded = self._load(DataDir(self.settings.data_dir).current())
+                return self._loaded
+        self._check(loaded)
+        return loaded
+
+    def _check(self, loaded: Loaded) -> None:
+        """Start loading the generation CURRENT names if it is not the one served."""
+        now = time.monotonic()
+        if now < self._next_check or not self._check_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_check = now + CHECK_SECONDS
+            name = DataDir(self.settings.data_dir).current_name()
+            if (
+                name is None
+                or name == loaded.searcher.generation.name
+                or self._loading is not None
+                or (self._failed and self._failed[0] == name and now < self._failed[1])
+            ):
+                return
+            self._loading = name
+            threading.Thread(
+                target=self._switch, args=(name, loaded), name=f"kb-load-{name}", daemon=True
+            ).start()
+        finally:
+            self._check_lock.release()
+
+    def _switch(self, name: str, old: Loaded) -> None:
+        """Load generation `name` and serve it from now on; on failure keep serving `old`."""
+        try:
+            new = self._load(
+                DataDir(self.settings.data_dir).generations / name, old.searcher.encoder
+            )
+        except Exception as exc:  # whatever went wrong, the old generation keeps serving
+            self._failed = (name, time.monotonic() + RETRY_SECONDS)
+            log.warning(
+                "cannot load generation %s, still serving %s: %s",
+                name,
+                old.searcher.generation.name,
+                exc,
+            )
+        else:
+            self._loaded = new
+            log.info("serving generation %s (was %s)", name, old.searcher.generation.name)
+        finally:
+            self._loading = None
+
+    def _load(self, generation: Path, encoder: Encoder | None = None) -> Loaded:
+        searcher = Searcher(self.settings, generation, encoder)
+        searcher.encoder  # noqa: B018 - load the model now, not during a request
+        return Loaded(searcher, Answerer(searcher, self.settings.answer_threshold))
 
 
 def kb() -> KBState:
