@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from kb.config import Settings
-from kb.errors import KBError
+from kb.errors import ConfigError, KBError
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -572,7 +572,7 @@ def consistency(
 @click.option(
     "--allow-remote",
     is_flag=True,
-    help="Allow binding a non-loopback address (there is no login in local mode).",
+    help="Allow binding a non-loopback address in local mode (which has no sign-in).",
 )
 @click.pass_obj
 def serve(
@@ -583,10 +583,22 @@ def serve(
     from kb.web.server import serve as run
 
     DataDir(settings.data_dir).current()  # fail now, clearly, if nothing was ingested
+    if settings.auth == "users":
+        from kb.users import Users
+
+        store = Users(settings.data_dir)
+        admins = store.count("admin")
+        store.close()
+        if not admins:
+            raise ConfigError(
+                "KB_AUTH=users but nobody can manage users yet: create an admin first with "
+                "`kb users add NAME --role admin`"
+            )
     shown = f"[{host}]" if ":" in host else host
+    mode = "local mode, no sign-in" if settings.auth == "local" else "sign-in required"
     console.print(
         f"policy-kb serving {settings.data_dir} at [bold]http://{shown}:{port}/[/bold]"
-        " (local mode; Ctrl-C to stop)"
+        f" ({mode}; Ctrl-C to stop)"
     )
     run(settings, host, port, workers, threads, allow_remote)
 
@@ -624,6 +636,146 @@ def eval_cmd(settings: Settings, dataset: Path, split: str, mode: str, as_json: 
     table.add_column("ms/query", justify="right")
     for m, scores in result.metrics.items():
         table.add_row(m, *(f"{scores[n]:.3f}" for n in names), f"{result.latency_ms[m]:.1f}")
+    console.print(table)
+
+
+@main.group()
+def users() -> None:
+    """Accounts and API tokens for the web app with KB_AUTH=users (roles: moderator, policy,
+    admin)."""
+
+
+def _users(settings: Settings):
+    from kb.users import Users
+
+    return Users(settings.data_dir)
+
+
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@users.command("add")
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(["moderator", "policy", "admin"]),
+    required=True,
+    help="What the user may see and do.",
+)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.pass_obj
+def users_add(settings: Settings, name: str, role: str, password_stdin: bool) -> None:
+    """Create a user (asks for the password twice unless --password-stdin)."""
+    user = _users(settings).add(name, role, _password(password_stdin))
+    console.print(f"added {user.name} ({user.role})")
+
+
+@users.command("remove")
+@click.argument("name")
+@click.pass_obj
+def users_remove(settings: Settings, name: str) -> None:
+    """Delete a user and their API tokens; their sessions end at once."""
+    store = _users(settings)
+    if store.get(name).role == "admin" and store.count("admin") == 1 and store.count() > 1:
+        raise ConfigError(f"{name} is the last admin; make someone else admin first")
+    store.remove(name)
+    console.print(f"removed {name}")
+
+
+@users.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.pass_obj
+def users_passwd(settings: Settings, name: str, password_stdin: bool) -> None:
+    """Set a user's password; their sessions end."""
+    _users(settings).set_password(name, _password(password_stdin))
+    console.print(f"password of {name} changed")
+
+
+@users.command("role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(["moderator", "policy", "admin"]))
+@click.pass_obj
+def users_role(settings: Settings, name: str, role: str) -> None:
+    """Change a user's role; their sessions end."""
+    _users(settings).set_role(name, role)
+    console.print(f"{name} is now {role}")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def users_list(settings: Settings, as_json: bool) -> None:
+    """Users, roles and API tokens (never their secrets)."""
+    store = _users(settings)
+    found = store.list()
+    if as_json:
+        click.echo(json.dumps({"users": found, "tokens": store.tokens()}, indent=2))
+        return
+    table = Table("user", "role", "since", "tokens")
+    for u in found:
+        table.add_row(u["name"], u["role"], u["created_at"][:10], str(u["tokens"]))
+    console.print(table)
+
+
+@users.command("token")
+@click.argument("name")
+@click.option("--label", default="", help="What the token is for.")
+@click.pass_obj
+def users_token(settings: Settings, name: str, label: str) -> None:
+    """Create an API token for NAME and print it once (send it as Authorization: Bearer)."""
+    token_id, secret = _users(settings).create_token(name, label)
+    err_console.print(f"token {token_id} for {name}; it is not shown again:")
+    click.echo(secret)
+
+
+@users.command("revoke")
+@click.argument("token_id")
+@click.pass_obj
+def users_revoke(settings: Settings, token_id: str) -> None:
+    """Revoke an API token by its id (see `kb users list`)."""
+    _users(settings).revoke_token(token_id)
+    console.print(f"revoked {token_id}")
+
+
+@main.command()
+@click.option("--user", help="Only this user's events.")
+@click.option("--action", help="Only this action (search, answer, view, export, login...).")
+@click.option("--since", help="From this date or timestamp (UTC).")
+@click.option("--until", help="Up to this date (inclusive) or timestamp (UTC).")
+@click.option("--limit", default=100, show_default=True, type=int, help="At most this many.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (for export).")
+@click.pass_obj
+def audit(
+    settings: Settings,
+    user: str | None,
+    action: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_csv: bool,
+) -> None:
+    """The audit log of the web app, newest first: who searched, viewed or exported what."""
+    from kb.audit import AuditLog
+
+    log = AuditLog(settings.data_dir)
+    events = log.events(user=user, action=action, since=since, until=until, limit=limit)
+    if as_csv:
+        click.echo(log.to_csv(events), nl=False)
+        return
+    table = Table("when (UTC)", "user", "role", "action", "what", "status")
+    for e in events:
+        table.add_row(
+            e["at"],
+            escape(e["user"]),
+            e["role"],
+            e["action"],
+            escape(f"{e['detail'].get('endpoint', '')} {e['target']}"),
+            str(e["status"]),
+        )
     console.print(table)
 
 

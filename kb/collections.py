@@ -10,15 +10,15 @@ today can be reproduced later) or at ruling case ids.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from kb.catalog import Catalog, now
+from kb.csv_export import write_csv
 from kb.errors import NotFoundError, QueryError
 from kb.search.filters import Filters
 from kb.types import HEADING_SEPARATOR
@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS teaching_flags (
     case_id TEXT PRIMARY KEY, flagged INTEGER NOT NULL, note TEXT NOT NULL DEFAULT '',
     set_at TEXT NOT NULL);
 """
+# visible(kind, ref): may the reader see this item? (kind "passage" or "ruling")
+Visible = Callable[[str, str], bool]
 _NAME_RE = re.compile(r"^[\w][\w .:-]{0,79}$")
 
 
@@ -80,13 +82,18 @@ class Collections:
         """Close the file."""
         self.db.close()
 
-    def names(self) -> list[dict[str, Any]]:
-        """Every collection with its item count."""
-        rows = self.db.execute(
-            "SELECT c.name, c.description, count(i.item_id) FROM collections c LEFT JOIN "
-            "collection_items i ON i.collection = c.name GROUP BY c.name ORDER BY c.name"
-        )
-        return [{"name": n, "description": d, "items": k} for n, d, k in rows]
+    def names(self, visible: Visible | None = None) -> list[dict[str, Any]]:
+        """Every collection with its item count (of the items `visible` allows)."""
+        out = []
+        for name, desc in self.db.execute(
+            "SELECT name, description FROM collections ORDER BY name"
+        ).fetchall():
+            rows = self.db.execute(
+                "SELECT kind, ref FROM collection_items WHERE collection = ?", (name,)
+            ).fetchall()
+            count = sum(1 for kind, ref in rows if visible is None or visible(kind, ref))
+            out.append({"name": name, "description": desc, "items": count})
+        return out
 
     def create(self, name: str, description: str = "") -> None:
         """A new, empty collection."""
@@ -155,28 +162,30 @@ class Collections:
         with self.db:
             self.db.execute("DELETE FROM collection_items WHERE item_id = ?", (item_id,))
 
-    def items(self, name: str, catalog: Catalog) -> list[Item]:
-        """The collection's items in order, with their citations."""
+    def items(self, name: str, catalog: Catalog, visible: Visible | None = None) -> list[Item]:
+        """The collection's items in order, with their citations (only those `visible`
+        allows: `visible(kind, ref)`)."""
         self._require(name)
         rows = self.db.execute(
             "SELECT item_id, position, ref, kind, note FROM collection_items "
             "WHERE collection = ? ORDER BY position",
             (name,),
         ).fetchall()
-        return [_resolve(catalog, *row) for row in rows]
+        return [
+            _resolve(catalog, *row) for row in rows if visible is None or visible(row[3], row[2])
+        ]
 
-    def export(self, name: str, catalog: Catalog, fmt: str) -> str:
+    def export(self, name: str, catalog: Catalog, fmt: str, visible: Visible | None = None) -> str:
         """The collection as Markdown or CSV, every item with its full citation."""
-        items = self.items(name, catalog)
+        items = self.items(name, catalog, visible)
         if fmt == "csv":
-            buf = io.StringIO()
-            writer = csv.writer(buf)
-            writer.writerow(["position", "kind", "ref", "citation", "url", "note", "text"])
-            for it in items:
-                writer.writerow(
+            return write_csv(
+                ["position", "kind", "ref", "citation", "url", "note", "text"],
+                (
                     [it.position, it.kind, it.ref, it.citation, it.url, it.note, it.text]
-                )
-            return buf.getvalue()
+                    for it in items
+                ),
+            )
         if fmt not in ("md", "markdown"):
             raise QueryError(f"unknown export format {fmt!r}; valid: md, csv")
         (desc,) = self.db.execute(

@@ -95,6 +95,20 @@ class Settings:
         "Threads for query-time embedding and FAISS (they compete for cores when both run in "
         "one process); ingest uses all cores.",
     )
+    auth: str = _setting(
+        "local",
+        "Who may use the web app: local (single user, no login, everything visible; loopback "
+        "only unless explicitly allowed) or users (password login and API tokens, with roles "
+        "moderator, policy and admin; manage them with `kb users`).",
+    )
+    session_hours: float = _setting(
+        12.0, "How long a web login lasts before the user must sign in again."
+    )
+    secure_cookies: bool = _setting(
+        True,
+        "Send the login cookie over HTTPS only (turn off only for plain-HTTP testing on a "
+        "trusted network).",
+    )
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:
@@ -132,6 +146,10 @@ class Settings:
         if self.rrf_k < 1 or self.fetch_k < 1 or self.max_k < 1:
             raise ConfigError("rrf_k, fetch_k and max_k must be positive")
         self.boosts()
+        if self.auth not in ("local", "users"):
+            raise ConfigError(f"unknown auth {self.auth!r}; valid: local, users")
+        if self.session_hours <= 0:
+            raise ConfigError(f"session_hours must be positive, got {self.session_hours}")
         if self.keep_generations < 1:
             raise ConfigError(f"keep_generations must be >= 1, got {self.keep_generations}")
 

@@ -76,3 +76,15 @@ class QueryError(KBError):
     """A search request is invalid (unknown filter, bad date, k out of range...)."""
 
     http_status = 400
+
+
+class AuthError(KBError):
+    """Not signed in, or the credentials are wrong."""
+
+    http_status = 401
+
+
+class ForbiddenError(KBError):
+    """Signed in, but the role does not allow this action."""
+
+    http_status = 403

@@ -80,6 +80,8 @@ class Filters:
     include_historical: bool = False
     date_from: str | None = None  # documents dated (effective / decided) on or after
     date_to: str | None = None  # ... and on or before
+    # Extra AND-of-OR term conditions the caller cannot lift: a user's clearance.
+    required: tuple[tuple[str, ...], ...] = ()
 
     @classmethod
     def parse(
@@ -151,6 +153,7 @@ class Filters:
             for wild in WILDCARDS.get(key, ()):
                 alts.add(f"{key}={wild}")
             out.append(sorted(alts))
+        out += [sorted(set(alts)) for alts in self.required]
         return out
 
     def with_terms(self, **terms: list[str]) -> Filters:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 
 from kb.config import Settings
 
 
 def create_app(settings: Settings | None = None, *, testing: bool = False) -> Flask:
     """Build the Flask app on a data dir (catalog, indexes and encoder loaded once, lazily)."""
-    from kb.web import api, errors, ui
+    from kb.web import admin, api, auth, errors, ui
     from kb.web.state import KBState
 
+    settings = settings or Settings.load()
     app = Flask(__name__)
     app.config.update(TESTING=testing, JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=64 * 1024)
-    app.extensions["kb"] = KBState(settings or Settings.load())
+    app.extensions["kb"] = KBState(settings)
+    auth.init_app(app, settings)
     app.register_blueprint(ui.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp, url_prefix="/api")
     errors.register(app)
 
@@ -28,6 +32,10 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.endpoint != "static":
+            # Pages and answers may hold restricted text: no shared or back-button caches.
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     return app

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from werkzeug.datastructures import MultiDict
 
-from kb.errors import QueryError
+from kb.errors import NotFoundError, QueryError
 from kb.web import views
+from kb.web.auth import check_role, gate, require
 from kb.web.openapi import spec
 from kb.web.state import kb
 
@@ -28,6 +29,7 @@ def search():
     state = kb()
     req = state.request(_args())
     response, facets = views.run_search(state.searcher, req)
+    views.scrub_hits(response.results, gate())
     body = response.to_dict()
     body["facets"] = {k: dict(v) for k, v in facets.items()}
     return jsonify(body)
@@ -46,11 +48,12 @@ def answer():
 @bp.get("/documents/<doc_id>")
 def document(doc_id: str):
     """A document version (current by default; `?version=` takes an id or a label)."""
-    view = views.document_view(kb().searcher, doc_id, request.args.get("version"))
+    view = views.document_view(kb().searcher, doc_id, request.args.get("version"), gate())
     return jsonify(views.document_json(view))
 
 
 @bp.get("/documents/<doc_id>/diff")
+@require("policy")
 def document_diff(doc_id: str):
     """Section-aware diff between two versions (`from`, `to`: ids or labels)."""
     from kb.versions import diff_versions
@@ -65,9 +68,9 @@ def document_diff(doc_id: str):
 def passage(passage_id: str):
     """One passage with its citation."""
     searcher = kb().searcher
-    p = searcher.catalog.passage(passage_id)
+    p = gate().passage_or_404(passage_id)
     body = views.passage_json(p)
-    view = views.document_view(searcher, p.doc_id, str(p.version_id))
+    view = views.document_view(searcher, p.doc_id, str(p.version_id), gate())
     body["document"] = {
         k: v
         for k, v in views.document_json(view).items()
@@ -77,6 +80,7 @@ def passage(passage_id: str):
 
 
 @bp.put("/rulings/<case_id>/teaching")
+@require("policy")
 def teaching(case_id: str):
     """Flag (or unflag) a ruling as a good teaching example: {"teaching_example", "note"}."""
     state = kb()
@@ -99,21 +103,26 @@ def similar_rulings():
     case_id = args.get("case_id")
     text = args.get("q", "")
     if case_id:
-        ruling = state.searcher.catalog.current_ruling(case_id)
-        if ruling is None:
-            raise QueryError(f"{case_id} is not a ruling")
+        try:
+            ruling = state.searcher.catalog.current_ruling(case_id)
+        except NotFoundError:
+            ruling = None
+        if ruling is None or not gate().document(case_id):
+            raise NotFoundError(f"no ruling {case_id!r}")
         text = ruling["facts"]
     query = MultiDict(args)
     query.poplist("case_id")
     query.setlist("q", [text])
     req = state.request(query)
     hits, outcomes = find(state.searcher, req.query, k=req.k, filters=req.filters, exclude=case_id)
+    views.scrub_hits(hits, gate())
     return jsonify(
         {"query": req.query, "outcomes": dict(outcomes), "rulings": [h.to_dict() for h in hits]}
     )
 
 
 @bp.get("/consistency")
+@require("policy")
 def consistency():
     """Groups of near-identical rulings with diverging, unexplained outcomes."""
     from kb.precedents import consistency_report
@@ -127,10 +136,11 @@ def collections():
     """List collections, or create one from {"name", "description"}."""
     store = kb().collections
     if request.method == "POST":
+        check_role("policy")
         body = _json()
         store.create(str(body.get("name", "")), str(body.get("description", "")))
         return jsonify({"name": body["name"]}), 201
-    return jsonify({"collections": store.names()})
+    return jsonify({"collections": store.names(gate().item)})
 
 
 @bp.route("/collections/<name>", methods=["GET", "DELETE"])
@@ -138,13 +148,15 @@ def collection(name: str):
     """A collection's items with citations; DELETE removes it."""
     state = kb()
     if request.method == "DELETE":
+        check_role("policy")
         state.collections.delete(name)
         return "", 204
-    items = state.collections.items(name, state.searcher.catalog)
+    items = state.collections.items(name, state.searcher.catalog, gate().item)
     return jsonify({"name": name, "items": [i.to_dict() for i in items]})
 
 
 @bp.post("/collections/<name>/items")
+@require("policy")
 def collection_add(name: str):
     """Append {"ref": passage id or ruling case id, "note"}."""
     state = kb()
@@ -156,6 +168,7 @@ def collection_add(name: str):
 
 
 @bp.route("/collections/<name>/items/<int:item_id>", methods=["PATCH", "DELETE"])
+@require("policy")
 def collection_item(name: str, item_id: int):
     """PATCH {"note"} and/or {"position"}; DELETE removes the item."""
     store = kb().collections
@@ -177,7 +190,7 @@ def collection_export(name: str):
     """The collection as Markdown (`format=md`) or CSV (`format=csv`) with full citations."""
     state = kb()
     fmt = request.args.get("format", "md")
-    text = state.collections.export(name, state.searcher.catalog, fmt)
+    text = state.collections.export(name, state.searcher.catalog, fmt, gate().item)
     mime = "text/csv" if fmt == "csv" else "text/markdown"
     return (
         text,
@@ -187,6 +200,20 @@ def collection_export(name: str):
             "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
         },
     )
+
+
+@bp.get("/audit")
+@require("admin")
+def audit():
+    """The audit log, newest first (filters: user, action, since, until, limit, before);
+    `format=csv` exports it."""
+    from kb.web.admin import audit_csv, audit_query
+
+    events, filters = audit_query(request.args)
+    if request.args.get("format") == "csv":
+        g.kb_action = "export"
+        return audit_csv(events)
+    return jsonify({"filters": filters, "events": events})
 
 
 def _json() -> dict:

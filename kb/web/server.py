@@ -47,10 +47,11 @@ def serve(
     settings: Settings, host: str, port: int, workers: int, threads: int, allow_remote: bool = False
 ) -> None:
     """Run until interrupted."""
-    if not is_loopback(host) and not allow_remote:
+    if settings.auth == "local" and not is_loopback(host) and not allow_remote:
         raise ConfigError(
             f"refusing to serve on {host}: this is single-user local mode with no login, so "
-            "it only binds a loopback address; pass --allow-remote if you really mean it"
+            "it only binds a loopback address; set KB_AUTH=users (sign-in with roles), or pass "
+            "--allow-remote if you really mean it"
         )
     _Gunicorn(
         settings,

@@ -73,13 +73,17 @@ class KBState:
         return Collections(self.settings.data_dir)
 
     def request(self, args, default_k: int = 10):
-        """A validated search request, with trainers' teaching flags applied."""
+        """A validated search request, with trainers' teaching flags applied, narrowed to
+        what the current user may see."""
+        from kb.access import restrict
         from kb.web import params
+        from kb.web.auth import current
 
         req = params.parse(
             args, self.searcher.filter_keys, self.settings.max_k, default_k=default_k
         )
         req.filters = self.collections.apply_teaching(req.filters, self.searcher.catalog)
+        req.filters = restrict(req.filters, current())
         return req
 
     def _pinned(self) -> Loaded:

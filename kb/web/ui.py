@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
+from kb.access import restrict
 from kb.errors import QueryError
+from kb.search.filters import Filters
 from kb.web import params, views
+from kb.web.auth import current, gate, require
 from kb.web.state import kb
 
 bp = Blueprint("ui", __name__)
@@ -30,6 +33,7 @@ def search():
         try:
             req = state.request(request.args, default_k=20)
             response, facets = views.run_search(searcher, req)
+            views.scrub_hits(response.results, gate())
             context.update(
                 response=response,
                 facets=facets,
@@ -46,18 +50,26 @@ def search():
 def document(doc_id: str):
     """A document version with heading navigation; the arriving passage is highlighted."""
     searcher = kb().searcher
-    view = views.document_view(searcher, doc_id, request.args.get("version"))
+    view = views.document_view(searcher, doc_id, request.args.get("version"), gate())
     if view["ruling"]:
         from kb.precedents import similar_rulings
 
         flags = kb().collections.teaching_overrides()
         view["ruling"]["teaching_example"] = flags.get(doc_id, view["ruling"]["teaching_example"])
-        similar, outcomes = similar_rulings(searcher, view["ruling"]["facts"], k=5, exclude=doc_id)
+        similar, outcomes = similar_rulings(
+            searcher,
+            view["ruling"]["facts"],
+            k=5,
+            filters=restrict(Filters(), current()),
+            exclude=doc_id,
+        )
+        views.scrub_hits(similar, gate())
         return render_template("ruling.html", similar=similar, outcomes=outcomes, **view)
     return render_template("document.html", highlight=request.args.get("passage"), **view)
 
 
 @bp.get("/documents/<doc_id>/diff")
+@require("policy")
 def document_diff(doc_id: str):
     """What changed between two versions, section by section, with word changes."""
     from kb.versions import diff_versions
@@ -81,6 +93,7 @@ def similar():
             hits, outcomes = similar_rulings(
                 state.searcher, req.query, k=req.k, filters=req.filters
             )
+            views.scrub_hits(hits, gate())
         except QueryError as exc:
             error = str(exc)
     return render_template("similar.html", q=q, hits=hits, outcomes=outcomes, error=error)
@@ -90,7 +103,7 @@ def similar():
 def collections():
     """Every collection."""
     return render_template(
-        "collections.html", collections=kb().collections.names(), name=None, items=[]
+        "collections.html", collections=kb().collections.names(gate().item), name=None, items=[]
     )
 
 
@@ -98,11 +111,12 @@ def collections():
 def collection(name: str):
     """One collection's items with citations and notes, and export links."""
     state = kb()
-    items = state.collections.items(name, state.searcher.catalog)
+    items = state.collections.items(name, state.searcher.catalog, gate().item)
     return render_template("collections.html", collections=[], name=name, items=items)
 
 
 @bp.get("/consistency")
+@require("policy")
 def consistency():
     """The consistency report: inconsistent groups side by side with their rationales."""
     from kb.precedents import GROUP_THRESHOLD, consistency_report
@@ -119,7 +133,7 @@ def consistency():
 @bp.get("/passages/<passage_id>")
 def passage(passage_id: str):
     """Deep link to a passage: its document version, scrolled to its section."""
-    p = kb().searcher.catalog.passage(passage_id)
+    p = gate().passage_or_404(passage_id)
     return redirect(
         url_for(
             "ui.document",

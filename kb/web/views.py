@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from kb.access import Gate
 from kb.errors import NotFoundError
 from kb.search.hybrid import Searcher
 from kb.types import SearchHit, SearchResponse
@@ -42,10 +44,20 @@ def group_hits(hits: list[SearchHit]) -> list[tuple[str, str, list[SearchHit]]]:
     ]
 
 
-def document_view(searcher: Searcher, doc_id: str, version: str | None) -> dict[str, Any]:
-    """A document version with its passages (and ruling), for the document page and API."""
+def document_view(
+    searcher: Searcher, doc_id: str, version: str | None, gate: Gate | None = None
+) -> dict[str, Any]:
+    """A document version with its passages (and ruling), for the document page and API.
+    With a `gate`, versions the user may not see do not exist (404), and links to documents
+    they may not see are left out."""
     catalog = searcher.catalog
     doc = catalog.document(doc_id)
+    if gate is not None and not gate.open:
+        doc = dataclasses.replace(
+            doc, versions=[v for v in doc.versions if gate.version(v.version_id)]
+        )
+        if not doc.versions:
+            raise NotFoundError(f"no document {doc_id!r}")
     if version:
         chosen = [v for v in doc.versions if str(v.version_id) == version or v.version == version]
         if not chosen:
@@ -61,8 +73,16 @@ def document_view(searcher: Searcher, doc_id: str, version: str | None) -> dict[
     if ruling:
         for clause in ruling["clauses"]:
             p = catalog.clause_passage(clause, ruling["decision_date"])
-            clauses.append({"clause_id": clause, "passage": p})
+            hidden = p is not None and gate is not None and not gate.passage(p.passage_id)
+            clauses.append(
+                {"clause_id": clause, "passage": None if hidden else p, "hidden": hidden}
+            )
         in_force = catalog.versions_in_force(ruling["decision_date"])
+        if gate is not None:
+            in_force = [v for v in in_force if gate.version(v.version_id)]
+            if ruling.get("superseded_by") and not gate.document(ruling["superseded_by"]):
+                ruling = {**ruling, "superseded_by": None}
+                info = dataclasses.replace(info, metadata={**info.metadata, "superseded_by": None})
     return {
         "doc": doc,
         "version": info,
@@ -73,6 +93,17 @@ def document_view(searcher: Searcher, doc_id: str, version: str | None) -> dict[
         "in_force": in_force,
         "current_version_id": doc.current_version_id,
     }
+
+
+def scrub_hits(hits: list[SearchHit], gate: Gate) -> list[SearchHit]:
+    """Hits whose metadata no longer names rulings the user may not see."""
+    if gate.open:
+        return hits
+    for hit in hits:
+        other = hit.metadata.get("superseded_by")
+        if other and not gate.document(str(other)):
+            hit.metadata = {**hit.metadata, "superseded_by": None}
+    return hits
 
 
 def _sections(passages) -> list[dict[str, Any]]:

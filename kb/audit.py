@@ -1,0 +1,137 @@
+"""The audit trail: who searched, viewed or exported what, and when.
+
+Append-only: events live in `DATA_DIR/audit.sqlite`, whose triggers refuse any UPDATE or
+DELETE, so nothing in the application can rewrite history. Admins read and export it
+(`kb audit`, `/admin/audit`, `/api/audit`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from kb.catalog import now
+from kb.csv_export import write_csv
+from kb.errors import QueryError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, user TEXT NOT NULL,
+    role TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL DEFAULT '',
+    status INTEGER NOT NULL DEFAULT 0, ip TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '{}');
+CREATE INDEX IF NOT EXISTS events_at ON events(at);
+CREATE INDEX IF NOT EXISTS events_user ON events(user, at);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+FIELDS = ("event_id", "at", "user", "role", "action", "target", "status", "ip", "detail")
+MAX_PAGE = 1000
+
+
+class AuditLog:
+    """The audit trail of one data dir (safe to share between threads and processes)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(
+            Path(data_dir) / "audit.sqlite",
+            check_same_thread=False,
+            timeout=10,
+            isolation_level=None,
+        )
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the file."""
+        self.db.close()
+
+    def record(
+        self,
+        user: str,
+        role: str,
+        action: str,
+        target: str = "",
+        *,
+        status: int = 200,
+        ip: str = "",
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one event."""
+        self.db.execute(
+            "INSERT INTO events (at, user, role, action, target, status, ip, detail) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (
+                now(),
+                user,
+                role,
+                action,
+                target[:500],
+                status,
+                ip,
+                json.dumps(detail or {}, ensure_ascii=False)[:4000],
+            ),
+        )
+
+    def events(
+        self,
+        *,
+        user: str | None = None,
+        action: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Newest first; `since`/`until` are ISO dates or timestamps; `before` pages by id."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise QueryError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+        where, args = [], []
+        for column, op, value in (
+            ("user", "=", user),
+            ("action", "=", action),
+            ("at", ">=", since),
+            ("at", "<", _next_day(until) if until else None),
+            ("event_id", "<", before),
+        ):
+            if value not in (None, ""):
+                where.append(f"{column} {op} ?")
+                args.append(value)
+        sql = f"SELECT {', '.join(FIELDS)} FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self.db.execute(sql + " ORDER BY event_id DESC LIMIT ?", (*args, limit))
+        out = []
+        for row in rows:
+            event = dict(zip(FIELDS, row, strict=True))
+            event["detail"] = json.loads(event["detail"])
+            out.append(event)
+        return out
+
+    def to_csv(self, events: list[dict[str, Any]]) -> str:
+        """Events as CSV (detail as JSON)."""
+        return write_csv(
+            FIELDS,
+            (
+                [json.dumps(e[f], ensure_ascii=False) if f == "detail" else e[f] for f in FIELDS]
+                for e in events
+            ),
+        )
+
+
+def _next_day(value: str) -> str:
+    """`until` is inclusive: a bare date covers that whole day."""
+    import datetime as dt
+
+    if len(value) == 10:
+        try:
+            return (dt.date.fromisoformat(value) + dt.timedelta(days=1)).isoformat()
+        except ValueError:
+            raise QueryError(f"until {value!r} is not a date (YYYY-MM-DD)") from None
+    return value + "\uffff"

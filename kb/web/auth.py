@@ -1,0 +1,320 @@
+"""Sign-in, roles, CSRF and the audit trail of the web app.
+
+`auth = local` (the default for `make run`): one user, no login, every right; `kb serve` binds
+loopback only unless told otherwise. `auth = users`: every page and API call needs a signed-in
+user (session cookie) or an API token (`Authorization: Bearer kbt_...`); roles decide what
+each may see and do (see kb/users.py and kb/access.py). Every form carries a CSRF token, and
+API calls that change something with a session cookie need the `X-CSRFToken` header.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from functools import wraps
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import LoginManager, current_user, login_user, logout_user
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from kb.access import gate_for
+from kb.audit import AuditLog
+from kb.config import Settings
+from kb.errors import AuthError, ForbiddenError
+from kb.users import LOCAL_USER, User, Users
+
+bp = Blueprint("auth", __name__)
+csrf = CSRFProtect()
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# Reachable without signing in.
+PUBLIC = {"auth.login", "static", "api.health", "api.openapi"}
+# Failed sign-ins of one user name within this window before further tries are refused.
+MAX_FAILURES, FAILURE_WINDOW = 5, dt.timedelta(minutes=15)
+# endpoint -> audit action; endpoints not listed are not audited (static files, health).
+ACTIONS = {
+    "ui.search": "search",
+    "api.search": "search",
+    "api.answer": "answer",
+    "ui.similar": "search",
+    "api.similar_rulings": "search",
+    "ui.document": "view",
+    "api.document": "view",
+    "ui.passage": "view",
+    "api.passage": "view",
+    "ui.document_diff": "view",
+    "api.document_diff": "view",
+    "ui.consistency": "view",
+    "api.consistency": "view",
+    "ui.collections": "view",
+    "ui.collection": "view",
+    "api.collections": "view",
+    "api.collection": "view",
+    "api.collection_export": "export",
+    "api.collection_add": "edit",
+    "api.collection_item": "edit",
+    "api.teaching": "edit",
+    "auth.login": "login",
+    "auth.logout": "logout",
+    "admin.users": "admin",
+    "admin.user_remove": "admin",
+    "admin.user_role": "admin",
+    "admin.token_create": "admin",
+    "admin.token_revoke": "admin",
+    "admin.audit": "audit",
+    "api.audit": "audit",
+}
+
+
+class AuthState:
+    """The user store and audit log of one data dir."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.users = Users(settings.data_dir)
+        self.audit = AuditLog(settings.data_dir)
+
+    @property
+    def local(self) -> bool:
+        return self.settings.auth == "local"
+
+
+def auth() -> AuthState:
+    """The auth state of the current app."""
+    return current_app.extensions["kb_auth"]
+
+
+def current() -> User:
+    """Who is making this request (the local user in local mode)."""
+    user = current_user._get_current_object()
+    if not isinstance(user, User):
+        raise AuthError("sign in first")
+    return user
+
+
+def gate():
+    """Visibility checks for direct lookups, for the current user."""
+    from kb.web.state import kb
+
+    return gate_for(kb().searcher, current())
+
+
+def check_role(role: str) -> None:
+    """ForbiddenError unless the current user has `role` (or a higher one)."""
+    if not current().can(role):
+        raise ForbiddenError(f"this needs the {role} role")
+
+
+def require(role: str):
+    """View decorator: the current user needs `role` (or a higher one)."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            check_role(role)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Secret key, cookies, CSRF, login and the audit hook."""
+    state = AuthState(settings)
+    app.extensions["kb_auth"] = state
+    app.secret_key = _secret_key(Path(settings.data_dir))
+    app.config.update(
+        SESSION_COOKIE_NAME="kb_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not state.local and settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.session_hours),
+        # The CSRF token lives as long as the session that holds it.
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_CHECK_DEFAULT=False,
+    )
+    csrf.init_app(app)
+    manager = LoginManager(app)
+    manager.login_view = "auth.login"
+    if state.local:
+        manager.anonymous_user = lambda: LOCAL_USER
+
+    @manager.user_loader
+    def from_session(session_id: str) -> User | None:
+        return None if state.local else state.users.session_user(session_id)
+
+    @manager.request_loader
+    def from_token(req) -> User | None:
+        header = req.headers.get("Authorization", "")
+        if state.local or not header.lower().startswith("bearer "):
+            return None
+        user = state.users.token_user(header[7:].strip())
+        g.kb_token = user is not None
+        return user
+
+    @app.before_request
+    def guard():
+        g.kb_started = True
+        if state.local:
+            # No accounts, but forms still prove they came from our own pages.
+            if request.method not in SAFE_METHODS and not request.path.startswith("/api/"):
+                csrf.protect()
+            return None
+        if request.endpoint in PUBLIC:
+            if request.method not in SAFE_METHODS:
+                csrf.protect()
+            return None
+        if not current_user.is_authenticated:
+            if request.path.startswith("/api/"):
+                raise AuthError(
+                    "sign in, or send an API token: Authorization: Bearer <token> "
+                    "(create one with `kb users token NAME`)"
+                )
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        # A session cookie rides along with any request the browser makes, so changes need
+        # proof that they came from our pages; an API token cannot be sent by another site.
+        if request.method not in SAFE_METHODS and not g.get("kb_token"):
+            csrf.protect()
+        return None
+
+    @app.after_request
+    def record(response):
+        action = g.pop("kb_action", None) or ACTIONS.get(request.endpoint or "")
+        if action is None or not g.get("kb_started"):
+            return response
+        if action == "search" and request.method == "GET" and not request.args.get("q"):
+            return response  # an empty search page is not a search
+        if action in ("admin", "login", "logout") and request.method in SAFE_METHODS:
+            return response  # showing a form is not an action
+        user = current_user._get_current_object()
+        name = g.pop("kb_login_name", None) or getattr(user, "name", "anonymous")
+        role = getattr(user, "role", "")
+        state.audit.record(
+            name,
+            role,
+            action,
+            _target(),
+            status=response.status_code,
+            ip=request.remote_addr or "",
+            detail=_detail(),
+        )
+        return response
+
+    @app.context_processor
+    def identity():
+        user = current_user._get_current_object()
+        return {"user": user if isinstance(user, User) else None, "local_mode": state.local}
+
+
+def _body() -> dict | None:
+    """The JSON object the request sent, if any (never raises: this runs after errors too)."""
+    if not request.is_json:
+        return None
+    try:
+        body = request.get_json(silent=True)
+    except HTTPException:  # e.g. over the size limit
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _target() -> str:
+    if request.view_args:
+        return " ".join(str(v) for v in request.view_args.values())
+    body = _body()
+    if body is not None:
+        return str(body.get("q") or body.get("query") or "")
+    return request.args.get("q", "")
+
+
+def _detail() -> dict:
+    detail: dict = {"endpoint": request.endpoint, "method": request.method}
+    args = {k: v for k, v in request.args.items(multi=True) if k != "q"}
+    if args:
+        detail["args"] = args
+    body = _body()
+    if body is not None:
+        detail["body"] = {k: v for k, v in body.items() if "password" not in k}
+    return detail
+
+
+def _secret_key(data_dir: Path) -> bytes:
+    """The data dir's session signing key, created on first use (readable by its owner only)."""
+    path = data_dir / "secret.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another worker won the race
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site, never another host."""
+    if not target:
+        return url_for("ui.search")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("ui.search")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Password sign-in."""
+    state = auth()
+    if state.local:
+        return redirect(url_for("ui.search"))
+    target = _safe_next(request.values.get("next"))
+    error = None
+    status = 200
+    if request.method == "POST":
+        name = request.form.get("name", "").strip().lower()[:64]
+        g.kb_login_name = name or "?"
+        if _recent_failures(state, name) >= MAX_FAILURES:
+            error = "Too many failed sign-ins for this name; wait 15 minutes and try again."
+            status = 429
+            g.kb_action = "login_refused"
+        else:
+            user = state.users.authenticate(name, request.form.get("password", ""))
+            if user is not None:
+                session.clear()
+                login_user(user)
+                session.permanent = True
+                return redirect(target)
+            error = "Wrong name or password."
+            status = 401
+            g.kb_action = "login_failed"
+    return render_template("login.html", error=error, next=target), status
+
+
+def _recent_failures(state: AuthState, name: str) -> int:
+    since = (dt.datetime.now(dt.UTC) - FAILURE_WINDOW).replace(microsecond=0).isoformat()
+    events = state.audit.events(user=name, action="login_failed", since=since, limit=MAX_FAILURES)
+    return len(events)
+
+
+@bp.post("/logout")
+def logout():
+    """End the session."""
+    logout_user()
+    session.clear()
+    return redirect(url_for("auth.login") if not auth().local else url_for("ui.search"))
