@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -40,8 +41,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(corpus_settings):
+def _serve(data_dir: Path, **env: str):
+    """Start `kb serve` on a free loopback port; yields its base URL."""
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -49,7 +50,7 @@ def server(corpus_settings):
             "-m",
             "kb.cli",
             "--data-dir",
-            str(corpus_settings.data_dir),
+            str(data_dir),
             "serve",
             "--port",
             str(port),
@@ -58,7 +59,7 @@ def server(corpus_settings):
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env=dict(os.environ),
+        env={**os.environ, **env},
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -79,6 +80,11 @@ def server(corpus_settings):
     proc.terminate()
     proc.wait(timeout=20)
     proc.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def server(corpus_settings):
+    yield from _serve(corpus_settings.data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +137,55 @@ def test_off_topic_question_abstains_in_the_browser(server, page):
     card = page.locator("#answer")
     assert "abstain" in card.get_attribute("class")
     assert "consider escalating" in card.inner_text()
+
+
+PASSWORD = "browser test password"
+
+
+@pytest.fixture(scope="module")
+def users_server(corpus_settings):
+    """The same corpus served with sign-in (plain HTTP here, so cookies are not Secure-only)."""
+    from kb.users import Users
+
+    store = Users(corpus_settings.data_dir)
+    for name, role in (("b-admin", "admin"), ("b-moderator", "moderator")):
+        if store.find(name) is None:
+            store.add(name, role, PASSWORD)
+    store.close()
+    yield from _serve(corpus_settings.data_dir, KB_AUTH="users", KB_SECURE_COOKIES="false")
+
+
+def test_sign_in_role_navigation_hidden_rulings_and_sign_out(users_server, page, corpus_settings):
+    from kb.catalog import Catalog
+    from kb.datadir import DataDir
+
+    catalog = Catalog(DataDir(corpus_settings.data_dir).current() / "catalog.sqlite", readonly=True)
+    restricted = catalog.db.execute(
+        "SELECT r.case_id, r.facts FROM rulings r WHERE r.visibility != 'all' LIMIT 1"
+    ).fetchone()
+    catalog.close()
+
+    page.goto(users_server + "/?q=sparkler")
+    assert "/login" in page.url  # not signed in: the sign-in page, keeping where we were going
+    page.fill("input[name=name]", "b-moderator")
+    page.fill("input[name=password]", "wrong password")
+    page.click("form.stack button")
+    assert "Wrong name or password" in page.locator("[role=alert]").inner_text()
+    page.fill("input[name=name]", "b-moderator")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.stack button")
+    page.wait_for_selector("li.hit")
+    assert "b-moderator · moderator" in page.locator("header").inner_text()
+    nav = page.locator("header").inner_text()
+    assert "Consistency" not in nav and "Audit" not in nav and "local mode" not in nav
+
+    page.goto(users_server + "/?q=" + urllib.parse.quote(restricted[1][:200]) + "&type=ruling")
+    page.wait_for_selector("li.hit")
+    assert restricted[0] not in page.content()
+    response = page.goto(users_server + f"/documents/{restricted[0]}")
+    assert response.status == 404
+
+    page.goto(users_server + "/")
+    page.click("header button:has-text('Sign out')")
+    page.wait_for_url("**/login**")
+    assert page.goto(users_server + "/collections").url.startswith(users_server + "/login")
