@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
+from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from kb.errors import NotFoundError, QueryError
+from kb.users import User
 from kb.web import views
 from kb.web.auth import check_role, gate, require
 from kb.web.openapi import spec
@@ -225,17 +227,18 @@ def _json() -> dict:
 
 @bp.get("/health")
 def health():
-    """Liveness plus what is being served."""
+    """Liveness plus what is being served (sizes only for those who may see everything:
+    a total counts restricted passages too)."""
     searcher = kb().searcher
-    return jsonify(
-        {
-            "status": "ok",
-            "generation": searcher.generation.name,
+    body = {"status": "ok", "generation": searcher.generation.name}
+    user = current_user._get_current_object()
+    if isinstance(user, User) and user.can("policy"):
+        body |= {
             "passages": len(searcher.ids),
             "keyword_backend": searcher.manifest["keyword"]["backend"],
             "dense": bool(searcher.manifest.get("dense")),
         }
-    )
+    return jsonify(body)
 
 
 @bp.get("/openapi.json")

@@ -488,3 +488,10 @@ def test_local_mode_is_shown_and_needs_no_sign_in(client):
     assert "local mode" in page and "Sign out" not in page
     assert client.get("/api/consistency").status_code == 200
     assert client.get("/login").status_code == 302
+
+
+def test_health_tells_sizes_only_to_those_who_see_everything(users_app, clients):
+    anonymous = users_app.test_client().get("/api/health").get_json()
+    assert set(anonymous) == {"status", "generation"}
+    assert "passages" not in clients["moderator"].get("/api/health").get_json()
+    assert clients["policy"].get("/api/health").get_json()["passages"] > 0
