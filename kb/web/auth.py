@@ -68,6 +68,8 @@ ACTIONS = {
     "api.collection_add": "edit",
     "api.collection_item": "edit",
     "api.teaching": "edit",
+    "ui.collection_add": "edit",
+    "ui.teaching": "edit",
     "auth.login": "login",
     "auth.logout": "logout",
     "admin.users": "admin",

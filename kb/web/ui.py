@@ -43,7 +43,8 @@ def search():
         except QueryError as exc:
             context["error"] = str(exc)
     selected = {key: set(request.args.getlist(key)) for key, _ in params.FACETS}
-    return render_template("search.html", selected=selected, **context)
+    names = [c["name"] for c in state.collections.names()] if current().can("policy") else []
+    return render_template("search.html", selected=selected, collection_names=names, **context)
 
 
 @bp.get("/documents/<doc_id>")
@@ -113,6 +114,28 @@ def collection(name: str):
     state = kb()
     items = state.collections.items(name, state.searcher.catalog, gate().item)
     return render_template("collections.html", collections=[], name=name, items=items)
+
+
+@bp.post("/collections/add")
+@require("policy")
+def collection_add():
+    """Add a search result (passage id, or ruling case id) to a collection."""
+    state = kb()
+    name = request.form.get("collection", "")
+    state.collections.add(
+        name, request.form.get("ref", ""), state.searcher.catalog, request.form.get("note", "")
+    )
+    return redirect(url_for("ui.collection", name=name))
+
+
+@bp.post("/rulings/<case_id>/teaching")
+@require("policy")
+def teaching(case_id: str):
+    """Flag or unflag a ruling as a teaching example from its page."""
+    state = kb()
+    flagged = request.form.get("teaching_example") == "true"
+    state.collections.set_teaching(case_id, flagged, state.searcher.catalog)
+    return redirect(url_for("ui.document", doc_id=case_id))
 
 
 @bp.get("/consistency")

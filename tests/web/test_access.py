@@ -220,6 +220,22 @@ def _walk(hidden, collection):
                 {**policy_only, "policy": 404, "admin": 404},
             )
         ],
+        "/collections/add": [
+            (
+                "post",
+                "/collections/add",
+                {"data": {"collection": collection, "ref": "nope"}},
+                {**policy_only, "policy": 404, "admin": 404},
+            )
+        ],
+        "/rulings/<case_id>/teaching": [
+            (
+                "post",
+                "/rulings/ESC-0000/teaching",
+                {"data": {"teaching_example": "true"}},
+                {**policy_only, "policy": 404, "admin": 404},
+            )
+        ],
         "/admin/users": [("get", "/admin/users", {}, admin_only)],
         "/admin/users/<name>/remove": [
             ("post", "/admin/users/nobody/remove", {}, {**admin_only, "admin": 404})
@@ -272,7 +288,7 @@ def test_walk_every_route_as_each_role(users_app, clients, hidden, collection, r
     if any(c["name"] == "mine" for c in store.names()):
         store.delete("mine")  # each role's walk creates it afresh
     seen_hidden = False
-    for rule, calls in _walk(hidden, collection).items():
+    for calls in _walk(hidden, collection).values():
         for method, url, kwargs, expected in calls:
             r = _call(client, method, url, kwargs)
             want = expected[role]
@@ -495,3 +511,33 @@ def test_health_tells_sizes_only_to_those_who_see_everything(users_app, clients)
     assert set(anonymous) == {"status", "generation"}
     assert "passages" not in clients["moderator"].get("/api/health").get_json()
     assert clients["policy"].get("/api/health").get_json()["passages"] > 0
+
+
+def test_policy_adds_results_to_collections_and_flags_teaching_examples_from_the_pages(
+    clients, collection
+):
+    policy = clients["policy"]
+    page = policy.get("/", query_string={"q": "sparkler toddler"}).get_data(as_text=True)
+    assert "Add to collection" in page
+    assert "Add to collection" not in clients["moderator"].get(
+        "/", query_string={"q": "sparkler toddler"}
+    ).get_data(as_text=True)
+    ref = re.search(r'name="ref" value="([^"]+)"', page).group(1)
+    before = len(policy.get(f"/api/collections/{collection}").get_json()["items"])
+    r = policy.post(
+        "/collections/add",
+        data={"collection": collection, "ref": ref, "csrf_token": csrf_of(page)},
+    )
+    assert r.status_code == 302
+    assert len(policy.get(f"/api/collections/{collection}").get_json()["items"]) == before + 1
+    case = "ESC-1010"
+    ruling = policy.get(f"/documents/{case}").get_data(as_text=True)
+    flag = re.search(r'name="teaching_example" value="(true|false)"', ruling).group(1)
+    r = policy.post(
+        f"/rulings/{case}/teaching",
+        data={"teaching_example": flag, "csrf_token": csrf_of(ruling)},
+    )
+    assert r.status_code == 302
+    after = policy.get(f"/documents/{case}").get_data(as_text=True)
+    shown = "yes" if flag == "true" else "no"
+    assert f"<dt>Teaching example</dt><dd>{shown}" in after
