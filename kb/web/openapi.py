@@ -1,72 +1,306 @@
-"""The OpenAPI document of /api (a test checks it matches the routes)."""
+"""The OpenAPI document of /api (tests check it matches the routes, and schemathesis checks
+that the app answers what it says)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
+from kb.search.filters import MAX_FILTER_VALUES, MAX_VALUE_LENGTH
+from kb.search.hybrid import MODES
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _q(name: str, schema: dict, description: str, required: bool = False) -> dict:
+    """A query parameter; an optional one may be sent empty (`as_of=`), meaning not given."""
     return {
         "name": name,
         "in": "query",
         "required": required,
+        "allowEmptyValue": not required,
         "schema": schema,
         "description": description,
     }
 
 
-_SEARCH_PARAMS = [
-    _q("q", {"type": "string", "maxLength": 1000}, "The question or case description.", True),
-    _q("k", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}, "How many results."),
-    _q("mode", {"type": "string", "enum": ["hybrid", "keyword", "dense"]}, "Retrieval mode."),
-    _q("as_of", {"type": "string", "format": "date"}, "Versions in force on this date."),
-    _q("history", {"type": "boolean"}, "Include historical versions."),
-    _q("date_from", {"type": "string", "format": "date"}, "Documents dated on or after."),
-    _q("date_to", {"type": "string", "format": "date"}, "Documents dated on or before."),
-    _q("max_per_doc", {"type": "integer", "minimum": 1}, "At most this many per document."),
-    _q("type", {"type": "string"}, "Filter: policy, guidance or ruling (a,b for either)."),
-    _q("regions", {"type": "string"}, "Filter: region (also matches global)."),
-    _q("surfaces", {"type": "string"}, "Filter: product surface."),
-    _q("policy_areas", {"type": "string"}, "Filter: policy area."),
-    _q("platform", {"type": "string"}, "Filter: platform."),
+def _path(name: str, schema: dict | None = None) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
+
+
+def _obj(required: str, **properties: dict) -> dict:
+    """A JSON object with these properties, the space-separated `required` ones always there
+    (more may be added later, so others are allowed)."""
+    return {"type": "object", "required": required.split(), "properties": properties}
+
+
+_STR = {"type": "string"}
+_FORMAT = {"type": "string", "enum": ["md", "csv"]}
+_INT = {"type": "integer"}
+_NUM = {"type": "number"}
+_BOOL = {"type": "boolean"}
+_OPT_STR = {"type": ["string", "null"]}
+_STRS = {"type": "array", "items": _STR}
+_DATE = {"type": "string", "format": "date"}
+# A character that is not blank to Python's str.strip() (JSON Schema's \S differs a little).
+_SPACES = "".join(f"\\u{i:04x}" for i in range(0x3001) if chr(i).isspace())
+_NOT_BLANK = f"[^{_SPACES}]"
+# A query: at most 1000 characters with at least one that is not a space (max_query_chars).
+_QUERY = {"type": "string", "maxLength": 1000, "pattern": _NOT_BLANK}
+# A filter value: empty means no filter; "a,b" means either; blank values are refused.
+_FILTER = {"type": "string", "maxLength": MAX_VALUE_LENGTH, "pattern": "^$|" + _NOT_BLANK}
+# In a JSON body a filter that is there has a value (a string, or a number or true/false).
+_FILTER_VALUE = {
+    "type": ["string", "number", "boolean"],
+    "maxLength": MAX_VALUE_LENGTH,
+    "pattern": _NOT_BLANK,
+}
+_FILTER_VALUES = {"type": "array", "items": _FILTER_VALUE, "maxItems": MAX_FILTER_VALUES}
+_FILTER_FIELDS = {
+    "type": "policy, guidance or ruling (a,b for either)",
+    "regions": "region (also matches global)",
+    "surfaces": "product surface",
+    "policy_areas": "policy area",
+    "platform": "platform",
+}
+
+_K = {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}
+_MODE = {"type": "string", "enum": list(MODES)}
+_MAX_PER_DOC = {"type": "integer", "minimum": 1}
+_OPTIONS = [
+    _q("k", _K, "How many results."),
+    _q("mode", _MODE, "Retrieval mode."),
+    _q("as_of", _DATE, "Versions in force on this date."),
+    _q("history", _BOOL, "Include historical versions."),
+    _q("date_from", _DATE, "Documents dated on or after (not after date_to)."),
+    _q("date_to", _DATE, "Documents dated on or before."),
+    _q("max_per_doc", _MAX_PER_DOC, "At most this many per document."),
+    *(_q(key, _FILTER, f"Filter: {text}.") for key, text in _FILTER_FIELDS.items()),
 ]
+_SEARCH_PARAMS = [_q("q", _QUERY, "The question or case description.", True), *_OPTIONS]
+
+_SEARCH_BODY = {
+    **_obj(
+        "q",
+        q=_QUERY,
+        k=_K,
+        mode=_MODE,
+        as_of=_DATE,
+        history=_BOOL,
+        date_from=_DATE,
+        date_to=_DATE,
+        max_per_doc=_MAX_PER_DOC,
+        filters={
+            "type": "object",
+            "description": "Field -> a value or a list of values (any of them). Any other "
+            "metadata field works too; an unknown one is refused with the list of known ones.",
+            "properties": {
+                key: {"anyOf": [_FILTER_VALUE, _FILTER_VALUES]} for key in _FILTER_FIELDS
+            },
+            "additionalProperties": False,
+        },
+    ),
+    "additionalProperties": False,
+    "description": "The query parameters as a JSON object, filters under `filters`.",
+}
+
+_CITATION = _obj(
+    "doc_id title doc_type version version_id status heading_path text",
+    doc_id=_STR,
+    title=_STR,
+    doc_type=_STR,
+    version=_OPT_STR,
+    version_id=_INT,
+    effective_from=_OPT_STR,
+    effective_to=_OPT_STR,
+    status=_STR,
+    heading_path=_STRS,
+    anchor=_OPT_STR,
+    passage_id=_OPT_STR,
+    url=_STR,
+    text=_STR,
+)
+_HIT = _obj(
+    "rank passage_id document_id title heading_path text score scores metadata citation",
+    rank=_INT,
+    passage_id=_STR,
+    document_id=_STR,
+    title=_STR,
+    doc_type=_STR,
+    heading_path=_STRS,
+    clause_id=_OPT_STR,
+    text=_STR,
+    highlighted=_STR,
+    score=_NUM,
+    scores={"type": "object"},
+    metadata={"type": "object"},
+    citation=_ref("Citation"),
+)
+_PASSAGE = _obj(
+    "passage_id doc_id version_id heading_path text",
+    passage_id=_STR,
+    doc_id=_STR,
+    version_id=_INT,
+    heading_path=_STRS,
+    anchor=_OPT_STR,
+    clause_id=_OPT_STR,
+    ordinal=_INT,
+    text=_STR,
+    start=_INT,
+    end=_INT,
+)
+_VERSION = _obj(
+    "version_id status",
+    version_id=_INT,
+    version=_OPT_STR,
+    effective_from=_OPT_STR,
+    effective_to=_OPT_STR,
+    status=_STR,
+    metadata={"type": "object"},
+)
+_SCHEMAS = {
+    "Error": _obj("error", error=_obj("status code message", status=_INT, code=_STR, message=_STR)),
+    "Citation": _CITATION,
+    "Hit": _HIT,
+    "Search": _obj(
+        "query mode results facets",
+        query=_STR,
+        mode=_STR,
+        filters={"type": "object"},
+        took_ms=_NUM,
+        results={"type": "array", "items": _ref("Hit")},
+        facets={
+            "type": "object",
+            "additionalProperties": {"type": "object", "additionalProperties": _INT},
+        },
+    ),
+    "Answer": _obj(
+        "query answered confidence threshold message sentences sources precedents",
+        query=_STR,
+        answered=_BOOL,
+        confidence=_NUM,
+        threshold=_NUM,
+        message=_STR,
+        sentences={"type": "array", "items": _obj("text source", text=_STR, source=_INT)},
+        sources={
+            "type": "array",
+            "items": _obj(
+                "marker passage_id citation",
+                marker=_INT,
+                passage_id=_STR,
+                citation=_ref("Citation"),
+            ),
+        },
+        precedents={"type": "array", "items": {"type": "object"}},
+    ),
+    "Passage": {
+        **_PASSAGE,
+        "properties": {**_PASSAGE["properties"], "document": {"type": "object"}},
+    },
+    "Document": _obj(
+        "doc_id title doc_type version versions passages",
+        doc_id=_STR,
+        title=_STR,
+        doc_type=_STR,
+        removed=_BOOL,
+        version=_VERSION,
+        versions={"type": "array", "items": _VERSION},
+        passages={"type": "array", "items": _PASSAGE},
+        ruling={"type": ["object", "null"]},
+    ),
+    "Diff": _obj(
+        "doc_id from to counts changes",
+        doc_id=_STR,
+        **{"from": _VERSION, "to": _VERSION},
+        counts={"type": "object", "additionalProperties": _INT},
+        changes={"type": "array", "items": _obj("kind", kind=_STR)},
+    ),
+    "Similar": _obj(
+        "query outcomes rulings",
+        query=_STR,
+        outcomes={"type": "object", "additionalProperties": _INT},
+        rulings={"type": "array", "items": _ref("Hit")},
+    ),
+    "Consistency": _obj(
+        "groups",
+        groups={
+            "type": "array",
+            "items": _obj(
+                "case_ids outcomes rulings",
+                case_ids=_STRS,
+                outcomes={"type": "object", "additionalProperties": _INT},
+                rulings={"type": "array", "items": {"type": "object"}},
+            ),
+        },
+    ),
+    "Collections": _obj(
+        "collections",
+        collections={
+            "type": "array",
+            "items": _obj("name items", name=_STR, description=_STR, items=_INT),
+        },
+    ),
+    "Collection": _obj(
+        "name items",
+        name=_STR,
+        items={
+            "type": "array",
+            "items": _obj(
+                "item_id position ref kind",
+                item_id=_INT,
+                position=_INT,
+                ref=_STR,
+                kind=_STR,
+                note=_STR,
+            ),
+        },
+    ),
+    "Health": _obj(
+        "status generation",
+        status=_STR,
+        generation=_STR,
+        passages=_INT,
+        keyword_backend=_STR,
+        dense=_BOOL,
+    ),
+}
 
 
-def _get(summary: str, params: list, ok: str, errors=(400,)) -> dict:
-    responses = {
-        "200": {"description": ok, "content": {"application/json": {"schema": {"type": "object"}}}}
-    }
+def _op(
+    summary: str,
+    params,
+    ok: str | dict | None,
+    errors=(),
+    *,
+    status: int = 200,
+    body: dict | None = None,
+    media=("application/json",),
+) -> dict:
+    """An operation answering `status` with `ok` (a schema or its name; None: no content)."""
+    responses: dict[str, Any] = {str(status): {"description": summary}}
+    if ok is not None:
+        schema = _ref(ok) if isinstance(ok, str) else ok
+        responses[str(status)]["content"] = {m: {"schema": schema} for m in media}
     for code in errors:
         responses[str(code)] = {
             "description": "Error",
-            "content": {"application/json": {"schema": _ERROR}},
+            "content": {"application/json": {"schema": _ref("Error")}},
         }
-    return {"summary": summary, "parameters": params, "responses": responses}
-
-
-def _body(summary: str, fields: str, errors, params=()) -> dict:
-    op = _get(summary, list(params), "Done", errors=errors)
-    op["requestBody"] = {
-        "required": True,
-        "description": f"JSON object: {fields}",
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
+    op: dict[str, Any] = {"summary": summary, "parameters": list(params), "responses": responses}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     return op
 
 
 def spec() -> dict[str, Any]:
     """The document."""
-    path_id = {"name": "doc_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    passage_id = {
-        "name": "passage_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string"},
-    }
-    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-    item = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    doc_id = _path("doc_id")
+    name = _path("name")
+    # SQLite's integer range: larger ids cannot exist.
+    item = _path("item_id", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1})
+    case_id = _path("case_id")
+    collection_name = {"type": "string", "pattern": r"^\w[\w .:-]{0,79}$"}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -77,127 +311,134 @@ def spec() -> dict[str, Any]:
         },
         "paths": {
             "/api/search": {
-                "get": _get(
-                    "Search passages", _SEARCH_PARAMS, "Ranked, cited passages with facet counts"
-                )
+                "get": _op(
+                    "Ranked, cited passages with facet counts", _SEARCH_PARAMS, "Search", (400,)
+                ),
+                "post": _op("Search with a JSON body", [], "Search", (400,), body=_SEARCH_BODY),
             },
             "/api/answer": {
-                "get": _get(
-                    "Extractive answer",
-                    _SEARCH_PARAMS,
+                "get": _op(
                     "Answer sentences with citations, or an abstention",
-                )
+                    _SEARCH_PARAMS,
+                    "Answer",
+                    (400,),
+                ),
+                "post": _op("Answer with a JSON body", [], "Answer", (400,), body=_SEARCH_BODY),
             },
             "/api/documents/{doc_id}": {
-                "get": _get(
-                    "A document version",
-                    [
-                        path_id,
-                        _q(
-                            "version", {"type": "string"}, "Version id or label; current by default"
-                        ),
-                    ],
-                    "The version's passages and metadata",
-                    errors=(404,),
+                "get": _op(
+                    "A document version: its passages and metadata",
+                    [doc_id, _q("version", _STR, "Version id or label; current by default")],
+                    "Document",
+                    (404,),
                 )
             },
             "/api/documents/{doc_id}/diff": {
-                "get": _get(
-                    "What changed between two versions",
+                "get": _op(
+                    "What changed between two versions: sections and words",
                     [
-                        path_id,
-                        _q("from", {"type": "string"}, "Older version id or label"),
-                        _q("to", {"type": "string"}, "Newer version id or label (default current)"),
+                        doc_id,
+                        _q("from", _STR, "Older version id or label"),
+                        _q("to", _STR, "Newer version id or label (default current)"),
                     ],
-                    "Sections added, removed and changed, with word changes",
-                    errors=(404,),
+                    "Diff",
+                    (400, 404),
                 )
             },
             "/api/passages/{passage_id}": {
-                "get": _get(
-                    "One passage", [passage_id], "The passage and its document", errors=(404,)
-                )
+                "get": _op("One passage and its document", [_path("passage_id")], "Passage", (404,))
             },
             "/api/rulings/{case_id}/teaching": {
-                "put": _body(
+                "put": _op(
                     "Flag a ruling as a teaching example",
-                    "teaching_example (bool), note",
+                    [case_id],
+                    _obj("case_id teaching_example", case_id=_STR, teaching_example=_BOOL),
                     (400, 404),
-                    [
-                        {
-                            "name": "case_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
+                    body=_obj("teaching_example", teaching_example=_BOOL, note=_STR),
                 )
             },
             "/api/rulings/similar": {
-                "get": _get(
-                    "Similar rulings",
-                    [
-                        _q("q", {"type": "string", "maxLength": 1000}, "A case description."),
-                        _q("case_id", {"type": "string"}, "Or: a ruling whose facts to match."),
-                        *_SEARCH_PARAMS[1:],
-                    ],
+                "get": _op(
                     "The closest rulings with outcomes, and the outcome distribution",
-                    errors=(400, 404),
+                    [
+                        _q("q", _QUERY, "A case description (or give case_id)."),
+                        _q("case_id", _STR, "Or: a ruling whose facts to match."),
+                        *_OPTIONS,
+                    ],
+                    "Similar",
+                    (400, 404),
                 )
             },
             "/api/consistency": {
-                "get": _get(
-                    "Consistency report",
-                    [],
-                    "Groups of near-identical rulings with unexplained divergent outcomes",
-                    errors=(),
-                )
+                "get": _op("Near-identical rulings with divergent outcomes", [], "Consistency")
             },
             "/api/collections": {
-                "get": _get("Collections", [], "Every collection", errors=()),
-                "post": _body("Create a collection", "name, description", (400,)),
+                "get": _op("Every collection", [], "Collections"),
+                "post": _op(
+                    "Create a collection",
+                    [],
+                    _obj("name", name=_STR),
+                    (400,),
+                    status=201,
+                    body=_obj("name", name=collection_name, description=_STR),
+                ),
             },
             "/api/collections/{name}": {
-                "get": _get("A collection", [name], "Its items with citations", errors=(404,)),
-                "delete": _get("Delete a collection", [name], "Deleted", errors=(404,)),
+                "get": _op("A collection's items with citations", [name], "Collection", (404,)),
+                "delete": _op("Delete a collection", [name], None, (404,), status=204),
             },
             "/api/collections/{name}/items": {
-                "post": _body("Add a passage or ruling", "ref, note", (400, 404), [name])
-            },
-            "/api/collections/{name}/items/{item_id}": {
-                "patch": _body(
-                    "Annotate or reorder an item", "note, position", (400, 404), [name, item]
-                ),
-                "delete": _get("Remove an item", [name, item], "Removed", errors=(404,)),
-            },
-            "/api/collections/{name}/export": {
-                "get": _get(
-                    "Export a collection",
-                    [name, _q("format", {"type": "string", "enum": ["md", "csv"]}, "md or csv")],
-                    "Markdown or CSV with full citations",
-                    errors=(400, 404),
+                "post": _op(
+                    "Add a passage (by id) or a ruling (by case id)",
+                    [name],
+                    _obj("item_id", item_id=_INT),
+                    (400, 404),
+                    status=201,
+                    body=_obj("ref", ref=_STR, note=_STR),
                 )
             },
-            "/api/health": {"get": _get("Health", [], "What is being served", errors=())},
-            "/api/openapi.json": {"get": _get("This document", [], "OpenAPI", errors=())},
+            "/api/collections/{name}/items/{item_id}": {
+                "patch": _op(
+                    "Annotate or reorder an item",
+                    [name, item],
+                    _obj("item_id", item_id=_INT),
+                    (400, 404),
+                    body=_obj("", note=_STR, position=_INT),
+                ),
+                "delete": _op("Remove an item", [name, item], None, (404,), status=204),
+            },
+            "/api/collections/{name}/export": {
+                "get": _op(
+                    "Markdown or CSV with full citations",
+                    [name, {**_q("format", _FORMAT, "md or csv"), "allowEmptyValue": False}],
+                    _STR,
+                    (400, 404),
+                    media=("text/markdown", "text/csv"),
+                )
+            },
+            "/api/audit": {
+                "get": _op(
+                    "The audit log, newest first (admins); format=csv exports it",
+                    [
+                        _q("user", _STR, "Only this user's events."),
+                        _q("action", _STR, "Only this action (search, view, export...)."),
+                        _q("since", _STR, "From this date or timestamp (UTC)."),
+                        _q("until", _STR, "Up to this date (inclusive) or timestamp (UTC)."),
+                        _q(
+                            "limit",
+                            {"type": "integer", "minimum": 1, "maximum": 1000},
+                            "Page size.",
+                        ),
+                        _q("before", _INT, "Events older than this event id (paging)."),
+                        _q("format", {"type": "string", "enum": ["json", "csv"]}, "json or csv"),
+                    ],
+                    _obj("events filters", events={"type": "array"}, filters={"type": "object"}),
+                    (400, 401, 403),
+                    media=("application/json", "text/csv"),
+                )
+            },
+            "/api/health": {"get": _op("Liveness and what is being served", [], "Health")},
+            "/api/openapi.json": {"get": _op("This document", [], {"type": "object"})},
         },
-        "components": {
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {
-                        "error": {
-                            "type": "object",
-                            "required": ["status", "code", "message"],
-                            "properties": {
-                                "status": {"type": "integer"},
-                                "code": {"type": "string"},
-                                "message": {"type": "string"},
-                            },
-                        }
-                    },
-                }
-            }
-        },
+        "components": {"schemas": _SCHEMAS},
     }

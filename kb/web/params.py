@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,19 +49,42 @@ class SearchRequest:
 def parse(
     args: dict[str, Any], known_keys: set[str], max_k: int, *, default_k: int = 10
 ) -> SearchRequest:
-    """From a query string (MultiDict) or a JSON object; QueryError with a clear message."""
+    """From a query string (MultiDict) or a JSON object; QueryError with a clear message.
+
+    In a query string an empty value means "not given"; in a JSON object a value that is
+    there must have its own type (`"k": 5`, `"history": true`, filters as an object)."""
+    strict = not hasattr(args, "getlist")  # a JSON body
+
+    def given(name: str) -> Any:
+        value = args.get(name)
+        if strict and name in args and value is None:
+            raise QueryError(f"{name} must not be null")
+        return None if value == "" and not strict else value
+
     query = args.get("q", args.get("query", ""))
     if not isinstance(query, str):
         raise QueryError("'q' must be a string")
-    k = _int(args.get("k", default_k), "k")
+    k = given("k")
+    k = default_k if k is None else _int(k, "k", strict)
     if not 1 <= k <= max_k:
         raise QueryError(f"k must be between 1 and {max_k}, got {k}")
-    mode = args.get("mode") or "hybrid"
+    mode = given("mode")
+    mode = "hybrid" if mode is None else mode
     if mode not in MODES:
         raise QueryError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
-    max_per_doc = args.get("max_per_doc")
-    max_per_doc = _int(max_per_doc, "max_per_doc") if max_per_doc not in (None, "") else None
-    if isinstance(args.get("filters"), dict):
+    max_per_doc = given("max_per_doc")
+    if max_per_doc is not None:
+        max_per_doc = _int(max_per_doc, "max_per_doc", strict)
+        if max_per_doc < 1:
+            raise QueryError(f"max_per_doc must be at least 1, got {max_per_doc}")
+    if strict and "filters" in args:
+        if not isinstance(args["filters"], dict):
+            raise QueryError("'filters' must be an object of field: value or [values]")
+        stray = sorted(set(args) - _RESERVED)
+        if stray:
+            raise QueryError(
+                f"unknown field {', '.join(map(repr, stray))}: filters go in 'filters'"
+            )
         pairs = dict(args["filters"])
     else:
         pairs = {}
@@ -72,20 +96,50 @@ def parse(
             values = [v for v in values if v not in ("", None)]
             if values:
                 pairs[key] = values
-    history = str(args.get("history", "")).lower() in ("1", "true", "on", "yes")
     filters = Filters.parse(
         pairs,
-        as_of=args.get("as_of") or None,
-        include_historical=history,
+        as_of=_date(given("as_of"), "as_of"),
+        include_historical=_bool(given("history"), "history", strict),
         known_keys=known_keys,
-        date_from=args.get("date_from") or None,
-        date_to=args.get("date_to") or None,
+        date_from=_date(given("date_from"), "date_from"),
+        date_to=_date(given("date_to"), "date_to"),
     )
     return SearchRequest(query=query, k=k, mode=mode, filters=filters, max_per_doc=max_per_doc)
 
 
-def _int(value: Any, name: str) -> int:
+def _int(value: Any, name: str, strict: bool) -> int:
+    if strict and (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not value.is_integer())
+    ):
+        raise QueryError(f"{name} must be an integer, got {value!r}")
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise QueryError(f"{name} must be an integer, got {value!r}") from None
+
+
+_TRUE = ("1", "true", "on", "yes")
+_FALSE = ("", "0", "false", "off", "no")
+
+
+def _bool(value: Any, name: str, strict: bool) -> bool:
+    """A flag: JSON true/false, or in a query string 1/true/on/yes and 0/false/off/no."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if not strict and str(value).lower() in _TRUE + _FALSE:
+        return str(value).lower() in _TRUE
+    raise QueryError(f"{name} must be true or false, got {value!r}")
+
+
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _date(value: Any, name: str) -> str | None:
+    """A YYYY-MM-DD date (Filters.parse checks it is a real day), or None when not given."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
+        raise QueryError(f"{name} {value!r} is not a date (YYYY-MM-DD)")
+    return value
