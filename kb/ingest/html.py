@@ -115,6 +115,7 @@ def parse(source: Source) -> ParseResult:
 
 
 def _walk(node: Tag, builder: SectionBuilder, body: TextAssembler) -> None:
+    # Depth-first with an explicit stack: pages nest containers deeper than Python recurses.
     loose: list[str] = []
 
     def flush() -> None:
@@ -123,7 +124,13 @@ def _walk(node: Tag, builder: SectionBuilder, body: TextAssembler) -> None:
         if text:
             builder.block("paragraph", *body.add(text))
 
-    for child in node.children:
+    stack = [iter(node.children)]
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+            flush()
+            continue
         if isinstance(child, Comment):
             applies = parse_applies(f"<!--{child}-->")
             if applies is not None:
@@ -148,12 +155,11 @@ def _walk(node: Tag, builder: SectionBuilder, body: TextAssembler) -> None:
         elif name in _CONTAINERS or name not in ("br", "hr", "img"):
             if name in _CONTAINERS and _has_block_children(child):
                 flush()
-                _walk(child, builder, body)
+                stack.append(iter(child.children))
             elif name == "br":
                 loose.append("\n")
             else:
                 loose.append(child.get_text(" "))
-    flush()
 
 
 def _has_block_children(tag: Tag) -> bool:
@@ -162,8 +168,11 @@ def _has_block_children(tag: Tag) -> bool:
 
 def _block(tag: Tag, kind: str, builder: SectionBuilder, body: TextAssembler) -> None:
     if tag.name == "table":
-        rows = _table_rows(tag)
-        _add_lines(rows, "table", builder, body)
+        caption = tag.find("caption", recursive=False)
+        text = " ".join(caption.get_text(" ").split()) if caption else ""
+        if text:
+            builder.block("paragraph", *body.add(text))
+        _add_lines(_table_rows(tag), "table", builder, body)
     elif tag.name in ("ul", "ol"):
         items = []
         for n, li in enumerate(tag.find_all("li", recursive=False), start=1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -9,7 +10,13 @@ from markdown_it import MarkdownIt
 
 from kb.errors import ParseError
 from kb.ingest.metadata import normalize_metadata
-from kb.ingest.registry import ParseResult, Source, build_document
+from kb.ingest.registry import (
+    LONE_SURROGATE,
+    ParseResult,
+    Source,
+    build_document,
+    has_lone_surrogate,
+)
 from kb.ingest.structure import SectionBuilder, parse_applies
 
 # Block structure is all we need: inline parsing (emphasis, links) is skipped for speed.
@@ -27,6 +34,8 @@ _BLOCK_KINDS = {
     "fence": "code",
     "code_block": "code",
 }
+# An HTML comment (an unclosed one runs to the end of its block, as a browser reads it).
+_COMMENT_RE = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 
 
 class _Loader(yaml.SafeLoader):
@@ -58,6 +67,10 @@ def split_front_matter(text: str, path: str) -> tuple[dict, int]:
                 if context and cmark is not None:
                     problem = f"{context} (line {cmark.line + 2}): {problem}"
                 raise ParseError(path, f"malformed front matter: {problem}", line=line_no) from None
+            except RecursionError:
+                raise ParseError(path, "malformed front matter: nested too deeply") from None
+            if has_lone_surrogate(data):
+                raise ParseError(path, f"malformed front matter: {LONE_SURROGATE}")
             if data is None:
                 data = {}
             if not isinstance(data, dict):
@@ -100,7 +113,7 @@ def parse(source: Source) -> ParseResult:
             applies = parse_applies(tok.content)
             if applies is not None:
                 builder.applies(applies)
-            elif not tok.content.lstrip().startswith("<!--"):
+            elif _COMMENT_RE.sub("", tok.content).strip():  # not only comments: keep it
                 builder.block("html", *span(tok.map))
         elif tok.type in _BLOCK_KINDS:
             kind = _BLOCK_KINDS[tok.type]

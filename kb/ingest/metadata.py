@@ -62,7 +62,7 @@ def normalize_metadata(
                 raise bad("must be a single value, not a list or mapping")
             value = str(value).strip()
         else:
-            value = _as_extra(value)
+            value = _as_extra(value, bad)
         out[name] = value
     frm, to = out.get("effective_from"), out.get("effective_to")
     if frm and to and to < frm:
@@ -103,7 +103,7 @@ def _as_list(value: Any, bad: Any) -> list[str]:
     return [v for v in items if v]
 
 
-def _as_extra(value: Any) -> Any:
+def _as_extra(value: Any, bad: Any) -> Any:
     if isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, dt.date):
@@ -112,4 +112,7 @@ def _as_extra(value: Any) -> Any:
         isinstance(v, bool | int | float | str) for v in value
     ):
         return list(value)
-    return json.dumps(value, default=str, sort_keys=True)
+    try:
+        return json.dumps(value, default=str, sort_keys=True)
+    except (ValueError, TypeError, RecursionError):  # a YAML alias inside itself, mixed keys
+        raise bad("cannot be stored: it contains itself, or mixes key types") from None

@@ -19,7 +19,7 @@ from kb.ingest.tokens import TokenCounter
 from kb.types import DOC_TYPES, IngestReport, ParsedDocument
 
 # Bump when parsing or chunking changes what a file turns into, so unchanged files re-parse.
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 
 
 class _Run:

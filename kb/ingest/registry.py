@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,17 +34,45 @@ class ParseResult:
 
 Parser = Callable[[Source], ParseResult]
 
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = "a \\u escape is half of a surrogate pair, not a character"
+
 
 def json_lines(text: str, path: str) -> Iterator[tuple[int, Any] | ParseError]:
     """(line number, value) for each non-blank line of JSONL, or a ParseError for a line that
-    is not JSON; the caller decides what a good line must hold."""
-    for n, line in enumerate(text.splitlines(), start=1):
+    is not JSON; the caller decides what a good line must hold. Lines end at "\n" only: JSON
+    strings may hold U+2028 and U+2029 unescaped, which str.splitlines would cut at."""
+    for n, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            yield n, json.loads(line)
+            value = json.loads(line)
         except json.JSONDecodeError as exc:
             yield ParseError(path, f"malformed JSON: {exc.msg} (column {exc.colno})", line=n)
+        except RecursionError:
+            yield ParseError(path, "malformed JSON: nested too deeply", line=n)
+        else:
+            if has_lone_surrogate(value):
+                yield ParseError(path, f"malformed JSON: {LONE_SURROGATE}", line=n)
+            else:
+                yield n, value
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """True when a decoded JSON or YAML value holds half of a UTF-16 surrogate pair (an escape
+    such as \\ud83d from an emoji cut in two): neither the tokenizer nor SQLite accepts it."""
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE_RE.search(item):
+                return True
+        elif isinstance(item, dict | list | tuple | set | frozenset) and id(item) not in seen:
+            seen.add(id(item))  # YAML aliases may share, or even contain, themselves
+            stack.extend(item)
+            if isinstance(item, dict):
+                stack.extend(item.values())
+    return False
 
 
 def _parsers() -> dict[str, Parser]:

@@ -48,26 +48,32 @@ def parse_csv(source: Source) -> ParseResult:
     """A header row naming ruling fields, then one ruling per row; lists separated by ';'."""
     result = ParseResult()
     reader = csv.DictReader(io.StringIO(source.text))
-    missing = [f for f in REQUIRED if f not in (reader.fieldnames or [])]
-    if missing:
-        raise ParseError(source.path, f"CSV header lacks columns: {', '.join(missing)}", line=1)
-    for row in reader:
-        n = reader.line_num
-        obj: dict[str, Any] = {
-            k: v for k, v in row.items() if k is not None and v not in (None, "")
-        }
-        for key in _LIST_FIELDS:
-            if key in obj:
-                obj[key] = [v.strip() for v in obj[key].split(";") if v.strip()]
-        if "teaching_example" in obj:
-            obj["teaching_example"] = obj["teaching_example"].strip().lower() in (
-                "1",
-                "true",
-                "yes",
+    try:
+        missing = [f for f in REQUIRED if f not in (reader.fieldnames or [])]
+        if missing:
+            raise ParseError(source.path, f"CSV header lacks columns: {', '.join(missing)}", line=1)
+        for row in reader:
+            _collect(result, _csv_ruling(row), source, reader.line_num)
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        result.errors.append(
+            ParseError(
+                source.path,
+                f"malformed CSV: {exc}; the rows after it were not read",
+                line=reader.reader.line_num,  # the DictReader's own count lags on errors
             )
-        _collect(result, obj, source, n)
+        )
     _check_duplicates(result, source)
     return result
+
+
+def _csv_ruling(row: dict) -> dict[str, Any]:
+    obj: dict[str, Any] = {k: v for k, v in row.items() if k is not None and v not in (None, "")}
+    for key in _LIST_FIELDS:
+        if key in obj:
+            obj[key] = [v.strip() for v in obj[key].split(";") if v.strip()]
+    if "teaching_example" in obj:
+        obj["teaching_example"] = obj["teaching_example"].strip().lower() in ("1", "true", "yes")
+    return obj
 
 
 def _collect(result: ParseResult, obj: Any, source: Source, line: int) -> None:

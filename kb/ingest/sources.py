@@ -98,13 +98,13 @@ def _add(path: Path, root: Path, out: Collected, meta: dict[str, Any]) -> None:
 def _from_manifest(manifest: Path, within: list[Path], out: Collected) -> None:
     shown = display_path(manifest)
     try:
-        lines = manifest.read_text(encoding="utf-8").splitlines()
+        text = manifest.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         out.errors.append(ParseError(shown, f"cannot read manifest: {exc}"))
         return
     folder = manifest.parent
     out.roots.append(folder)
-    for item in json_lines("\n".join(lines), shown):
+    for item in json_lines(text, shown):
         if isinstance(item, ParseError):
             out.errors.append(item)
             continue
