@@ -51,12 +51,30 @@ def to_html(text: str, query: str) -> str:
 
 def to_terminal(text: str, query: str) -> str:
     """`text` with matching words in rich markup bold (other markup escaped)."""
-    from rich.markup import escape
-
     out, pos = [], 0
     for start, end in spans(text, query):
-        out.append(escape(text[pos:start]))
-        out.append("[bold yellow]" + escape(text[start:end]) + "[/bold yellow]")
+        out.append(_markup_escape(text[pos:start], tag_follows=True))
+        out.append("[bold yellow]" + text[start:end] + "[/bold yellow]")  # a word: no markup
         pos = end
-    out.append(escape(text[pos:]))
+    out.append(_markup_escape(text[pos:], tag_follows=False))
     return "".join(out)
+
+
+# What rich reads as a tag: [bold], [/], [#ff0000], [@click]...
+_TAG_RE = re.compile(r"\[[a-z#/@][^[]*?]")
+_BRACKET_RE = re.compile(r"(\\*)\[")
+
+
+def _markup_escape(text: str, *, tag_follows: bool) -> str:
+    """`text` as rich markup that renders as `text`. Rich reads backslashes before a tag as
+    escapes, and drops one backslash before any other "["; rich.markup.escape covers only
+    the first, and doubles a trailing backslash whether or not a tag follows."""
+
+    def bracket(m: re.Match) -> str:
+        n = len(m[1])
+        return "\\" * (2 * n + 1 if _TAG_RE.match(text, m.end() - 1) else n + 1) + "["
+
+    out = _BRACKET_RE.sub(bracket, text)
+    if tag_follows:  # backslashes before our tag would escape it
+        out += "\\" * (len(out) - len(out.rstrip("\\")))
+    return out

@@ -13,6 +13,8 @@ from kb.search.filters import Filters
 SEARCH_FIELDS = ("title", "heading", "text")
 # Characters with a meaning in query syntax; a query that does not parse is retried without them.
 _SYNTAX_RE = re.compile(r"[+\-&|!(){}\[\]^\"~*?:\\/']")
+# A word the query excludes ("-word", "NOT word"): it stays excluded when the syntax is dropped.
+_EXCLUDED_RE = re.compile(r"(?<!\S)(?:-|NOT\s+)(\S+)")
 
 
 @dataclass
@@ -57,12 +59,16 @@ class KeywordBackend(Protocol):
 
 
 _FIELD_RE = re.compile(r"(?:^|[\s(+\-])([^\s:()\"+\-][^\s:()\"]*):")
+_NOT_RE = re.compile(r"\s*\b(?:AND\s+)?NOT\s+")
 
 
 def prepare(query: str) -> str:
     """The query as the parser should see it: `word:` prefixes that are not one of our fields
     (a clause id followed by a colon, a time like 10:30) would be read as unknown fields, so
-    such queries are searched as plain terms."""
+    such queries are searched as plain terms. "a NOT b" and "a AND NOT b" become "a -b", which
+    is what people mean by them (Tantivy reads "AND NOT b" as a clause that can match nothing,
+    Whoosh's OR grouping reads "a NOT b" as "a OR (NOT b)")."""
+    query = _NOT_RE.sub(" -", query)
     for m in _FIELD_RE.finditer(query):
         if m.group(1) not in SEARCH_FIELDS:
             return plain_terms(query)
@@ -70,5 +76,12 @@ def prepare(query: str) -> str:
 
 
 def plain_terms(query: str) -> str:
-    """The query with every syntax character replaced by a space."""
-    return " ".join(_SYNTAX_RE.sub(" ", query).split())
+    """The query's words with every syntax character replaced by a space; words it excludes
+    are kept as `-word` (searching for them instead would invert the query)."""
+    excluded: list[str] = []
+
+    def exclude(m: re.Match) -> str:
+        excluded.extend("-" + w for w in _SYNTAX_RE.sub(" ", m[1]).split())
+        return " "
+
+    return " ".join(_SYNTAX_RE.sub(" ", _EXCLUDED_RE.sub(exclude, query)).split() + excluded)

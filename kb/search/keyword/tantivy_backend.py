@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -10,9 +9,6 @@ import tantivy
 
 from kb.search.filters import Filters
 from kb.search.keyword.base import SEARCH_FIELDS, IndexedPassage, plain_terms, prepare
-
-_NOT_RE = re.compile(r"\s*\b(?:AND\s+)?NOT\s+")
-
 
 ANALYZER = "kb_en"
 
@@ -86,9 +82,6 @@ class TantivyIndex:
 
     def _parse(self, query: str) -> tantivy.Query:
         fields = list(SEARCH_FIELDS)
-        # Tantivy reads "a AND NOT b" as a clause that can match nothing; "a -b" is what
-        # people mean by it.
-        query = _NOT_RE.sub(" -", query)
         for text in (prepare(query), plain_terms(query)):
             try:
                 return self.index.parse_query(text, fields, field_boosts=self.boosts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from whoosh import fields, index, qparser, query, scoring
+from whoosh import fields, index, matching, qparser, query, scoring
 from whoosh.analysis import RegexTokenizer, StemmingAnalyzer
 
 from kb.search.filters import Filters
@@ -58,6 +58,32 @@ class WhooshBackend:
         return WhooshIndex(folder, boosts)
 
 
+class _AndNotMatcher(matching.AndNotMatcher):
+    """Whoosh's AndNotMatcher (whoosh3 3.54) skips the excluded postings ahead at the start
+    only when both begin on the same document, so the first match could be one the query
+    excludes: "19 -live" returned the passage about going live at 19."""
+
+    def _find_first(self) -> None:
+        if self.a.is_active() and self.b.is_active():
+            self._find_next()
+
+
+class _AndNot(query.AndNot):
+    """Matches "a ANDNOT b" with the fixed matcher."""
+
+    def matcher(self, searcher, context=None):
+        """Postings of a not in b, scored by a."""
+        wanted = self.a.matcher(searcher, context)
+        return _AndNotMatcher(wanted, self.b.matcher(searcher, searcher.boolean_context()))
+
+
+def _fixed_and_not(q: query.Query) -> query.Query:
+    """`q` with every AndNot node matched by `_AndNotMatcher`."""
+    if isinstance(q, query.AndNot):
+        return _AndNot(_fixed_and_not(q.a), _fixed_and_not(q.b))
+    return q.apply(_fixed_and_not)
+
+
 class WhooshIndex:
     """Search over one Whoosh index."""
 
@@ -72,9 +98,12 @@ class WhooshIndex:
 
     def _parse(self, text: str) -> query.Query:
         try:
-            return self.parser.parse(prepare(text))
+            parsed = self.parser.parse(prepare(text))
         except Exception:  # whoosh raises assorted errors on odd syntax
-            return self.parser.parse(plain_terms(text))
+            parsed = query.NullQuery
+        if parsed is query.NullQuery:  # unreadable, or syntax that swallowed the words (":^10")
+            parsed = self.parser.parse(plain_terms(text))
+        return _fixed_and_not(parsed)
 
     def _docs(self, q: query.Query) -> frozenset[int]:
         key = repr(q)
