@@ -23,7 +23,7 @@ def parse_corpus(source: Source) -> ParseResult:
             if not text:
                 raise ParseError(source.path, "empty text", line=n, field="text")
             meta = normalize_metadata(dict(obj.get("metadata") or {}), source.path, line=n)
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             result.errors.append(ParseError(source.path, f"bad BEIR line: {exc}", line=n))
             continue
         except ParseError as exc:

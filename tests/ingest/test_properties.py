@@ -353,6 +353,7 @@ def ruling_line(draw) -> str:
 @example(name="a.md", text="---\nowner: &a [x, *a]\n---\ntext\n")  # contains itself
 @example(name="a.md", text="---\nowner: {1: a, b: c}\n---\ntext\n")  # mixed key types
 @example(name="a.md", text='---\ntitle: "half \\ud83d an emoji"\n---\ntext\n')
+@example(name="beir", text='{"_id": "x", "text": "t", "metadata": ["ab", "cde"]}')
 def test_any_text_parses_or_is_a_parse_error(name, text):
     if name == "beir":
         parse_or_error("corpus.jsonl", text, parser="beir")
