@@ -273,7 +273,7 @@ def _print_results(response) -> None:
             f"{escape(extra)}  [dim]{c.passage_id} · score {hit.score:.4f}[/dim]"
         )
         text = hit.passage.text if len(hit.passage.text) < 700 else hit.passage.text[:700] + " …"
-        console.print("   " + to_terminal(text, response.query).replace("\n", "\n   "))
+        console.print("   " + to_terminal(text, response.query).replace("\n", "\n   "), emoji=False)
         console.print()
     console.print(
         f"[dim]{len(response.results)} results in {response.took_ms:.0f} ms ({response.mode})[/dim]"

@@ -19,7 +19,7 @@ from typing import Any
 
 from kb.catalog import Catalog, now
 from kb.csv_export import write_csv
-from kb.errors import NotFoundError, QueryError
+from kb.errors import ConflictError, NotFoundError, QueryError
 from kb.search.filters import Filters
 from kb.types import HEADING_SEPARATOR
 
@@ -105,7 +105,7 @@ class Collections:
                     "INSERT INTO collections VALUES (?, ?, ?)", (name, description, now())
                 )
             except sqlite3.IntegrityError:
-                raise QueryError(f"a collection called {name!r} already exists") from None
+                raise ConflictError(f"a collection called {name!r} already exists") from None
 
     def delete(self, name: str) -> None:
         """Remove a collection and its items."""
@@ -132,7 +132,7 @@ class Collections:
 
     def annotate(self, name: str, item_id: int, note: str) -> None:
         """Replace an item's note."""
-        self._item(name, item_id)
+        self.require_item(name, item_id)
         with self.db:
             self.db.execute(
                 "UPDATE collection_items SET note = ? WHERE item_id = ?", (note, item_id)
@@ -140,7 +140,7 @@ class Collections:
 
     def move(self, name: str, item_id: int, position: int) -> None:
         """Put an item at `position` (1-based), shifting the others."""
-        self._item(name, item_id)
+        self.require_item(name, item_id)
         ids = [
             r[0]
             for r in self.db.execute(
@@ -158,7 +158,7 @@ class Collections:
 
     def remove(self, name: str, item_id: int) -> None:
         """Take an item out."""
-        self._item(name, item_id)
+        self.require_item(name, item_id)
         with self.db:
             self.db.execute("DELETE FROM collection_items WHERE item_id = ?", (item_id,))
 
@@ -242,7 +242,8 @@ class Collections:
         if self.db.execute("SELECT 1 FROM collections WHERE name = ?", (name,)).fetchone() is None:
             raise NotFoundError(f"no collection {name!r}")
 
-    def _item(self, name: str, item_id: int) -> None:
+    def require_item(self, name: str, item_id: int) -> None:
+        """NotFoundError unless the collection has this item."""
         row = self.db.execute(
             "SELECT 1 FROM collection_items WHERE item_id = ? AND collection = ?", (item_id, name)
         ).fetchone()

@@ -88,3 +88,9 @@ class ForbiddenError(KBError):
     """Signed in, but the role does not allow this action."""
 
     http_status = 403
+
+
+class ConflictError(KBError):
+    """The thing to create already exists."""
+
+    http_status = 409

@@ -212,7 +212,7 @@ def similar_rulings(
     """The rulings whose facts are closest to `text`, with the outcome distribution."""
     response = searcher.search(
         text,
-        k=k + 1,
+        k=min(k + 1, searcher.settings.max_k),
         mode="dense",
         max_per_doc=1,
         filters=(filters or Filters()).with_terms(type=["ruling"]),

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from functools import lru_cache
 
 import snowballstemmer
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
-_STEMMER = snowballstemmer.stemmer("english")
+# Snowball stemmers keep state while stemming: one per thread (the server runs several).
+_LOCAL = threading.local()
 # Query words too common to be worth marking.
 _STOP = frozenset(
     (
@@ -22,7 +24,10 @@ _STOP = frozenset(
 
 @lru_cache(maxsize=4096)
 def _stem(word: str) -> str:
-    return _STEMMER.stemWord(word.lower())
+    stemmer = getattr(_LOCAL, "stemmer", None)
+    if stemmer is None:
+        stemmer = _LOCAL.stemmer = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(word.lower())
 
 
 def query_stems(query: str) -> set[str]:

@@ -14,8 +14,10 @@ bp = Blueprint("admin", __name__)
 def audit_query(args) -> tuple[list[dict], dict]:
     """Audit events for the filters in `args` (user, action, since, until, limit, before)."""
     filters = {k: args.get(k, "").strip() for k in ("user", "action", "since", "until")}
+    if args.get("format", "json") not in ("json", "csv", ""):
+        raise QueryError(f"unknown format {args.get('format')!r}; valid: json, csv")
     try:
-        limit = int(args.get("limit", 100))
+        limit = int(args.get("limit") or 100)
         before = int(args["before"]) if args.get("before") else None
     except ValueError:
         raise QueryError("limit and before must be integers") from None

@@ -140,8 +140,9 @@ def collections():
     if request.method == "POST":
         check_role("policy")
         body = _json()
-        store.create(str(body.get("name", "")), str(body.get("description", "")))
-        return jsonify({"name": body["name"]}), 201
+        name = _text(body, "name", required=True)
+        store.create(name, _text(body, "description"))
+        return jsonify({"name": name}), 201
     return jsonify({"collections": store.names(gate().item)})
 
 
@@ -164,12 +165,15 @@ def collection_add(name: str):
     state = kb()
     body = _json()
     item_id = state.collections.add(
-        name, str(body.get("ref", "")), state.searcher.catalog, str(body.get("note", ""))
+        name, _text(body, "ref", required=True), state.searcher.catalog, _text(body, "note")
     )
     return jsonify({"item_id": item_id}), 201
 
 
-@bp.route("/collections/<name>/items/<int:item_id>", methods=["PATCH", "DELETE"])
+# SQLite's integer range: a larger id cannot exist (404, not an overflow).
+@bp.route(
+    "/collections/<name>/items/<int(max=9223372036854775807):item_id>", methods=["PATCH", "DELETE"]
+)
 @require("policy")
 def collection_item(name: str, item_id: int):
     """PATCH {"note"} and/or {"position"}; DELETE removes the item."""
@@ -178,8 +182,9 @@ def collection_item(name: str, item_id: int):
         store.remove(name, item_id)
         return "", 204
     body = _json()
+    store.require_item(name, item_id)  # an empty patch of a missing item is still a 404
     if "note" in body:
-        store.annotate(name, item_id, str(body["note"]))
+        store.annotate(name, item_id, _text(body, "note"))
     if "position" in body:
         if not isinstance(body["position"], int):
             raise QueryError("position must be an integer")
@@ -216,6 +221,14 @@ def audit():
         g.kb_action = "export"
         return audit_csv(events)
     return jsonify({"filters": filters, "events": events})
+
+
+def _text(body: dict, field: str, *, required: bool = False) -> str:
+    """A string field of a JSON body ("" when absent and not required)."""
+    value = body.get(field, None if required else "")
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise QueryError(f"{field} must be a{' non-empty' if required else ''} string")
+    return value
 
 
 def _json() -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from kb.errors import KBError
@@ -33,7 +33,13 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return _respond(exc.code or 500, _snake(exc.name.replace(" ", "")), exc.description)
+        response = make_response(
+            _respond(exc.code or 500, _snake(exc.name.replace(" ", "")), exc.description)
+        )
+        allow = dict(exc.get_headers()).get("Allow")
+        if allow:  # a 405 names the methods that would work (RFC 9110)
+            response.headers["Allow"] = allow
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -378,7 +378,7 @@ def spec() -> dict[str, Any]:
                     "Create a collection",
                     [],
                     _obj("name", name=_STR),
-                    (400,),
+                    (400, 409),
                     status=201,
                     body=_obj("name", name=collection_name, description=_STR),
                 ),
@@ -394,7 +394,7 @@ def spec() -> dict[str, Any]:
                     _obj("item_id", item_id=_INT),
                     (400, 404),
                     status=201,
-                    body=_obj("ref", ref=_STR, note=_STR),
+                    body=_obj("ref", ref={"type": "string", "pattern": r"\S"}, note=_STR),
                 )
             },
             "/api/collections/{name}/items/{item_id}": {

@@ -158,3 +158,25 @@ def test_highlighting_for_the_terminal_keeps_the_text(text, query):
     # (Emoji codes such as :fire: are the console's to leave alone: print(..., emoji=False).)
     out = highlight.to_terminal(text, query)
     assert Text.from_markup(out, emoji=False).plain == Text(text).plain
+
+
+def test_stemming_is_safe_across_threads():
+    """The server highlights from several threads at once; a shared Snowball stemmer raced
+    (IndexError, wrong stems cached for good)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kb.search import highlight
+
+    words = [
+        f"{w}{suffix}"
+        for w in ("stream", "gift", "minor", "danger", "host")
+        for suffix in ("ing", "ed", "s", "ers", "ingly", "ation")
+    ] * 40
+    words = [f"{w}{i}" if i % 3 else w for i, w in enumerate(words)]
+    import snowballstemmer
+
+    expected = {w: snowballstemmer.stemmer("english").stemWord(w.lower()) for w in words}
+    highlight._stem.cache_clear()
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(highlight._stem, words))
+    assert got == [expected[w] for w in words]
