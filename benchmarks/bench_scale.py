@@ -108,8 +108,13 @@ def main() -> None:
     data_dir = OUT / f"scale-{args.passages}-{args.backend}"
     if data_dir.exists() and not args.keep:
         shutil.rmtree(data_dir)
+    # Search latency and ingest throughput of passages; answer-card sentences are not part of
+    # this benchmark (bench_load.py covers answers).
     settings = Settings.load(
-        data_dir=data_dir, cache_dir=str(cache_dir), keyword_backend=args.backend
+        data_dir=data_dir,
+        cache_dir=str(cache_dir),
+        keyword_backend=args.backend,
+        answer_vectors=False,
     )
 
     # 1. Corpus: real documents until the target, then marked copies.

@@ -95,6 +95,12 @@ class Settings:
         "Threads for query-time embedding and FAISS (they compete for cores when both run in "
         "one process); ingest uses all cores.",
     )
+    answer_vectors: bool = _setting(
+        True,
+        "At ingest, also embed the sentences the answer card may quote (the first few of each "
+        "policy and guidance passage) into the embedding cache, so no server embeds them while "
+        "a moderator waits. Off for bulk evaluation corpora.",
+    )
     auth: str = _setting(
         "local",
         "Who may use the web app: local (single user, no login, everything visible; loopback "

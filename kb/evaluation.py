@@ -109,7 +109,13 @@ def evaluate(
             roots=[data.corpus.resolve()],
         )
         # Benchmark corpora are single big files: the per-file size limit is for sources.
-        report = ingest(settings.replace(max_file_mb=1e6), [], progress=progress, found=found)
+        # Evaluation never shows answer cards: no answer sentences to embed.
+        report = ingest(
+            settings.replace(max_file_mb=1e6, answer_vectors=False),
+            [],
+            progress=progress,
+            found=found,
+        )
         if report.errors:
             raise KBError(f"{len(report.errors)} corpus errors, first: {report.errors[0]}")
     searcher = Searcher(settings)

@@ -8,6 +8,8 @@ from typing import Any
 from kb.errors import ParseError
 
 DOC_TYPES = ("policy", "guidance", "ruling")
+# The types the answer card quotes from (rulings are precedents, shown beside it).
+AUTHORITY_TYPES = ("policy", "guidance")
 DOC_STATUSES = ("current", "historical", "draft")
 RULING_STATUSES = ("active", "overturned", "superseded")
 OUTCOMES = ("remove", "restrict", "age_gate", "warn", "end_stream", "suspend", "ban", "no_action")

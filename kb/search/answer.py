@@ -8,6 +8,8 @@ threshold is calibrated on data (see `benchmarks/calibrate_abstain.py` and the R
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +18,12 @@ import numpy as np
 from kb.ingest.tokens import SentenceSplitter
 from kb.search.filters import Filters
 from kb.search.hybrid import Searcher
-from kb.types import SearchHit
+from kb.types import AUTHORITY_TYPES, SearchHit
 
 MAX_SENTENCES_PER_SOURCE = 3
+# Marks a passage (by content hash) whose quotable sentences are in the embedding cache; the
+# version changes whenever `quotable_sentences` picks sentences differently.
+SENTENCES_TAG = "answer-sentences-1"
 ABSTAIN_MESSAGE = (
     "No policy passage matches this closely — consider escalating to a senior reviewer "
     "rather than guessing."
@@ -90,11 +95,13 @@ class Answerer:
         self.max_sentences = max_sentences
         self.splitter = SentenceSplitter()
         self._cache: dict[str, np.ndarray] = {}
+        self._disk = None
+        self._lock = threading.Lock()
 
     def answer(self, query: str, filters: Filters | None = None) -> Answer:
         """The answer card for `query` within `filters`."""
         filters = filters or Filters()
-        authority = _with_types(filters, ["policy", "guidance"])
+        authority = _with_types(filters, list(AUTHORITY_TYPES))
         hits = self.searcher.search(query, k=self.max_sources * 2, filters=authority).results
         qvec = self.searcher.query_vector(query)
         best = max((h.scores.get("dense_score") or 0.0 for h in hits), default=0.0)
@@ -117,19 +124,11 @@ class Answerer:
         return answer
 
     def _sentences(self, qvec: np.ndarray, sources: list[SearchHit]) -> list[AnswerSentence]:
-        candidates: list[tuple[int, int, str]] = []  # (source, position, text)
-        for i, hit in enumerate(sources):
-            position = 0
-            for line in hit.passage.text.split("\n"):
-                if position >= MAX_SENTENCES_PER_SOURCE:
-                    break
-                if line.count("|") >= 2 or not line.strip():
-                    continue  # table rows read badly as prose; the cited passage has them
-                for s, e in self.splitter.spans(line):
-                    sentence = line[s:e].lstrip("-*• ").strip()
-                    if len(sentence.split()) >= 4:
-                        candidates.append((i, position, sentence))
-                    position += 1
+        candidates = [
+            (i, position, sentence)
+            for i, hit in enumerate(sources)
+            for position, sentence in quotable_sentences(hit.passage.text, self.splitter)
+        ]
         if not candidates:
             return []
         vectors = self._vectors([c[2] for c in candidates])
@@ -141,14 +140,75 @@ class Answerer:
         return [AnswerSentence(text=candidates[j][2], source=candidates[j][0]) for j in chosen]
 
     def _vectors(self, sentences: list[str]) -> np.ndarray:
-        """Sentence vectors, remembered: the same policy sentences come up again and again."""
-        missing = [s for s in dict.fromkeys(sentences) if s not in self._cache]
+        """Sentence vectors: remembered in memory, else from the on-disk embedding cache (the
+        ingest stores every quotable sentence there), else embedded now and stored."""
+        unique = list(dict.fromkeys(sentences))
+        vectors = {s: self._cache[s] for s in unique if s in self._cache}
+        missing = [s for s in unique if s not in vectors]
         if missing:
-            for s, v in zip(missing, self.searcher.encoder.encode(missing), strict=True):
+            found = self._from_disk(missing)
+            todo = [s for s in missing if s not in found]
+            if todo:
+                fresh = dict(zip(todo, self.searcher.encoder.encode(todo), strict=True))
+                self._to_disk(fresh)
+                found |= fresh
+            for s, v in found.items():
                 if len(self._cache) >= 20_000:
                     self._cache.pop(next(iter(self._cache)))
                 self._cache[s] = v
-        return np.stack([self._cache[s] for s in sentences])
+            vectors |= found
+        return np.stack([vectors[s] for s in sentences])
+
+    def _from_disk(self, sentences: list[str]) -> dict[str, np.ndarray]:
+        disk = self._disk_cache()
+        if disk is None:
+            return {}
+        keys = {sentence_hash(s): s for s in sentences}
+        with self._lock:
+            got = disk.get_many(list(keys))
+        return {keys[h]: v for h, v in got.items()}
+
+    def _to_disk(self, vectors: dict[str, np.ndarray]) -> None:
+        disk = self._disk_cache()
+        if disk is not None:
+            with self._lock:
+                disk.put_many([(sentence_hash(s), v) for s, v in vectors.items()])
+
+    def _disk_cache(self):
+        if self._disk is None and self.searcher.dense is not None:
+            from kb.search.embed_cache import EmbeddingCache
+            from kb.search.encoders import model_info
+
+            settings = self.searcher.settings
+            info = model_info(settings)
+            self._disk = EmbeddingCache(
+                settings.cache_path() / "embeddings", info.key, info.dim, threads=True
+            )
+        return self._disk
+
+
+def quotable_sentences(text: str, splitter: SentenceSplitter) -> list[tuple[int, str]]:
+    """(position, sentence) of the sentences the answer card may quote from a passage: the
+    first few of its prose lines (table rows read badly as prose; the cited passage has them),
+    bullets stripped, at least four words."""
+    out: list[tuple[int, str]] = []
+    position = 0
+    for line in text.split("\n"):
+        if position >= MAX_SENTENCES_PER_SOURCE:
+            break
+        if line.count("|") >= 2 or not line.strip():
+            continue
+        for s, e in splitter.spans(line):
+            sentence = line[s:e].lstrip("-*• ").strip()
+            if len(sentence.split()) >= 4:
+                out.append((position, sentence))
+            position += 1
+    return out
+
+
+def sentence_hash(sentence: str) -> str:
+    """The embedding-cache key of a sentence (the same as a passage with that exact text)."""
+    return hashlib.sha256(sentence.encode()).hexdigest()
 
 
 def _with_types(filters: Filters, types: list[str]) -> Filters:

@@ -15,7 +15,7 @@ from kb.search.filter_index import FilterIndex
 from kb.search.filters import FAR_FUTURE, date_int, passage_terms
 from kb.search.keyword import get_backend
 from kb.search.keyword.base import IndexedPassage
-from kb.types import HEADING_SEPARATOR, IngestReport
+from kb.types import AUTHORITY_TYPES, HEADING_SEPARATOR, IngestReport
 
 IDS_FILE = "passage_ids.txt"
 
@@ -33,6 +33,7 @@ def build_indexes(
     rows: list[IndexedPassage] = []
     hashes: list[str] = []
     texts: list[str] = []
+    quotable: dict[str, str] = {}  # content hash -> text, of passages the answer card quotes
     for passage, version, doc_type in catalog.iter_indexable():
         ordinal = len(ids)
         ids.append(passage.passage_id)
@@ -49,6 +50,8 @@ def build_indexes(
         )
         hashes.append(passage.content_hash)
         texts.append(passage.embed_text)
+        if doc_type in AUTHORITY_TYPES:
+            quotable[passage.content_hash] = passage.text
     (generation / IDS_FILE).write_text("\n".join(ids) + ("\n" if ids else ""))
     filters = FilterIndex.build(rows)
     filters.save(generation / "filters.npz")
@@ -81,10 +84,14 @@ def build_indexes(
     try:
         with _bar(progress, len(texts), "embed") as advance:
             vectors, embedded = cache.embed(hashes, texts, encode, progress=advance)
+        report.timings["embed"] = time.perf_counter() - t
+        report.embedded = embedded
+        if settings.answer_vectors:
+            t = time.perf_counter()
+            _embed_answer_sentences(quotable, cache, encode, progress)
+            report.timings["answer_sentences"] = time.perf_counter() - t
     finally:
         cache.close()
-    report.timings["embed"] = time.perf_counter() - t
-    report.embedded = embedded
 
     t = time.perf_counter()
     kind = build_dense(generation / "dense", vectors, settings.hnsw_threshold)
@@ -98,6 +105,26 @@ def build_indexes(
         "embedded_this_build": embedded,
     }
     return extra
+
+
+def _embed_answer_sentences(passages: dict[str, str], cache, encode, progress: bool) -> None:
+    """Put the vectors of every sentence the answer card may quote into the embedding cache,
+    so a server never embeds them while a moderator waits. Passages already done (by content
+    hash) are skipped, so a re-ingest only splits and embeds what changed."""
+    from kb.ingest.tokens import SentenceSplitter
+    from kb.search.answer import SENTENCES_TAG, quotable_sentences, sentence_hash
+
+    done = cache.done(SENTENCES_TAG, list(passages))
+    new = [h for h in passages if h not in done]
+    splitter = SentenceSplitter()
+    sentences = {
+        sentence_hash(s): s for h in new for _, s in quotable_sentences(passages[h], splitter)
+    }
+    have = cache.get_many(list(sentences))
+    todo = {h: s for h, s in sentences.items() if h not in have}
+    with _bar(progress, len(todo), "answer sentences") as advance:
+        cache.embed(list(todo), list(todo.values()), encode, progress=advance)
+    cache.mark_done(SENTENCES_TAG, new)
 
 
 def _bar(enabled: bool, total: int, label: str):

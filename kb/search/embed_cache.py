@@ -12,14 +12,41 @@ import numpy as np
 class EmbeddingCache:
     """A SQLite file of hash -> float32 vector for one model (the file name carries its key)."""
 
-    def __init__(self, folder: Path, model_key: str, dim: int) -> None:
+    def __init__(self, folder: Path, model_key: str, dim: int, threads: bool = False) -> None:
+        """`threads`: the caller shares this cache between threads (and serialises its calls)."""
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f"{model_key}.sqlite"
         self.dim = dim
-        self.db = sqlite3.connect(self.path, timeout=60)
+        self.db = sqlite3.connect(self.path, timeout=60, check_same_thread=not threads)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS emb (hash TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+        # Work done per text beyond its own vector (e.g. its answer sentences embedded).
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS done (tag TEXT, hash TEXT, PRIMARY KEY (tag, hash))"
+        )
         self.db.commit()
+
+    def done(self, tag: str, hashes: list[str]) -> set[str]:
+        """Which of `hashes` have `tag` work recorded."""
+        found: set[str] = set()
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), 900):
+            chunk = unique[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                h
+                for (h,) in self.db.execute(
+                    f"SELECT hash FROM done WHERE tag = ? AND hash IN ({marks})", [tag, *chunk]
+                )
+            )
+        return found
+
+    def mark_done(self, tag: str, hashes: list[str]) -> None:
+        """Record `tag` work as done for `hashes`."""
+        with self.db:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO done VALUES (?, ?)", [(tag, h) for h in hashes]
+            )
 
     def get_many(self, hashes: list[str]) -> dict[str, np.ndarray]:
         """Cached vectors among `hashes`."""

@@ -177,7 +177,7 @@ def test_openapi_matches_the_routes(app, client):
     spec = client.get("/api/openapi.json").get_json()
     documented = set(spec["paths"])
     routes = {
-        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", rule.rule)
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith("/api")
     }
@@ -187,7 +187,7 @@ def test_openapi_matches_the_routes(app, client):
             rule = next(
                 r
                 for r in app.url_map.iter_rules()
-                if re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", r.rule) == path
+                if re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", r.rule) == path
             )
             assert method.upper() in rule.methods
 
