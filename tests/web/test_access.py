@@ -204,7 +204,7 @@ def _walk(hidden, collection):
                 {**policy_only, "policy": 404, "admin": 404},
             )
         ],
-        "/api/collections/<name>/items/<int:item_id>": [
+        "/api/collections/<name>/items/<int(max=9223372036854775807):item_id>": [
             (
                 "patch",
                 "/api/collections/nope/items/1",

@@ -79,7 +79,7 @@ def test_collection_errors(client, method, url, body, status, fragment):
 
 def test_unknown_refs_and_duplicates_are_rejected(client):
     client.post("/api/collections", json={"name": "x"})
-    assert client.post("/api/collections", json={"name": "x"}).status_code == 400
+    assert client.post("/api/collections", json={"name": "x"}).status_code == 409
     r = client.post("/api/collections/x/items", json={"ref": "nope"})
     assert (
         r.status_code == 404
