@@ -81,6 +81,8 @@ class Users:
             Path(data_dir) / "userdata.sqlite", check_same_thread=False, timeout=10
         )
         self.db.execute("PRAGMA foreign_keys = ON")
+        # Every worker process reads this file on each request; writers must not block them.
+        self.db.execute("PRAGMA journal_mode = WAL")
         self.db.executescript(_SCHEMA)
         self._hasher = PasswordHasher()
 
@@ -233,9 +235,12 @@ class Users:
         ).fetchone()
         if row is None:
             return None
-        with self.db:
+        stamp = now()
+        with self.db:  # at most one write a minute per token, not one per request
             self.db.execute(
-                "UPDATE api_tokens SET last_used = ? WHERE token_id = ?", (now(), row[0])
+                "UPDATE api_tokens SET last_used = ? WHERE token_id = ? "
+                "AND (last_used IS NULL OR last_used < ?)",
+                (stamp, row[0], stamp[:16]),
             )
         return self.find(row[1])
 
