@@ -111,32 +111,43 @@ class Users:
         return self.get(name)
 
     def remove(self, name: str) -> None:
-        """Delete a user and their tokens; their sessions stop working at once."""
-        self.get(name)
+        """Delete a user and their tokens; their sessions stop working at once. Never the
+        last admin."""
+        user = self._keeping_an_admin(name, None)
         with self.db:
-            self.db.execute("DELETE FROM users WHERE name = ?", (name,))
+            self.db.execute("DELETE FROM users WHERE name = ?", (user.name,))
 
     def set_password(self, name: str, password: str) -> None:
         """New password; every existing session of the user ends."""
-        self.get(name)
+        user = self.get(name)
         _check_password(password)
         with self.db:
             self.db.execute(
                 "UPDATE users SET password_hash = ?, epoch = epoch + 1 WHERE name = ?",
-                (self._hasher.hash(password), name),
+                (self._hasher.hash(password), user.name),
             )
 
     def set_role(self, name: str, role: str) -> None:
-        """Change a user's role; their sessions end so the new role applies at once."""
-        self.get(name)
+        """Change a user's role; their sessions end so the new role applies at once. Never
+        demotes the last admin."""
         _check_role(role)
+        user = self._keeping_an_admin(name, role)
         with self.db:
             self.db.execute(
-                "UPDATE users SET role = ?, epoch = epoch + 1 WHERE name = ?", (role, name)
+                "UPDATE users SET role = ?, epoch = epoch + 1 WHERE name = ?", (role, user.name)
             )
 
+    def _keeping_an_admin(self, name: str, new_role: str | None) -> User:
+        """The user, unless removing them (new_role None) or giving them `new_role` would
+        leave nobody to manage users."""
+        user = self.get(name)
+        if user.role == "admin" and new_role != "admin" and self.count("admin") == 1:
+            raise QueryError(f"{user.name} is the last admin; make someone else admin first")
+        return user
+
     def get(self, name: str) -> User:
-        """A user by name; NotFoundError when there is none."""
+        """A user by name (any case); NotFoundError when there is none."""
+        name = (name or "").strip().lower()
         row = self.db.execute(
             "SELECT name, role, epoch FROM users WHERE name = ?", (name,)
         ).fetchone()
@@ -179,7 +190,7 @@ class Users:
             return None
         if row is None:
             return None
-        user = self.get(name.strip().lower())
+        user = self.get(name)
         if self._hasher.check_needs_rehash(stored):
             with self.db:
                 self.db.execute(
@@ -198,14 +209,14 @@ class Users:
 
     def create_token(self, name: str, label: str = "") -> tuple[str, str]:
         """A new API token for `name`: (token id, secret). The secret is not stored."""
-        self.get(name)
+        user = self.get(name)
         token_id = secrets.token_hex(4)
         secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
         with self.db:
             self.db.execute(
                 "INSERT INTO api_tokens (token_id, user, digest, label, created_at) "
                 "VALUES (?,?,?,?,?)",
-                (token_id, name, _digest(secret), label[:100], now()),
+                (token_id, user.name, _digest(secret), label[:100], now()),
             )
         return token_id, secret
 

@@ -61,6 +61,8 @@ def test_users_add_token_role_and_remove(tmp_path):
     assert store.get("bob").role == "moderator"
     last_admin = run(data, "users", "remove", "alice")
     assert last_admin.exit_code == 1 and "last admin" in last_admin.output
+    demoted = run(data, "users", "role", "Alice", "policy")  # any case names the user
+    assert demoted.exit_code == 1 and "alice is the last admin" in demoted.output
     assert run(data, "users", "remove", "bob").exit_code == 0
     assert store.token_user(secret) is None  # tokens go with their user
     missing = run(data, "users", "remove", "nobody")
