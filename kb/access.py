@@ -57,9 +57,10 @@ class Gate:
         """May the user see this document version (any of its passages)?"""
         if self.open:
             return True
-        return any(
-            self.passage(p.passage_id) for p in self.searcher.catalog.passages_of(version_id)
+        rows = self.searcher.catalog.db.execute(
+            "SELECT passage_id FROM passages WHERE version_id = ?", (version_id,)
         )
+        return any(self.passage(pid) for (pid,) in rows.fetchall())
 
     def document(self, doc_id: str) -> bool:
         """May the user see any version of this document?"""

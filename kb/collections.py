@@ -84,16 +84,18 @@ class Collections:
 
     def names(self, visible: Visible | None = None) -> list[dict[str, Any]]:
         """Every collection with its item count (of the items `visible` allows)."""
-        out = []
-        for name, desc in self.db.execute(
-            "SELECT name, description FROM collections ORDER BY name"
-        ).fetchall():
-            rows = self.db.execute(
-                "SELECT kind, ref FROM collection_items WHERE collection = ?", (name,)
-            ).fetchall()
-            count = sum(1 for kind, ref in rows if visible is None or visible(kind, ref))
-            out.append({"name": name, "description": desc, "items": count})
-        return out
+        out = {
+            name: {"name": name, "description": desc, "items": 0}
+            for name, desc in self.db.execute(
+                "SELECT name, description FROM collections ORDER BY name"
+            )
+        }
+        for name, kind, ref in self.db.execute(
+            "SELECT collection, kind, ref FROM collection_items"
+        ):
+            if visible is None or visible(kind, ref):
+                out[name]["items"] += 1
+        return list(out.values())
 
     def create(self, name: str, description: str = "") -> None:
         """A new, empty collection."""

@@ -160,21 +160,20 @@ class Answerer:
         return np.stack([vectors[s] for s in sentences])
 
     def _from_disk(self, sentences: list[str]) -> dict[str, np.ndarray]:
-        disk = self._disk_cache()
-        if disk is None:
-            return {}
         keys = {sentence_hash(s): s for s in sentences}
         with self._lock:
-            got = disk.get_many(list(keys))
+            disk = self._disk_cache()
+            got = disk.get_many(list(keys)) if disk is not None else {}
         return {keys[h]: v for h, v in got.items()}
 
     def _to_disk(self, vectors: dict[str, np.ndarray]) -> None:
-        disk = self._disk_cache()
-        if disk is not None:
-            with self._lock:
+        with self._lock:
+            disk = self._disk_cache()
+            if disk is not None:
                 disk.put_many([(sentence_hash(s), v) for s, v in vectors.items()])
 
     def _disk_cache(self):
+        """The shared on-disk cache, opened on first use (call with `_lock` held)."""
         if self._disk is None and self.searcher.dense is not None:
             from kb.search.embed_cache import EmbeddingCache
             from kb.search.encoders import model_info

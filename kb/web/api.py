@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
-from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from kb.errors import NotFoundError, QueryError
-from kb.users import User
 from kb.web import views
-from kb.web.auth import check_role, gate, require
+from kb.web.auth import check_role, gate, require, signed_in
 from kb.web.openapi import spec
 from kb.web.state import kb
 
@@ -244,8 +242,8 @@ def health():
     a total counts restricted passages too)."""
     searcher = kb().searcher
     body = {"status": "ok", "generation": searcher.generation.name}
-    user = current_user._get_current_object()
-    if isinstance(user, User) and user.can("policy"):
+    user = signed_in()
+    if user is not None and user.can("policy"):
         body |= {
             "passages": len(searcher.ids),
             "keyword_backend": searcher.manifest["keyword"]["backend"],

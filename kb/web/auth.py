@@ -100,10 +100,16 @@ def auth() -> AuthState:
     return current_app.extensions["kb_auth"]
 
 
-def current() -> User:
-    """Who is making this request (the local user in local mode)."""
+def signed_in() -> User | None:
+    """Who is making this request (the local user in local mode), or None before sign-in."""
     user = current_user._get_current_object()
-    if not isinstance(user, User):
+    return user if isinstance(user, User) else None
+
+
+def current() -> User:
+    """Who is making this request; AuthError before sign-in."""
+    user = signed_in()
+    if user is None:
         raise AuthError("sign in first")
     return user
 
@@ -203,9 +209,9 @@ def init_app(app: Flask, settings: Settings) -> None:
             return response  # an empty search page is not a search
         if action in ("admin", "login", "logout") and request.method in SAFE_METHODS:
             return response  # showing a form is not an action
-        user = current_user._get_current_object()
-        name = g.pop("kb_login_name", None) or getattr(user, "name", "anonymous")
-        role = getattr(user, "role", "")
+        user = signed_in()
+        name = g.pop("kb_login_name", None) or (user.name if user else "anonymous")
+        role = user.role if user else ""
         state.audit.record(
             name,
             role,
@@ -219,8 +225,7 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     @app.context_processor
     def identity():
-        user = current_user._get_current_object()
-        return {"user": user if isinstance(user, User) else None, "local_mode": state.local}
+        return {"user": signed_in(), "local_mode": state.local}
 
 
 def _body() -> dict | None:
