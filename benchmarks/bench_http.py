@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,14 +20,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_load import free_port, wait_until_serving
 from bench_scale import queries
 
 
 def main() -> None:
     data_dir = sys.argv[1] if len(sys.argv) > 1 else "index"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -47,7 +45,8 @@ def main() -> None:
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     try:
-        conn = _wait(port)
+        wait_until_serving(port)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         qs = queries()
         for path in ("/api/search", "/api/answer"):
             _get(conn, path, qs[0])
@@ -71,19 +70,6 @@ def _get(conn: http.client.HTTPConnection, path: str, q: str) -> dict:
     if response.status != 200:
         raise SystemExit(f"{path} answered {response.status}: {body}")
     return body
-
-
-def _wait(port: int) -> http.client.HTTPConnection:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            conn.request("GET", "/api/health")
-            if conn.getresponse().read() and True:
-                return conn
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit("kb serve did not start")
 
 
 if __name__ == "__main__":

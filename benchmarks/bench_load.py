@@ -60,13 +60,13 @@ def main() -> None:
         subprocess.run([*kb, "ingest", str(ROOT / "corpus")], check=True, env=env)
 
     OUT.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     serve = [*kb, "serve", "--port", str(port)]
     serve += ["--workers", str(args.workers), "--threads", str(args.threads)]
     log = (OUT / "load_server.log").open("w")
     server = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        _wait(port)
+        wait_until_serving(port, "see benchmarks/out/load_server.log")
         _warm_up(port, args.workers)
         prefix = OUT / "load"
         locust = [
@@ -184,13 +184,15 @@ class _CPU:
         return usage.ru_utime + usage.ru_stime
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nobody listens on."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _wait(port: int) -> None:
+def wait_until_serving(port: int, hint: str = "") -> None:
+    """Until `kb serve` on `port` answers /api/health (at most 3 minutes)."""
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
@@ -200,7 +202,7 @@ def _wait(port: int) -> None:
                 return
         except OSError:
             time.sleep(0.3)
-    raise SystemExit("kb serve did not start; see benchmarks/out/load_server.log")
+    raise SystemExit(f"kb serve did not start; {hint}".rstrip("; "))
 
 
 def _warm_up(port: int, workers: int) -> None:
