@@ -7,6 +7,7 @@ DELETE, so nothing in the application can rewrite history. Admins read and expor
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from pathlib import Path
@@ -31,6 +32,7 @@ CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 """
 FIELDS = ("event_id", "at", "user", "role", "action", "target", "status", "ip", "detail")
 MAX_PAGE = 1000
+MAX_DETAIL = 4000  # characters of an event's detail (JSON)
 
 
 class AuditLog:
@@ -63,20 +65,16 @@ class AuditLog:
         ip: str = "",
         detail: dict[str, Any] | None = None,
     ) -> None:
-        """Append one event."""
+        """Append one event. Text a client sent may hold lone surrogates (JSON `\\udbd8`),
+        which UTF-8 cannot store: they are kept as visible escapes, never dropped."""
+        text = _json(detail or {})
+        if len(text) > MAX_DETAIL:  # cut the text, keep the JSON valid
+            text = _json({"truncated": text[: MAX_DETAIL - 100]})
+        row = (now(), user, role, action, target[:500], status, ip, text)
         self.db.execute(
             "INSERT INTO events (at, user, role, action, target, status, ip, detail) "
             "VALUES (?,?,?,?,?,?,?,?)",
-            (
-                now(),
-                user,
-                role,
-                action,
-                target[:500],
-                status,
-                ip,
-                json.dumps(detail or {}, ensure_ascii=False)[:4000],
-            ),
+            tuple(_storable(v) if isinstance(v, str) else v for v in row),
         )
 
     def events(
@@ -92,6 +90,16 @@ class AuditLog:
         """Newest first; `since`/`until` are ISO dates or timestamps; `before` pages by id."""
         if not 1 <= limit <= MAX_PAGE:
             raise QueryError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+        if before is not None and not -(2**63) <= before < 2**63:
+            raise QueryError(f"before {before} is outside SQLite's integer range")
+        for name, value in (("since", since), ("until", until)):
+            if value:
+                try:  # events are stored as ISO UTC timestamps, compared as text
+                    dt.datetime.fromisoformat(value)
+                except ValueError:
+                    raise QueryError(
+                        f"{name} {value!r} is not a date (YYYY-MM-DD) or timestamp"
+                    ) from None
         where, args = [], []
         for column, op, value in (
             ("user", "=", user),
@@ -118,17 +126,22 @@ class AuditLog:
         """Events as CSV (detail as JSON)."""
         return write_csv(
             FIELDS,
-            (
-                [json.dumps(e[f], ensure_ascii=False) if f == "detail" else e[f] for f in FIELDS]
-                for e in events
-            ),
+            ([_json(e[f]) if f == "detail" else e[f] for f in FIELDS] for e in events),
         )
+
+
+def _storable(text: str) -> str:
+    """`text` as valid UTF-8: lone surrogates become backslash escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _json(value: Any) -> str:
+    """Readable JSON that is valid UTF-8 (a lone surrogate stays a `\\u` escape)."""
+    return _storable(json.dumps(value, ensure_ascii=False))
 
 
 def _next_day(value: str) -> str:
     """`until` is inclusive: a bare date covers that whole day."""
-    import datetime as dt
-
     if len(value) == 10:
         try:
             return (dt.date.fromisoformat(value) + dt.timedelta(days=1)).isoformat()

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS teaching_flags (
 """
 # visible(kind, ref): may the reader see this item? (kind "passage" or "ruling")
 Visible = Callable[[str, str], bool]
-_NAME_RE = re.compile(r"^[\w][\w .:-]{0,79}$")
+# ASCII only, matched whole: the same rule as the pattern in the API's OpenAPI document.
+_NAME_RE = re.compile(r"\w[\w .:-]{0,79}", re.ASCII)
 
 
 @dataclass
@@ -99,8 +100,10 @@ class Collections:
 
     def create(self, name: str, description: str = "") -> None:
         """A new, empty collection."""
-        if not _NAME_RE.match(name or ""):
-            raise QueryError(f"collection name {name!r}: use letters, digits, space . _ : -")
+        if not _NAME_RE.fullmatch(name or ""):
+            raise QueryError(
+                f"collection name {name!r}: up to 80 ASCII letters, digits, space . _ : -"
+            )
         with self.db:
             try:
                 self.db.execute(

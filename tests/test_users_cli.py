@@ -78,6 +78,8 @@ def test_audit_command_filters_and_exports_csv(tmp_path):
     lines = out.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("event_id,at,user,role,action")
     assert "'=HYPERLINK" in lines[1]  # a formula is neutralised for spreadsheets
+    bad = run(data, "audit", "--until", "tbody_open")
+    assert bad.exit_code == 1 and "is not a date (YYYY-MM-DD) or timestamp" in bad.output
     table = run(data, "audit", "--action", "view").stdout
     assert "ESC-1001" in table and "HYPERLINK" not in table
 
@@ -97,3 +99,19 @@ def test_serve_refuses_users_mode_without_an_admin_and_local_mode_off_loopback(
     monkeypatch.setenv("KB_AUTH", "local")
     result = run(data, "serve", "--host", "0.0.0.0", "--port", "1")
     assert result.exit_code == 1 and "refusing to serve on 0.0.0.0" in result.output
+
+
+def test_audit_keeps_text_utf8_cannot_store(tmp_path):
+    """A JSON body may carry a lone surrogate (\\udbd8); the event is kept, readable."""
+    log = AuditLog(tmp_path)
+    log.record("mod", "moderator", "search", "a \udbd8 b", detail={"body": {"x\udbd8": []}})
+    (event,) = log.events()
+    assert event["target"] == "a \\udbd8 b"
+    assert "\\udbd8" in log.to_csv([event]).encode("utf-8").decode("utf-8")
+
+
+def test_audit_detail_is_bounded_and_stays_json(tmp_path):
+    log = AuditLog(tmp_path)
+    log.record("mod", "moderator", "search", detail={"args": {"q": "x" * 10_000}})
+    (event,) = log.events()
+    assert set(event["detail"]) == {"truncated"} and len(event["detail"]["truncated"]) < 4000

@@ -7,6 +7,7 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from kb.errors import QueryError
 from kb.users import ROLES
 from kb.web.auth import auth, current, require
+from kb.web.params import date_param
 
 bp = Blueprint("admin", __name__)
 
@@ -14,6 +15,8 @@ bp = Blueprint("admin", __name__)
 def audit_query(args) -> tuple[list[dict], dict]:
     """Audit events for the filters in `args` (user, action, since, until, limit, before)."""
     filters = {k: args.get(k, "").strip() for k in ("user", "action", "since", "until")}
+    for key in ("since", "until"):  # the API and the page take dates; `kb audit` timestamps too
+        date_param(filters[key] or None, key)
     if args.get("format", "json") not in ("json", "csv", ""):
         raise QueryError(f"unknown format {args.get('format')!r}; valid: json, csv")
     try:

@@ -422,14 +422,18 @@ def spec() -> dict[str, Any]:
                     [
                         _q("user", _STR, "Only this user's events."),
                         _q("action", _STR, "Only this action (search, view, export...)."),
-                        _q("since", _STR, "From this date or timestamp (UTC)."),
-                        _q("until", _STR, "Up to this date (inclusive) or timestamp (UTC)."),
+                        _q("since", _DATE, "From this date (UTC)."),
+                        _q("until", _DATE, "Up to this date, inclusive (UTC)."),
                         _q(
                             "limit",
                             {"type": "integer", "minimum": 1, "maximum": 1000},
                             "Page size.",
                         ),
-                        _q("before", _INT, "Events older than this event id (paging)."),
+                        _q(
+                            "before",
+                            {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+                            "Events older than this event id (paging).",
+                        ),
                         _q("format", {"type": "string", "enum": ["json", "csv"]}, "json or csv"),
                     ],
                     _obj("events filters", events={"type": "array"}, filters={"type": "object"}),

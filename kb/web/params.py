@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -98,11 +99,11 @@ def parse(
                 pairs[key] = values
     filters = Filters.parse(
         pairs,
-        as_of=_date(given("as_of"), "as_of"),
+        as_of=date_param(given("as_of"), "as_of"),
         include_historical=_bool(given("history"), "history", strict),
         known_keys=known_keys,
-        date_from=_date(given("date_from"), "date_from"),
-        date_to=_date(given("date_to"), "date_to"),
+        date_from=date_param(given("date_from"), "date_from"),
+        date_to=date_param(given("date_to"), "date_to"),
     )
     return SearchRequest(query=query, k=k, mode=mode, filters=filters, max_per_doc=max_per_doc)
 
@@ -136,10 +137,14 @@ def _bool(value: Any, name: str, strict: bool) -> bool:
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-def _date(value: Any, name: str) -> str | None:
-    """A YYYY-MM-DD date (Filters.parse checks it is a real day), or None when not given."""
+def date_param(value: Any, name: str) -> str | None:
+    """A YYYY-MM-DD date that is a real day, or None when not given."""
     if value is None:
         return None
     if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
         raise QueryError(f"{name} {value!r} is not a date (YYYY-MM-DD)")
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise QueryError(f"{name} {value!r} is not a date (YYYY-MM-DD)") from None
     return value
