@@ -267,6 +267,17 @@ class Catalog:
         )
         return True
 
+    def narrow_visibility(self, version_id: int, visibility: str) -> None:
+        """Set a stored version's visibility (and its ruling's) to `visibility`."""
+        self.db.execute(
+            "UPDATE versions SET metadata = json_set(metadata, '$.visibility', ?) "
+            "WHERE version_id = ?",
+            (visibility, version_id),
+        )
+        self.db.execute(
+            "UPDATE rulings SET visibility = ? WHERE version_id = ?", (visibility, version_id)
+        )
+
     def refresh_document(self, doc_id: str) -> None:
         """Recompute which version is current and when each historical one stopped applying.
 
@@ -294,10 +305,9 @@ class Catalog:
             else:
                 status = "historical"
                 nxt = live[i + 1]["effective_from"]
-                own = r["effective_from"]
+                # A version replaced on its first day (a correction dated the same day) gets a
+                # range ending before it starts: an as-of search for that day finds one version.
                 effective_to = declared_to or (_day_before(nxt) if nxt else None)
-                if effective_to and own and effective_to < own:  # replaced on its first day
-                    effective_to = own
             self.db.execute(
                 "UPDATE versions SET status = ?, effective_to = ? WHERE version_id = ?",
                 (status, effective_to, r["version_id"]),

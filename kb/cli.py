@@ -53,10 +53,20 @@ def main(ctx: click.Context, data_dir: Path) -> None:
     help="JSONL listing the files to ingest (path relative to it) and their metadata.",
 )
 @click.option("--strict", is_flag=True, help="Exit non-zero if any file or line had an error.")
+@click.option(
+    "--allow-outside",
+    is_flag=True,
+    help="Also read files that symlinks or manifest paths place outside the folders ingested.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
 def ingest(
-    settings: Settings, paths: tuple[Path, ...], manifest: Path | None, strict: bool, as_json: bool
+    settings: Settings,
+    paths: tuple[Path, ...],
+    manifest: Path | None,
+    strict: bool,
+    allow_outside: bool,
+    as_json: bool,
 ) -> None:
     """Ingest PATHS (files or folders) into the knowledge base."""
     from kb.ingest.pipeline import ingest as run_ingest
@@ -64,7 +74,11 @@ def ingest(
     if not paths and manifest is None:
         raise click.UsageError("give at least one PATH, or --manifest FILE")
     report = run_ingest(
-        settings, list(paths), manifest, progress=not as_json and sys.stderr.isatty()
+        settings,
+        list(paths),
+        manifest,
+        progress=not as_json and sys.stderr.isatty(),
+        allow_outside=allow_outside,
     )
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
@@ -509,37 +523,19 @@ def consistency(
         )
         return
     if as_csv:
-        import csv
+        from kb.csv_export import write_csv
 
-        writer = csv.writer(sys.stdout)
-        writer.writerow(
-            [
-                "group",
-                "explained_by",
-                "case_id",
-                "decision_date",
-                "surface",
-                "region",
-                "outcome",
-                "clauses",
-                "rationale",
-            ]
-        )
-        for n, g in enumerate(shown, start=1):
-            for r in g.rulings:
-                writer.writerow(
-                    [
-                        n,
-                        g.explained_by or "",
-                        r.case_id,
-                        r.decision_date,
-                        r.surface,
-                        r.region,
-                        r.outcome,
-                        ";".join(r.clauses),
-                        r.rationale,
-                    ]
-                )
+        header = ["group", "explained_by", "case_id", "decision_date", "surface", "region"]
+        header += ["outcome", "clauses", "rationale"]
+        rows = [
+            (
+                *(n, g.explained_by or "", r.case_id, r.decision_date, r.surface, r.region),
+                *(r.outcome, ";".join(r.clauses), r.rationale),
+            )
+            for n, g in enumerate(shown, start=1)
+            for r in g.rulings
+        ]
+        click.echo(write_csv(header, rows), nl=False)
         return
     console.print(
         f"{sum(g.inconsistent for g in groups)} inconsistent group(s) among "

@@ -14,6 +14,7 @@ from kb.catalog import Catalog
 from kb.datadir import DataDir
 from kb.evaluation import evaluate
 from kb.ingest.markdown import split_front_matter
+from kb.ingest.metadata import normalize_metadata
 from kb.ingest.registry import Source
 from kb.ingest.rulings import OPTIONAL, REQUIRED, parse_jsonl
 from kb.search.hybrid import Searcher
@@ -49,7 +50,8 @@ def _policy_versions() -> list[tuple[dict, set[str]]]:
     out = []
     for path in sorted((CORPUS / "policies").rglob("*.md")):
         text = path.read_text()
-        meta, _ = split_front_matter(text, str(path))
+        raw, _ = split_front_matter(text, str(path))
+        meta = normalize_metadata(raw, str(path))
         out.append((meta, set(CLAUSE_HEADING.findall(text))))
     return out
 

@@ -74,11 +74,15 @@ def parse(source: Source) -> ParseResult:
         soup = BeautifulSoup(source.text, "lxml")
     except Exception as exc:  # lxml rarely fails, but say where if it does
         raise ParseError(source.path, f"cannot parse HTML: {exc}") from None
-    raw_meta: dict[str, str] = {}
+    raw_meta: list[tuple[str, str, int | None]] = []
+    at = 0  # lxml keeps no source lines: find each name in the text, in document order
     for tag in soup.find_all("meta"):
         name = (tag.get("name") or tag.get("property") or "").strip()
         if name.lower().startswith("kb:") and tag.get("content") is not None:
-            raw_meta[name[3:]] = tag["content"]
+            found = source.text.find(name, at)
+            at = found + 1 if found >= 0 else at
+            line = source.text.count("\n", 0, found) + 1 if found >= 0 else None
+            raw_meta.append((name[3:], tag["content"], line))
     meta = normalize_metadata(raw_meta, source.path)
     page_title = soup.title.get_text(" ", strip=True) if soup.title else ""
 
@@ -87,7 +91,9 @@ def parse(source: Source) -> ParseResult:
     for tag in root.find_all(_DROP):
         tag.decompose()
     for tag in root.find_all(True):
-        if tag.decomposed or tag.attrs is None:
+        # Not `tag.decomposed`: bs4 answers it through __getattr__, which searches the whole
+        # subtree for a tag of that name (quadratic on deeply nested pages).
+        if vars(tag).get("_decomposed") or vars(tag).get("attrs") is None:
             continue
         if tag.get("role") in ("navigation", "banner", "contentinfo", "complementary"):
             tag.decompose()
@@ -102,7 +108,7 @@ def parse(source: Source) -> ParseResult:
         title = h1.get_text(" ", strip=True) if h1 else Path(source.path).stem
     builder = SectionBuilder(title)
     body = TextAssembler()
-    _walk(root, builder, body)
+    _walk(root, builder, body, source.path, _with_block_descendants(root))
     doc = build_document(
         source,
         meta,
@@ -114,7 +120,9 @@ def parse(source: Source) -> ParseResult:
     return ParseResult(documents=[doc])
 
 
-def _walk(node: Tag, builder: SectionBuilder, body: TextAssembler) -> None:
+def _walk(
+    node: Tag, builder: SectionBuilder, body: TextAssembler, path: str, has_blocks: set[int]
+) -> None:
     # Depth-first with an explicit stack: pages nest containers deeper than Python recurses.
     loose: list[str] = []
 
@@ -132,7 +140,7 @@ def _walk(node: Tag, builder: SectionBuilder, body: TextAssembler) -> None:
             flush()
             continue
         if isinstance(child, Comment):
-            applies = parse_applies(f"<!--{child}-->")
+            applies = parse_applies(f"<!--{child}-->", path, child.parent.sourceline)
             if applies is not None:
                 flush()
                 builder.applies(applies)
@@ -153,7 +161,7 @@ def _walk(node: Tag, builder: SectionBuilder, body: TextAssembler) -> None:
             flush()
             _block(child, _BLOCKS[name], builder, body)
         elif name in _CONTAINERS or name not in ("br", "hr", "img"):
-            if name in _CONTAINERS and _has_block_children(child):
+            if name in _CONTAINERS and id(child) in has_blocks:
                 flush()
                 stack.append(iter(child.children))
             elif name == "br":
@@ -162,8 +170,19 @@ def _walk(node: Tag, builder: SectionBuilder, body: TextAssembler) -> None:
                 loose.append(child.get_text(" "))
 
 
-def _has_block_children(tag: Tag) -> bool:
-    return tag.find(list(_HEADINGS) + list(_BLOCKS) + ["div", "section"]) is not None
+_BLOCK_LIKE = frozenset([*_HEADINGS, *_BLOCKS, "div", "section"])
+
+
+def _with_block_descendants(root: Tag) -> set[int]:
+    """ids of the tags below `root` holding a heading, block, div or section somewhere inside,
+    in one pass from the leaves up (asking each tag in turn is quadratic in nesting depth)."""
+    found: set[int] = set()
+    for tag in reversed(list(root.descendants)):
+        if isinstance(tag, Tag) and (tag.name in _BLOCK_LIKE or id(tag) in found):
+            parent = tag.parent
+            if parent is not None:
+                found.add(id(parent))
+    return found
 
 
 def _block(tag: Tag, kind: str, builder: SectionBuilder, body: TextAssembler) -> None:

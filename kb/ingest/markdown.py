@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import yaml
 from markdown_it import MarkdownIt
@@ -39,52 +40,90 @@ _COMMENT_RE = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 
 
 class _Loader(yaml.SafeLoader):
-    """Safe YAML that leaves dates as text, so date errors are ours to report by field."""
+    """Safe YAML that leaves dates as text, so date errors are ours to report by field, and
+    refuses aliases: a few hundred bytes of nested aliases expand to gigabytes."""
+
+    def compose_node(self, parent, index):
+        """Refuse `*alias` (and so `<<: *alias`) before it is expanded."""
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases (*{event.anchor}) are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
 
 _Loader.yaml_implicit_resolvers = {
     ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# Front matter is a header, not a document: a bound on what one file's metadata may be.
+MAX_FRONT_MATTER_BYTES = 64 * 1024
+FrontMatter = list[tuple[Any, Any, int]]
 
 
-def split_front_matter(text: str, path: str) -> tuple[dict, int]:
-    """(front matter mapping, offset where the body starts); ({}, 0) when there is none."""
+def split_front_matter(text: str, path: str) -> tuple[FrontMatter, int]:
+    """(front matter as (key, value, line) triples, offset where the body starts); ([], 0)
+    when there is none."""
     if not (text.startswith("---\n") or text.startswith("---\r\n")):
-        return {}, 0
+        return [], 0
     lines = text.splitlines(keepends=True)
     offset = len(lines[0])
     for line in lines[1:]:
         if line.strip() in ("---", "..."):
             raw = text[len(lines[0]) : offset]
-            try:
-                data = yaml.load(raw, Loader=_Loader)
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                line_no = mark.line + 2 if mark is not None else None
-                problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-                context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-                if context and cmark is not None:
-                    problem = f"{context} (line {cmark.line + 2}): {problem}"
-                raise ParseError(path, f"malformed front matter: {problem}", line=line_no) from None
-            except RecursionError:
-                raise ParseError(path, "malformed front matter: nested too deeply") from None
-            if has_lone_surrogate(data):
-                raise ParseError(path, f"malformed front matter: {LONE_SURROGATE}")
-            if data is None:
-                data = {}
-            if not isinstance(data, dict):
-                raise ParseError(path, "front matter must be a mapping of field: value", line=2)
-            return data, offset + len(line)
+            if len(raw.encode()) > MAX_FRONT_MATTER_BYTES:
+                raise ParseError(
+                    path,
+                    f"front matter is over the {MAX_FRONT_MATTER_BYTES // 1024} KiB limit",
+                    line=1,
+                )
+            return _load_mapping(raw, path), offset + len(line)
         offset += len(line)
     raise ParseError(path, "front matter opened with '---' is never closed", line=1)
+
+
+def _load_mapping(raw: str, path: str) -> FrontMatter:
+    """The top-level mapping of a YAML text as (key, value, file line) triples, so repeated
+    keys are seen (PyYAML keeps the last silently) and errors name their line."""
+    loader = _Loader(raw)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return []
+        if not isinstance(node, yaml.MappingNode):
+            raise ParseError(path, "front matter must be a mapping of field: value", line=2)
+        loader.flatten_mapping(node)  # `<<: {...}` merges; aliases were refused above
+        items = [
+            (
+                loader.construct_object(k, deep=True),
+                loader.construct_object(v, deep=True),
+                k.start_mark.line + 2,
+            )
+            for k, v in node.value
+        ]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line_no = mark.line + 2 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and cmark is not None:
+            problem = f"{context} (line {cmark.line + 2}): {problem}"
+        raise ParseError(path, f"malformed front matter: {problem}", line=line_no) from None
+    except RecursionError:
+        raise ParseError(path, "malformed front matter: nested too deeply") from None
+    finally:
+        loader.dispose()
+    if has_lone_surrogate(items):
+        raise ParseError(path, f"malformed front matter: {LONE_SURROGATE}")
+    return items
 
 
 def parse(source: Source) -> ParseResult:
     """Parse one Markdown file into one document."""
     text = source.text
     raw_meta, body_start = split_front_matter(text, source.path)
-    meta = normalize_metadata(raw_meta, source.path, line=1 if raw_meta else None)
+    meta = normalize_metadata(raw_meta, source.path, line=1)
 
     tokens = _MD.parse(text[body_start:])
     line_starts = _line_starts(text)
@@ -110,7 +149,7 @@ def parse(source: Source) -> ParseResult:
         if tok.type == "heading_open":
             builder.heading(int(tok.tag[1]), tokens[i + 1].content)
         elif tok.type == "html_block":
-            applies = parse_applies(tok.content)
+            applies = parse_applies(tok.content, source.path, first_line + tok.map[0] + 1)
             if applies is not None:
                 builder.applies(applies)
             elif _COMMENT_RE.sub("", tok.content).strip():  # not only comments: keep it

@@ -5,17 +5,34 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kb.errors import ParseError
 from kb.types import DOC_STATUSES, DOC_TYPES
 
 LIST_FIELDS = ("surfaces", "regions", "policy_areas")
-TEXT_FIELDS = ("title", "platform", "language", "version", "visibility")
+TEXT_FIELDS = ("title", "platform", "language", "version")
 DATE_FIELDS = ("effective_from", "effective_to")
-ALIASES = {"document_id": "id", "doc_type": "type", "policy_area": "policy_areas"}
+ALIASES = {
+    "document_id": "id",
+    "doc_type": "type",
+    "policy_area": "policy_areas",
+    "region": "regions",
+    "surface": "surfaces",
+}
+# Keys policy-kb derives itself; a file that sets them is refused rather than trusted.
+DERIVED_KEYS = frozenset(
+    {"doc_id", "clause_id", "declared_status", "passage_id", "version_id", "ruling_status"}
+)
+# The keys an `<!-- applies: ... -->` comment may set for one section: its scope, never who
+# may see it or which version it is.
+SCOPE_KEYS = ("regions", "surfaces", "policy_areas")
+# One document's metadata, as stored JSON: a bound on what a few bytes of YAML can become.
+MAX_METADATA_BYTES = 64 * 1024
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
+_KEY_RE = re.compile(r"^\w{1,64}$")
 
 
 def slugify(text: str) -> str:
@@ -23,35 +40,93 @@ def slugify(text: str) -> str:
     return _SLUG_RE.sub("-", text.lower()).strip("-") or "section"
 
 
-def normalize_metadata(
-    raw: dict[str, Any], path: str, *, line: int | None = None
-) -> dict[str, Any]:
-    """Canonical metadata: known fields checked and typed, unknown fields kept as scalars/lists.
+def fold_key(key: str) -> str:
+    """A key with case, surrounding space and `-`/`_`/inner spaces folded:
+    'Effective-From ' -> 'effective_from'."""
+    return "_".join(key.strip().lower().replace("-", "_").split())
 
-    Raises ParseError naming the file, line and field of the first bad value.
+
+def canonical_key(key: str) -> str:
+    """The one spelling of a document metadata key: `fold_key`, then aliases
+    ('Region' -> 'regions').
+
+    Every parser, the manifest and the filter index use it, so no two spellings of one key
+    can carry different values past ingest.
     """
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
+    name = fold_key(key)
+    return ALIASES.get(name, name)
+
+
+def canonical_items(
+    items: Iterable[tuple[Any, Any, int | None]],
+    path: str,
+    *,
+    line: int | None = None,
+    fold: Callable[[str], str] = canonical_key,
+) -> list[tuple[str, Any, int | None]]:
+    """(canonical key, value, line) for each raw (key, value, line); a ParseError naming file
+    and line when a key is not text or when two spellings of one key disagree."""
+    seen: dict[str, tuple[Any, int | None, str]] = {}
+    out: list[tuple[str, Any, int | None]] = []
+    for key, value, at in items:
+        at = at if at is not None else line
         if not isinstance(key, str):
-            raise ParseError(path, f"metadata key {key!r} is not a string", line=line)
-        name = ALIASES.get(key.strip(), key.strip())
+            raise ParseError(path, f"metadata key {key!r} is not text", line=at)
+        name = fold(key)
+        if not _KEY_RE.match(name):
+            raise ParseError(
+                path, f"metadata key {key!r}: 1-64 letters, digits, '_' or '-'", line=at
+            )
+        if name in seen:
+            first_value, first_line, first_key = seen[name]
+            if first_value != value:
+                where = f" on line {first_line}" if first_line is not None else ""
+                raise ParseError(
+                    path,
+                    f"{key!r} repeats {first_key!r}{where} with a different value",
+                    line=at,
+                    field=name,
+                )
+            continue
+        seen[name] = (value, at, key)
+        out.append((name, value, at))
+    return out
+
+
+def normalize_metadata(
+    raw: Mapping[Any, Any] | Iterable[tuple[Any, Any, int | None]],
+    path: str,
+    *,
+    line: int | None = None,
+) -> dict[str, Any]:
+    """Canonical metadata: keys folded by `canonical_key`, known fields checked and typed,
+    unknown fields kept as scalars/lists.
+
+    `raw` is a mapping, or (key, value, line) triples when the parser knows each key's line.
+    Raises ParseError naming the file, line and field of the first bad key or value.
+    """
+    triples = [(k, v, None) for k, v in raw.items()] if isinstance(raw, Mapping) else list(raw)
+    out: dict[str, Any] = {}
+    for name, value, at in canonical_items(triples, path, line=line):
         if value is None or value == "":
             continue
 
-        def bad(reason: str, name: str = name) -> ParseError:
-            return ParseError(path, reason, line=line, field=name)
+        def bad(reason: str, name: str = name, at: int | None = at) -> ParseError:
+            return ParseError(path, reason, line=at, field=name)
 
+        if name in DERIVED_KEYS:
+            raise bad("is set by policy-kb itself, not by source files")
         if name == "id":
             value = str(value).strip()
             if not _ID_RE.match(value):
                 raise bad(f"{value!r} is not a valid id (letters, digits, . _ : -)")
-        elif name == "type":
+        elif name in ("type", "status", "visibility"):
+            if isinstance(value, list | dict):
+                raise bad("must be a single value, not a list or mapping")
             value = str(value).strip().lower()
-            if value not in DOC_TYPES:
+            if name == "type" and value not in DOC_TYPES:
                 raise bad(f"{value!r} is not one of {', '.join(DOC_TYPES)}")
-        elif name == "status":
-            value = str(value).strip().lower()
-            if value not in DOC_STATUSES:
+            if name == "status" and value not in DOC_STATUSES:
                 raise bad(f"{value!r} is not one of {', '.join(DOC_STATUSES)}")
         elif name in LIST_FIELDS:
             value = _as_list(value, bad)
@@ -72,7 +147,40 @@ def normalize_metadata(
             line=line,
             field="effective_to",
         )
+    size = len(json.dumps(out, sort_keys=True, default=str))
+    if size > MAX_METADATA_BYTES:
+        raise ParseError(
+            path,
+            f"metadata is {size:,} bytes, over the {MAX_METADATA_BYTES:,}-byte limit",
+            line=line,
+        )
     return out
+
+
+def scope_metadata(
+    raw: Iterable[tuple[str, Any, int | None]], path: str, *, line: int | None = None
+) -> dict[str, list[str]]:
+    """The scope an `applies` comment sets: only SCOPE_KEYS, as lists; ParseError otherwise."""
+    triples = list(raw)
+    for key, _, at in canonical_items(triples, path, line=line):
+        if key not in SCOPE_KEYS:
+            raise ParseError(
+                path,
+                f"applies: {key!r} is not a scope key (use {', '.join(SCOPE_KEYS)})",
+                line=at if at is not None else line,
+                field="applies",
+            )
+    return {k: v for k, v in normalize_metadata(triples, path, line=line).items() if v}
+
+
+def overlay(own: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+    """A file's own metadata overlaid with its manifest entry's, except that visibility only
+    ever narrows: either side saying anything but `all` keeps the document restricted."""
+    merged = {**own, **manifest}
+    narrowed = [v for v in (own.get("visibility"), manifest.get("visibility")) if v and v != "all"]
+    if narrowed:
+        merged["visibility"] = narrowed[0]
+    return merged
 
 
 def parse_date(value: Any, bad: Any = None) -> str:

@@ -14,12 +14,12 @@ from kb.datadir import DataDir
 from kb.errors import IndexMismatchError, ParseError
 from kb.ingest.chunker import Chunker
 from kb.ingest.registry import parser_for
-from kb.ingest.sources import Collected, SourceFile, collect, read_source
+from kb.ingest.sources import Collected, SourceFile, collect, read_bounded, read_source
 from kb.ingest.tokens import TokenCounter
 from kb.types import DOC_TYPES, IngestReport, ParsedDocument
 
 # Bump when parsing or chunking changes what a file turns into, so unchanged files re-parse.
-PARSER_VERSION = "3"
+PARSER_VERSION = "4"
 
 
 class _Run:
@@ -33,6 +33,7 @@ class _Run:
         self.doc_status: dict[str, str] = {}
         self.touched: set[str] = set()
         self.versions_seen: set[int] = set()
+        self.present: set[str] = set()  # display paths of every file in this run
         self.dirty = False
         params = json.dumps(chunker.params.to_dict(), sort_keys=True)
         self.parse_salt = f"{PARSER_VERSION}\x00{params}"
@@ -45,10 +46,11 @@ class _Run:
     def process_file(self, file: SourceFile) -> None:
         cat, report = self.catalog, self.report
         report.files_seen += 1
+        max_bytes = int(self.settings.max_file_mb * 1e6)
         try:
-            raw = file.path.read_bytes()
-        except OSError as exc:
-            report.errors.append(ParseError(file.display, f"cannot read: {exc.strerror}"))
+            raw = read_bounded(file, max_bytes)
+        except ParseError as exc:
+            report.errors.append(exc)
             return
         parse_key = hashlib.sha256(
             raw + self.parse_salt.encode() + json.dumps(file.meta, sort_keys=True).encode()
@@ -60,9 +62,7 @@ class _Run:
                 self.mark(doc_id, "unchanged")
             return
         try:
-            source = read_source(
-                file, raw, int(self.settings.max_file_mb * 1e6), self.settings.default_language
-            )
+            source = read_source(file, raw, max_bytes, self.settings.default_language)
             result = parser_for(file.path, file.parser)(source)
         except ParseError as exc:
             report.errors.append(exc)
@@ -95,11 +95,17 @@ class _Run:
             raise ParseError(doc.source_path, "no text to index", line=doc.source_line)
         content_hash = hashlib.sha256(doc.body.encode()).hexdigest()
         effective_from = doc.metadata.get("effective_from")
+        stored = cat.document(doc.doc_id) if cat.has_document(doc.doc_id) else None
+        if stored is not None:
+            self._check_conflicts(doc, stored, content_hash)
         existing = cat.find_version(doc.doc_id, content_hash, effective_from)
         if existing is not None:
-            if existing.version_id in self.versions_seen:
-                # The same text twice in one run (an archive's copy of its newest version):
-                # stored once, first file's metadata kept.
+            if existing.version_id in self.versions_seen or (
+                existing.source_path != doc.source_path and existing.source_path in self.present
+            ):
+                # The same text twice (an archive's copy of its newest version): stored once,
+                # the first file's metadata kept, but never the wider of two visibilities.
+                self._same_text_twice(doc, existing)
                 self.mark(doc.doc_id, "unchanged")
             elif cat.update_version_metadata(existing.version_id, doc):
                 self.mark(doc.doc_id, "updated")
@@ -108,16 +114,66 @@ class _Run:
                 self.mark(doc.doc_id, "unchanged")
             self.versions_seen.add(existing.version_id)
         else:
-            is_new = not cat.has_document(doc.doc_id)
             passages = self.chunker.chunk(doc, f"{content_hash}\x00{effective_from or ''}")
             self.versions_seen.add(cat.add_version(doc, content_hash, passages))
             self.report.versions_added += 1
             self.report.passages_added += len(passages)
-            self.mark(doc.doc_id, "added" if is_new else "updated")
+            self.mark(doc.doc_id, "added" if stored is None else "updated")
             self.touched.add(doc.doc_id)
         if cat.set_removed(doc.doc_id, False):
             self.mark(doc.doc_id, "updated")
             self.touched.add(doc.doc_id)
+
+    def _check_conflicts(self, doc: ParsedDocument, stored, content_hash: str) -> None:
+        """Refuse a document that would silently merge with another file's: an id already used
+        by a document of another type, or other text for the same effective date."""
+        others = [v for v in stored.versions if v.source_path != doc.source_path]
+        if stored.doc_type != doc.doc_type:
+            where = f" in {others[0].source_path}" if others else ""
+            raise ParseError(
+                doc.source_path,
+                f"id {doc.doc_id!r} is already a {stored.doc_type}{where}; a {doc.doc_type} "
+                "needs an id of its own",
+                line=doc.source_line,
+                field="case_id" if doc.doc_type == "ruling" else "id",
+            )
+        date = doc.metadata.get("effective_from")
+        if not date or doc.metadata.get("declared_status") == "draft":
+            return
+        for v in others:
+            if (
+                v.effective_from == date
+                and v.content_hash != content_hash
+                and v.source_path in self.present
+                and v.metadata.get("declared_status") != "draft"
+            ):
+                raise ParseError(
+                    doc.source_path,
+                    f"{doc.doc_id!r} effective {date} is also in {v.source_path} with other "
+                    "text; two versions cannot start on one day (change one effective_from)",
+                    line=doc.source_line,
+                    field="effective_from",
+                )
+
+    def _same_text_twice(self, doc: ParsedDocument, existing) -> None:
+        """A second file with a stored version's text and date: refused if it disagrees about
+        visibility (and the stored version keeps the narrower one)."""
+        mine = doc.metadata.get("visibility", "all")
+        theirs = existing.metadata.get("visibility", "all")
+        if mine == theirs:
+            return
+        if theirs == "all":
+            self.catalog.narrow_visibility(existing.version_id, mine)
+            self.touched.add(doc.doc_id)
+            self.dirty = True
+        raise ParseError(
+            doc.source_path,
+            f"{doc.doc_id!r} effective {doc.metadata.get('effective_from') or '(undated)'} has "
+            f"the same text as {existing.source_path} but visibility {mine!r}, not {theirs!r}; "
+            f"kept as {theirs if theirs != 'all' else mine!r} until they agree",
+            line=doc.source_line,
+            field="visibility",
+        )
 
     def detect_removed(self, files: list[SourceFile], roots: list[Path], failed: set[str]) -> None:
         """Documents whose source file disappeared (or no longer holds them) leave the index."""
@@ -143,12 +199,14 @@ def ingest(
     *,
     progress: bool = False,
     found: Collected | None = None,
+    allow_outside: bool = False,
 ) -> IngestReport:
     """Ingest PATHs (or a manifest's files, or files already `found`) into a new generation
-    and make it live."""
+    and make it live. Files that resolve outside the folders being ingested are refused
+    unless `allow_outside`."""
     started = time.perf_counter()
     datadir = DataDir(settings.data_dir)
-    found = found or collect(paths, manifest)
+    found = found or collect(paths, manifest, allow_outside=allow_outside)
     with datadir.lock():
         generation = datadir.begin()
         try:
@@ -173,6 +231,7 @@ def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport
                 f"ask for {json.dumps(params)}; use a new --data-dir to re-chunk"
             )
         run = _Run(catalog, chunker, settings)
+        run.present = {f.display for f in found.files}
         report = run.report
         report.skipped = found.skipped
         report.errors.extend(found.errors)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import ParseError
+from kb.ingest.metadata import overlay
 from kb.types import ParsedDocument
 
 
@@ -105,7 +106,7 @@ def build_document(
     sections: list,
 ) -> ParsedDocument:
     """A ParsedDocument from a parser's own metadata overlaid with the manifest's."""
-    meta = {**own_meta, **source.meta}
+    meta = overlay(own_meta, source.meta)
     doc_id = meta.pop("id", None) or source.default_id
     title = meta.pop("title", None) or title_fallback
     doc_type = meta.pop("type", None) or default_type

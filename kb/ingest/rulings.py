@@ -8,7 +8,14 @@ import re
 from typing import Any
 
 from kb.errors import ParseError
-from kb.ingest.metadata import normalize_metadata, parse_date
+from kb.ingest.metadata import (
+    canonical_items,
+    canonical_key,
+    fold_key,
+    normalize_metadata,
+    overlay,
+    parse_date,
+)
 from kb.ingest.registry import ParseResult, Source, json_lines
 from kb.ingest.structure import SectionBuilder, TextAssembler
 from kb.types import OUTCOMES, RULING_STATUSES, ParsedDocument, Ruling
@@ -28,6 +35,28 @@ REQUIRED = (
     "status",
 )
 OPTIONAL = ("superseded_by", "reviewer_tier", "visibility", "teaching_example")
+# Document metadata a ruling derives from its own fields: extra fields may not set it.
+_DERIVED = frozenset(
+    {
+        "id",
+        "type",
+        "status",
+        "surfaces",
+        "regions",
+        "policy_areas",
+        "visibility",
+        "effective_from",
+        "effective_to",
+        "version",
+        "case_id",
+        "outcome",
+        "decision_date",
+        "clauses",
+        "teaching_example",
+        "reviewer_tier",
+        "superseded_by",
+    }
+)
 _LIST_FIELDS = ("policy_areas", "clauses")
 _CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 
@@ -49,11 +78,17 @@ def parse_csv(source: Source) -> ParseResult:
     result = ParseResult()
     reader = csv.DictReader(io.StringIO(source.text))
     try:
-        missing = [f for f in REQUIRED if f not in (reader.fieldnames or [])]
+        header = {fold_key(n) for n in reader.fieldnames or [] if n is not None}
+        missing = [f for f in REQUIRED if f not in header]
         if missing:
             raise ParseError(source.path, f"CSV header lacks columns: {', '.join(missing)}", line=1)
         for row in reader:
-            _collect(result, _csv_ruling(row), source, reader.line_num)
+            try:
+                obj = _csv_ruling(row, source.path, reader.line_num)
+            except ParseError as exc:
+                result.errors.append(exc)
+                continue
+            _collect(result, obj, source, reader.line_num)
     except csv.Error as exc:  # e.g. a field over the csv module's size limit
         result.errors.append(
             ParseError(
@@ -66,8 +101,9 @@ def parse_csv(source: Source) -> ParseResult:
     return result
 
 
-def _csv_ruling(row: dict) -> dict[str, Any]:
-    obj: dict[str, Any] = {k: v for k, v in row.items() if k is not None and v not in (None, "")}
+def _csv_ruling(row: dict, path: str, line: int) -> dict[str, Any]:
+    cells = [(k, v, line) for k, v in row.items() if k is not None and v not in (None, "")]
+    obj = {k: v for k, v, _ in canonical_items(cells, path, line=line, fold=fold_key)}
     for key in _LIST_FIELDS:
         if key in obj:
             obj[key] = [v.strip() for v in obj[key].split(";") if v.strip()]
@@ -111,6 +147,9 @@ def ruling_document(obj: Any, source: Source, line: int) -> ParsedDocument:
 
     if not isinstance(obj, dict):
         raise ParseError(path, "each line must be a JSON object", line=line)
+    # One spelling per field ("Visibility" is "visibility"), as for every other source.
+    folded = canonical_items([(k, v, line) for k, v in obj.items()], path, fold=fold_key)
+    obj = {k: v for k, v, _ in folded}
     for key in REQUIRED:
         value = obj.get(key)
         if value is None or value == "" or value == []:
@@ -134,6 +173,9 @@ def ruling_document(obj: Any, source: Source, line: int) -> ParsedDocument:
     superseded_by = obj.get("superseded_by") or None
     known = set(REQUIRED) | set(OPTIONAL)
     extra = {k: v for k, v in obj.items() if k not in known}
+    for key in extra:
+        if canonical_key(key) in _DERIVED:
+            raise bad(key, "is derived from the ruling's own fields; it cannot be set here")
     teaching = obj.get("teaching_example", False)
     if not isinstance(teaching, bool):
         raise bad("teaching_example", "must be true or false")
@@ -152,7 +194,7 @@ def ruling_document(obj: Any, source: Source, line: int) -> ParsedDocument:
         status=status,
         superseded_by=str(superseded_by).strip() if superseded_by else None,
         reviewer_tier=str(obj["reviewer_tier"]).strip() if obj.get("reviewer_tier") else None,
-        visibility=str(obj.get("visibility") or "all").strip(),
+        visibility=str(obj.get("visibility") or "all").strip().lower(),
         teaching_example=teaching,
         extra=extra,
     )
@@ -183,7 +225,12 @@ def ruling_document(obj: Any, source: Source, line: int) -> ParsedDocument:
         meta["reviewer_tier"] = ruling.reviewer_tier
     if ruling.superseded_by:
         meta["superseded_by"] = ruling.superseded_by
-    meta = {**meta, **{k: v for k, v in source.meta.items() if k not in ("id", "title", "type")}}
+    # A manifest entry may add metadata and narrow visibility, never restate ruling fields.
+    from_manifest = {
+        k: v for k, v in source.meta.items() if k == "visibility" or k not in _DERIVED | {"title"}
+    }
+    meta = overlay(meta, from_manifest)
+    ruling.visibility = meta["visibility"]
     meta.setdefault("language", source.language)
 
     title = f"{case_id}: {ruling.title}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from kb.ingest.metadata import normalize_metadata, slugify
 from kb.ingest.registry import Source, json_lines, parser_for
 
 IGNORE_FILE = ".kbignore"
+NOT_REGULAR = "not a regular file (a FIFO, device or socket); not read"
 
 
 @dataclass
@@ -50,16 +52,20 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def collect(paths: list[Path], manifest: Path | None = None) -> Collected:
+def collect(
+    paths: list[Path], manifest: Path | None = None, *, allow_outside: bool = False
+) -> Collected:
     """Files to ingest from PATHs (folders walked, `.kbignore` honoured) or from a manifest.
 
     With a manifest, exactly the files it lists are ingested (only those under PATHs when
-    PATHs are given too).
+    PATHs are given too). Every file must lie inside the folder being ingested (the
+    manifest's folder for a manifest) once symlinks are resolved, unless `allow_outside`:
+    a link to `/etc/passwd` in a corpus folder is reported, not ingested.
     """
     out = Collected()
     resolved = [Path(p).resolve() for p in paths]
     if manifest is not None:
-        _from_manifest(Path(manifest).resolve(), resolved, out)
+        _from_manifest(Path(manifest).resolve(), resolved, out, allow_outside)
         return out
     for root in resolved:
         if not root.exists():
@@ -68,6 +74,9 @@ def collect(paths: list[Path], manifest: Path | None = None) -> Collected:
         out.roots.append(root)
         if root.is_file():
             _add(root, root.parent, out, {})
+            continue
+        if not root.is_dir():
+            out.errors.append(ParseError(display_path(root), NOT_REGULAR))
             continue
         ignore = _ignore_patterns(root)
         for dirpath, dirnames, filenames in os.walk(root):
@@ -80,7 +89,9 @@ def collect(paths: list[Path], manifest: Path | None = None) -> Collected:
             for name in sorted(filenames):
                 if name.startswith(".") or _ignored(rel_dir / name, ignore, is_dir=False):
                     continue
-                _add(Path(dirpath) / name, root, out, {})
+                path = Path(dirpath) / name
+                if allow_outside or _inside(path, [root], out):
+                    _add(path, root, out, {})
     return out
 
 
@@ -95,7 +106,22 @@ def _add(path: Path, root: Path, out: Collected, meta: dict[str, Any]) -> None:
     )
 
 
-def _from_manifest(manifest: Path, within: list[Path], out: Collected) -> None:
+def _inside(path: Path, roots: list[Path], out: Collected) -> bool:
+    """True when `path`, symlinks resolved, lies inside one of `roots`; else reported."""
+    real = path.resolve()
+    if any(real == r or real.is_relative_to(r) for r in roots):
+        return True
+    out.errors.append(
+        ParseError(
+            display_path(path),
+            f"resolves to {real}, outside {', '.join(map(display_path, roots))}; not ingested "
+            "(kb ingest --allow-outside to read it anyway)",
+        )
+    )
+    return False
+
+
+def _from_manifest(manifest: Path, within: list[Path], out: Collected, allow_outside: bool) -> None:
     shown = display_path(manifest)
     try:
         text = manifest.read_text(encoding="utf-8")
@@ -114,10 +140,13 @@ def _from_manifest(manifest: Path, within: list[Path], out: Collected) -> None:
                 ParseError(shown, "each line needs a 'path' string", line=n, field="path")
             )
             continue
-        path = (folder / entry.pop("path")).resolve()
+        listed = folder / entry.pop("path")
+        path = listed.resolve()
         if within and not any(path == w or path.is_relative_to(w) for w in within):
             continue
-        if not path.is_file():
+        if not allow_outside and not _inside(listed, [folder], out):
+            continue
+        if not path.exists():
             out.errors.append(
                 ParseError(
                     shown, f"listed file {display_path(path)} does not exist", line=n, field="path"
@@ -153,17 +182,52 @@ def _ignored(rel: Path, patterns: list[str], *, is_dir: bool) -> bool:
     return False
 
 
+def read_bounded(file: SourceFile, max_bytes: int) -> bytes:
+    """A regular file's bytes, read only up to the size limit.
+
+    FIFOs, devices and sockets (or links to them, such as /dev/zero) are refused before
+    anything is read, and opening never blocks; a file whose size or modification time changes
+    while it is read is refused rather than stored truncated.
+    """
+    where = file.display
+    try:
+        fd = os.open(file.path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ParseError(where, f"cannot read: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise ParseError(where, NOT_REGULAR)
+        if before.st_size > max_bytes:
+            raise ParseError(where, _too_big(before.st_size, max_bytes))
+        try:
+            raw = f.read(max_bytes + 1)
+        except OSError as exc:
+            raise ParseError(where, f"cannot read: {exc.strerror}") from None
+        after = os.fstat(fd)
+    if len(raw) > max_bytes:
+        raise ParseError(where, _too_big(len(raw), max_bytes))
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or len(
+        raw
+    ) != after.st_size:
+        raise ParseError(where, "changed while it was being read; ingest again once it is saved")
+    return raw
+
+
+def _too_big(size: int, max_bytes: int) -> str:
+    return (
+        f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit "
+        "(setting max_file_mb)"
+    )
+
+
 def read_source(file: SourceFile, raw: bytes, max_bytes: int, language: str) -> Source:
     """Decode a file's bytes, rejecting empty, oversized, binary and non-UTF-8 content."""
     where = file.display
     if not raw.strip():
         raise ParseError(where, "file is empty")
     if len(raw) > max_bytes:
-        raise ParseError(
-            where,
-            f"file is {len(raw) / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit "
-            "(setting max_file_mb)",
-        )
+        raise ParseError(where, _too_big(len(raw), max_bytes))
     if b"\x00" in raw[:8192]:
         raise ParseError(where, "binary file (contains NUL bytes), not text")
     try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kb.ingest.metadata import slugify
+from kb.errors import ParseError
+from kb.ingest.metadata import scope_metadata, slugify
 from kb.types import Block, Section
 
 # A clause id opens a heading: "LIVE-MIN-2.3 Minimum age" -> "LIVE-MIN-2.3".
@@ -20,20 +21,26 @@ def clause_id_of(heading: str) -> str | None:
     return m.group(1) if m else None
 
 
-def parse_applies(comment: str) -> dict[str, list[str]] | None:
-    """`regions=EU,UK; surfaces=live` inside an applies-comment, as lists; None if not one."""
+def parse_applies(comment: str, path: str, line: int | None = None) -> dict[str, list[str]] | None:
+    """`regions=EU,UK; surfaces=live` inside an applies-comment, as lists; None if not one.
+
+    Only scope keys are accepted (ParseError naming file, line and key otherwise): a section
+    may narrow where it applies, never who may see it or which version it belongs to.
+    """
     m = APPLIES_RE.match(comment)
     if not m:
         return None
-    out: dict[str, list[str]] = {}
+    raw: list[tuple[str, list[str], int | None]] = []
     for part in m.group(1).split(";"):
-        if "=" not in part:
+        if not part.strip():
             continue
+        if "=" not in part:
+            raise ParseError(
+                path, f"applies: {part.strip()!r} is not key=value", line=line, field="applies"
+            )
         key, _, values = part.partition("=")
-        vals = [v.strip() for v in values.split(",") if v.strip()]
-        if key.strip() and vals:
-            out[key.strip()] = vals
-    return out
+        raw.append((key, [v.strip() for v in values.split(",") if v.strip()], line))
+    return scope_metadata(raw, path, line=line)
 
 
 class SectionBuilder:

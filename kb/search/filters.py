@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kb.errors import QueryError
+from kb.ingest.metadata import SCOPE_KEYS, canonical_key, fold_key
 from kb.types import Passage, VersionInfo
 
 # Metadata keys that are not filters (free text, dates handled by as_of, bookkeeping).
@@ -27,6 +28,8 @@ _NOT_FILTERS = {
     "facts",
     "rationale",
 }
+# Terms only the catalog decides (see passage_terms).
+_FROM_CATALOG = {"type", "status", "doc_id", "clause_id"}
 # key -> values that mean "applies to every value of this key".
 WILDCARDS = {"regions": ("global", "*"), "surfaces": ("*",)}
 # Friendly singular aliases accepted in filters.
@@ -49,9 +52,28 @@ def date_int(value: str | None, default: int) -> int:
 
 
 def passage_terms(passage: Passage, version: VersionInfo, doc_type: str) -> list[str]:
-    """The `key=value` terms a passage is indexed under."""
-    meta: dict[str, Any] = {**version.metadata, **passage.metadata}
-    terms = {f"type={doc_type}", f"status={version.status}", f"doc_id={passage.doc_id}"}
+    """The `key=value` terms a passage is indexed under.
+
+    The terms a user's clearance tests come from the catalog only: type, status, doc_id and
+    clause_id are never taken from metadata, a passage's own metadata may only narrow its
+    scope, and there is exactly one visibility term (the narrowest any spelling declares).
+    """
+    meta: dict[str, Any] = {}
+    visibility = []
+    for key, value in version.metadata.items():
+        name = canonical_key(key)
+        if name == "visibility":
+            visibility.append(_norm(value))
+        elif name not in _FROM_CATALOG:
+            meta[name] = value
+    meta.update({k: v for k, v in passage.metadata.items() if k in SCOPE_KEYS})
+    restricted = [v for v in visibility if v != "all"]
+    terms = {
+        f"type={doc_type}",
+        f"status={version.status}",
+        f"doc_id={passage.doc_id}",
+        f"visibility={restricted[0] if restricted else 'all'}",
+    }
     if passage.clause_id:
         terms.add(f"clause_id={passage.clause_id}")
     for key, wild in WILDCARDS.items():
@@ -106,7 +128,7 @@ class Filters:
                     raise QueryError(f"filter {pair!r} is not key=value")
                 items.append((key, value))
         for key, value in items:
-            key = ALIASES.get(key.strip().lower(), key.strip().lower())
+            key = ALIASES.get(fold_key(key), fold_key(key))
             values = value if isinstance(value, list) else [value]
             for v in values:
                 if not isinstance(v, str | int | float | bool) or not str(v).strip():

@@ -48,8 +48,8 @@ def document_view(
     searcher: Searcher, doc_id: str, version: str | None, gate: Gate | None = None
 ) -> dict[str, Any]:
     """A document version with its passages (and ruling), for the document page and API.
-    With a `gate`, versions the user may not see do not exist (404), and links to documents
-    they may not see are left out."""
+    With a `gate`, versions the user may not see do not exist (404), passages they may not see
+    are left out, and so are links to documents they may not see."""
     catalog = searcher.catalog
     doc = catalog.document(doc_id)
     if gate is not None and not gate.open:
@@ -67,6 +67,10 @@ def document_view(
         current = [v for v in doc.versions if v.version_id == doc.current_version_id]
         info = current[0] if current else doc.versions[0]
     passages = catalog.passages_of(info.version_id)
+    if gate is not None and not gate.open:
+        # Per passage, with the same terms as search: a version the user may open can still
+        # hold passages they may not read.
+        passages = [p for p in passages if gate.passage(p.passage_id)]
     ruling = catalog.ruling(info.version_id) if doc.doc_type == "ruling" else None
     clauses = []
     in_force = []

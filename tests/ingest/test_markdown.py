@@ -77,9 +77,9 @@ def test_manifest_metadata_overrides_and_extra_fields_are_kept():
         ("---\ntitle: [unclosed\n---\nText\n", 3, None, "malformed front matter"),
         ("---\ntitle: x\nno closing fence\n", 1, None, "never closed"),
         ("---\n- a\n- b\n---\nText\n", 2, None, "must be a mapping"),
-        ("---\ntype: memo\n---\nText\n", 1, "type", "'memo' is not one of"),
-        ("---\neffective_from: 2024-13-45\n---\nText\n", 1, "effective_from", "not a date"),
-        ("---\nid: has spaces\n---\nText\n", 1, "id", "not a valid id"),
+        ("---\ntype: memo\n---\nText\n", 2, "type", "'memo' is not one of"),
+        ("---\neffective_from: 2024-13-45\n---\nText\n", 2, "effective_from", "not a date"),
+        ("---\nid: has spaces\n---\nText\n", 2, "id", "not a valid id"),
     ],
 )
 def test_front_matter_errors_name_file_line_and_field(text, line, field, reason):

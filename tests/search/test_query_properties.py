@@ -69,6 +69,7 @@ SYNTAX = st.sampled_from(
         "{1 TO 5}",
         "field:(a OR b)",
         '"spin wheel"~2',
+        *"text:* title:* heading:* text:? title:** text:*ark heading:sp* (text:*) -text:*".split(),
     ]
 )
 TOKEN = st.one_of(
@@ -97,6 +98,8 @@ JUNK = st.text(st.sampled_from("()[]{}\"':\\/^ "), max_size=4)
 
 @FAST
 @given(query=QUERY, filters=FILTERS, limit=st.integers(1, 10))
+@example(query="text:*", filters=Filters(), limit=5)  # Tantivy: "not a fast field"
+@example(query="sparkler AND title:*", filters=Filters(), limit=5)
 def test_any_query_searches_without_raising(index, query, filters, limit):
     hits = index.search(query, filters, limit)
     assert len(hits) <= limit
@@ -110,6 +113,14 @@ def test_any_query_searches_without_raising(index, query, filters, limit):
 def test_broken_syntax_around_a_word_still_finds_it(index, word, before, after):
     hits = index.search(before + word + after, Filters(include_historical=True), 10)
     assert {ordinal for ordinal, _ in hits} & WHERE[word], (before + word + after, hits)
+
+
+@pytest.mark.parametrize(
+    "query", ["sparkler AND text:*", "text:* sparkler", "sparkler OR heading:?", "title:* sparkler"]
+)
+def test_a_field_wildcard_is_dropped_and_the_words_still_search(index, query):
+    hits = index.search(query, Filters(), 5)
+    assert [ordinal for ordinal, _ in hits] == [0], (query, hits)
 
 
 @FAST

@@ -59,16 +59,29 @@ class KeywordBackend(Protocol):
 
 
 _FIELD_RE = re.compile(r"(?:^|[\s(+\-])([^\s:()\"+\-][^\s:()\"]*):")
+# A field whose value is only wildcards (`text:*`, `title:?`) restricts nothing (and Tantivy
+# cannot run it on a text field); a connective left dangling by removing it goes too.
+_FIELD_ANY_RE = re.compile(
+    r"(?:\s+(?:AND|OR)\s+|^\s*)?[+\-]?[^\s:()\"+\-][^\s:()\"]*:[*?]+(?=[\s)]|$)"
+    r"(?:\s+(?:AND|OR)(?=\s))?"
+)
+# A field value starting with a wildcard (`text:*ark`): searched as plain words.
+_FIELD_WILDCARD_RE = re.compile(r"(?:^|[\s(+\-])[^\s:()\"+\-][^\s:()\"]*:\(?[*?]")
 _NOT_RE = re.compile(r"\s*\b(?:AND\s+)?NOT\s+")
 
 
 def prepare(query: str) -> str:
     """The query as the parser should see it: `word:` prefixes that are not one of our fields
     (a clause id followed by a colon, a time like 10:30) would be read as unknown fields, so
-    such queries are searched as plain terms. "a NOT b" and "a AND NOT b" become "a -b", which
-    is what people mean by them (Tantivy reads "AND NOT b" as a clause that can match nothing,
-    Whoosh's OR grouping reads "a NOT b" as "a OR (NOT b)")."""
+    such queries are searched as plain terms. A field whose value is only wildcards
+    (`text:*`) is dropped, one starting with a wildcard is searched as plain terms. "a NOT b"
+    and "a AND NOT b" become "a -b", which is what people mean by them (Tantivy reads
+    "AND NOT b" as a clause that can match nothing, Whoosh's OR grouping reads "a NOT b" as
+    "a OR (NOT b)")."""
     query = _NOT_RE.sub(" -", query)
+    query = _FIELD_ANY_RE.sub(" ", query)
+    if _FIELD_WILDCARD_RE.search(query):
+        return plain_terms(query)
     for m in _FIELD_RE.finditer(query):
         if m.group(1) not in SEARCH_FIELDS:
             return plain_terms(query)

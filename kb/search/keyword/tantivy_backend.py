@@ -111,7 +111,14 @@ class TantivyIndex:
 
     def search(self, query: str, filters: Filters, limit: int) -> list[tuple[int, float]]:
         """(ordinal, score) of the best `limit` passages matching `query` within `filters`."""
-        text_query = self._parse(query)
+        try:
+            return self._search(self._parse(query), filters, limit)
+        except ValueError:  # syntax that parses but cannot run: search its plain words
+            return self._search(self._parse(plain_terms(query)), filters, limit)
+
+    def _search(
+        self, text_query: tantivy.Query, filters: Filters, limit: int
+    ) -> list[tuple[int, float]]:
         clauses = [(tantivy.Occur.Must, text_query)]
         filter_clauses = self._filter(filters)
         if filter_clauses:
