@@ -147,33 +147,40 @@ class _Run:
                 and v.source_path in self.present
                 and v.metadata.get("declared_status") != "draft"
             ):
-                raise ParseError(
-                    doc.source_path,
+                raise self._clash(
+                    doc,
+                    v,
                     f"{doc.doc_id!r} effective {date} is also in {v.source_path} with other "
                     "text; two versions cannot start on one day (change one effective_from)",
-                    line=doc.source_line,
-                    field="effective_from",
+                    "effective_from",
                 )
 
     def _same_text_twice(self, doc: ParsedDocument, existing) -> None:
         """A second file with a stored version's text and date: refused if it disagrees about
-        visibility (and the stored version keeps the narrower one)."""
+        visibility."""
         mine = doc.metadata.get("visibility", "all")
         theirs = existing.metadata.get("visibility", "all")
-        if mine == theirs:
-            return
-        if theirs == "all":
-            self.catalog.narrow_visibility(existing.version_id, mine)
+        if mine != theirs:
+            raise self._clash(
+                doc,
+                existing,
+                f"{doc.doc_id!r} effective {doc.metadata.get('effective_from') or '(undated)'} "
+                f"has the same text as {existing.source_path} but visibility {mine!r}, not "
+                f"{theirs!r}",
+                "visibility",
+            )
+
+    def _clash(self, doc: ParsedDocument, stored, reason: str, field: str) -> ParseError:
+        """The error for a file refused because `stored` (another file's version) holds its
+        place. Fails closed: if the refused file is restricted and the stored one is not, the
+        stored one becomes restricted too until the files agree."""
+        mine = doc.metadata.get("visibility", "all")
+        if mine != "all" and stored.metadata.get("visibility", "all") == "all":
+            self.catalog.narrow_visibility(stored.version_id, mine)
             self.touched.add(doc.doc_id)
             self.dirty = True
-        raise ParseError(
-            doc.source_path,
-            f"{doc.doc_id!r} effective {doc.metadata.get('effective_from') or '(undated)'} has "
-            f"the same text as {existing.source_path} but visibility {mine!r}, not {theirs!r}; "
-            f"kept as {theirs if theirs != 'all' else mine!r} until they agree",
-            line=doc.source_line,
-            field="visibility",
-        )
+            reason += f"; {stored.source_path} is treated as {mine!r} until they agree"
+        return ParseError(doc.source_path, reason, line=doc.source_line, field=field)
 
     def detect_removed(self, files: list[SourceFile], roots: list[Path], failed: set[str]) -> None:
         """Documents whose source file disappeared (or no longer holds them) leave the index."""

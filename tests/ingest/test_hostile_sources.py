@@ -26,9 +26,7 @@ def parse_md(front: str, body: str = BODY, **meta):
     return markdown.parse(md(front, body, **meta)).documents[0]
 
 
-@pytest.mark.parametrize(
-    "key", ["Visibility", "VISIBILITY", " visibility ", "'Visibility '"]
-)
+@pytest.mark.parametrize("key", ["Visibility", "VISIBILITY", " visibility ", "'Visibility '"])
 def test_every_spelling_of_a_reserved_key_is_that_key(key):
     doc = parse_md(f"{key}: restricted\n")
     assert doc.metadata["visibility"] == "restricted"
@@ -83,9 +81,9 @@ def test_a_key_given_twice_with_different_values_names_file_and_line(front, line
 
 
 def test_a_key_repeated_with_the_same_value_is_fine():
-    assert parse_md("visibility: restricted\nVisibility: restricted\n").metadata[
-        "visibility"
-    ] == ("restricted")
+    assert parse_md("visibility: restricted\nVisibility: restricted\n").metadata["visibility"] == (
+        "restricted"
+    )
 
 
 @pytest.mark.parametrize("key", ["doc_id", "clause_id", "declared_status", "Passage-Id"])
@@ -126,7 +124,7 @@ def test_applies_takes_scope_keys_only(applies, field):
 def test_applies_scope_keys_still_work_in_any_spelling():
     body = "# P\n\n## LIVE-S-1 Rule\n<!-- applies: Regions=EU,UK; surface=live -->\n\nText.\n"
     doc = parse_md("id: s\n", body)
-    rule = [s for s in doc.sections if s.clause_id == "LIVE-S-1"][0]
+    rule = next(s for s in doc.sections if s.clause_id == "LIVE-S-1")
     assert rule.metadata == {"regions": ["EU", "UK"], "surfaces": ["live"]}
 
 
@@ -185,7 +183,9 @@ def test_a_ruling_field_in_any_case_is_that_field():
     ],
 )
 def test_a_ruling_cannot_restate_its_fields_through_another_spelling(extra, field):
-    result = rulings.parse_jsonl(Source(path="r.jsonl", text=RULING + extra + "}\n", default_id="r"))
+    result = rulings.parse_jsonl(
+        Source(path="r.jsonl", text=RULING + extra + "}\n", default_id="r")
+    )
     assert result.documents == []
     assert [(e.line, e.field) for e in result.errors] == [(1, field)]
 
