@@ -103,3 +103,45 @@ def test_web_consistency_and_similar(corpus_settings):
     assert all(r["doc_type"] == "ruling" for r in by_text.get_json()["rulings"])
     ruling_page = client.get(f"/documents/{case}").get_data(as_text=True)
     assert "Similar rulings" in ruling_page
+
+
+def test_consistency_csv_never_writes_a_spreadsheet_formula(settings, write, src):
+    """Ruling fields are source text: `=HYPERLINK(...)` or `+cmd|...` must reach a spreadsheet
+    as text, not as a formula."""
+    facts = "A streamer hands a lit sparkler to a toddler while chat cheers him on."
+    base = {
+        "title": "Sparkler",
+        "decision_date": "2025-01-01",
+        "region": "EU",
+        "surface": "+cmd|' /C calc'!A0",
+        "policy_areas": ["dangerous-acts"],
+        "clauses": ["LIVE-DNG-1.1"],
+        "facts": facts,
+        "decision": "Decided.",
+        "status": "active",
+    }
+    rulings = [
+        {
+            **base,
+            "case_id": "ESC-F1",
+            "outcome": "remove",
+            "rationale": '=HYPERLINK("http://example.invalid","click")',
+        },
+        {
+            **base,
+            "case_id": "ESC-F2",
+            "outcome": "no_action",
+            "rationale": "@SUM(1+1)*cmd|' /C calc'!A0",
+        },
+    ]
+    write("r.jsonl", "".join(json.dumps(r) + "\n" for r in rulings))
+    runner = CliRunner()
+    cli = ["--data-dir", str(settings.data_dir)]
+    assert runner.invoke(main, [*cli, "ingest", str(src)]).exit_code == 0
+    out = runner.invoke(main, [*cli, "consistency", "--csv"])
+    assert out.exit_code == 0, out.output
+    rows = list(csv.DictReader(io.StringIO(out.output)))
+    assert {r["case_id"] for r in rows} == {"ESC-F1", "ESC-F2"}
+    cells = [v for r in rows for v in r.values()]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")]
+    assert '\'=HYPERLINK("http://example.invalid","click")' in cells
