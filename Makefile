@@ -6,7 +6,7 @@ DATA_DIR ?= index
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-test run ingest test lint format clean
+.PHONY: install install-test run ingest test fuzz lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ run: ingest
 test: install-test
 	HF_HUB_OFFLINE=1 $(BIN)/ruff check kb tests benchmarks
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+# Property tests and API fuzzing with new random examples (KB_FUZZ_SCALE times as many as in
+# `make test`, which always draws the same ones): run before resolving an issue.
+FUZZ_TESTS := tests/ingest/test_properties.py tests/search/test_query_properties.py \
+	tests/web/test_schemathesis.py
+fuzz: install-test
+	HF_HUB_OFFLINE=1 KB_FUZZ=1 $(BIN)/python -m pytest $(FUZZ_TESTS)
 
 lint: install-test
 	$(BIN)/ruff check kb tests benchmarks

@@ -7,11 +7,28 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from kb.config import Settings
+
+# Property tests and API fuzzing: the same examples on every `make test` run (CI must not fail
+# by chance); `make fuzz` (KB_FUZZ=1) draws new random examples, KB_FUZZ_SCALE times as many.
+FUZZ = os.environ.get("KB_FUZZ") == "1"
+hypothesis_settings.register_profile("kb-test", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("kb-fuzz", derandomize=False, print_blob=True)
+hypothesis_settings.load_profile("kb-fuzz" if FUZZ else "kb-test")
+FUZZ_SCALE = int(os.environ.get("KB_FUZZ_SCALE", "5")) if FUZZ else 1
+# The seed of the API fuzzing in `make test` (schemathesis seeds each operation from it).
+API_SEED = 20261130
+
+
+def examples(n: int) -> int:
+    """How many examples a property test draws: `n`, or KB_FUZZ_SCALE * n under `make fuzz`."""
+    return n * FUZZ_SCALE
+
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"

@@ -21,9 +21,12 @@ from kb.ingest.rulings import REQUIRED
 from kb.ingest.sources import SourceFile, read_source
 from kb.ingest.tokens import TokenCounter
 from kb.types import OUTCOMES, RULING_STATUSES, ParsedDocument
+from tests.conftest import examples
 
 FAST = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 # A small budget, so that blocks are split at parts, sentences and words, not just kept whole.
 BUDGET = 48
@@ -374,7 +377,7 @@ def _nested(kind: str, depth: int) -> tuple[str, str]:
     return "rulings.csv", f'{header}\n"{"x" * depth * 200}",b\n'
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(
     kind=st.sampled_from(["html", "json", "yaml", "markdown", "csv"]), depth=st.integers(1, 1500)
 )

@@ -15,8 +15,9 @@ from rich.text import Text
 from kb.search import highlight
 from kb.search.filters import FAR_FUTURE, Filters
 from kb.search.keyword import BACKENDS, IndexedPassage, get_backend
+from tests.conftest import examples
 
-FAST = settings(max_examples=60, deadline=None)
+FAST = settings(max_examples=examples(60), deadline=None)
 BOOSTS = {"title": 2.0, "heading": 1.5, "text": 1.0}
 PASSAGES = [
     ("Fire and Fireworks", "LIVE-F-1.1 Sparklers", "A lit sparkler is never handed to a child."),

@@ -11,12 +11,15 @@ from hypothesis import HealthCheck, settings
 
 from kb.collections import Collections
 from kb.web.openapi import spec
+from tests.conftest import API_SEED, FUZZ, examples
 
 # The document the app serves at /api/openapi.json (test_served_document_is_the_spec), loaded
 # from the dict so that each operation is its own test and the app can come from a fixture.
 schema = schemathesis.openapi.from_dict(spec())
 # Each operation gets this many generated requests per phase (examples, coverage, fuzzing).
-schema.config.generation.update(max_examples=30)
+schema.config.generation.update(max_examples=examples(30))
+if not FUZZ:  # `make test` sends the same requests every run; `make fuzz` new ones each time
+    schema.config.seed = API_SEED
 
 
 @schema.hook
