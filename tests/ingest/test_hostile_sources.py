@@ -4,6 +4,7 @@ file says, restricted or historical text must not become visible through another
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -13,7 +14,7 @@ from kb.ingest import html, markdown, rulings
 from kb.ingest.metadata import canonical_key, normalize_metadata
 from kb.ingest.registry import Source
 from kb.search.filters import passage_terms
-from kb.types import Passage, VersionInfo
+from tests.search.test_filters import _passage, _version
 
 BODY = "# Secret policy\n\n## LIVE-S-1 Rule\n\nRestricted text.\n"
 
@@ -45,7 +46,9 @@ def test_an_archive_declaring_status_current_stays_historical():
     becomes a `status=current` term."""
     doc = parse_md("id: s\nStatus: current\neffective_from: 2020-01-01\n")
     assert "status" not in doc.metadata and doc.metadata["declared_status"] == "current"
-    version = _version({**doc.metadata, "Status": "current"}, status="historical")
+    version = dataclasses.replace(
+        _version({**doc.metadata, "Status": "current"}), status="historical"
+    )
     terms = passage_terms(_passage(), version, "policy")
     assert "status=historical" in terms and "status=current" not in terms
 
@@ -58,8 +61,9 @@ def test_one_visibility_term_and_the_narrowest_one():
 
 
 def test_passage_metadata_cannot_set_visibility_or_status_terms():
-    passage = _passage(metadata={"visibility": "all", "status": "current", "regions": ["EU"]})
-    terms = passage_terms(passage, _version({"visibility": "restricted"}, "historical"), "policy")
+    passage = _passage({"visibility": "all", "status": "current", "regions": ["EU"]})
+    version = dataclasses.replace(_version({"visibility": "restricted"}), status="historical")
+    terms = passage_terms(passage, version, "policy")
     assert "visibility=all" not in terms and "status=current" not in terms
     assert "regions=eu" in terms
 
@@ -255,38 +259,3 @@ def test_deeply_nested_html_parses_in_linear_time(tag):
     doc = html.parse(Source(path="deep.html", text=page, default_id="deep")).documents[0]
     assert time.perf_counter() - started < 5.0
     assert "deep text" in doc.body
-
-
-# -- helpers -------------------------------------------------------------------------------
-
-
-def _version(metadata: dict, status: str = "current") -> VersionInfo:
-    return VersionInfo(
-        version_id=1,
-        doc_id="s",
-        version="1",
-        effective_from="2024-01-01",
-        effective_to=None,
-        status=status,
-        content_hash="h",
-        title="Secret policy",
-        source_path="docs/s.md",
-        metadata=metadata,
-        ingested_at="2024-01-01T00:00:00Z",
-    )
-
-
-def _passage(metadata: dict | None = None) -> Passage:
-    return Passage(
-        passage_id="p",
-        doc_id="s",
-        ordinal=0,
-        heading_path=["Secret policy"],
-        anchor="top",
-        clause_id=None,
-        text="Restricted text.",
-        start=0,
-        end=16,
-        content_hash="h",
-        metadata=metadata or {},
-    )
