@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from kb.catalog import now
 from kb.csv_export import write_csv
+from kb.dbfile import DBFile
 from kb.errors import QueryError
 
 _SCHEMA = """
@@ -39,16 +39,10 @@ class AuditLog:
     """The audit trail of one data dir (safe to share between threads and processes)."""
 
     def __init__(self, data_dir: Path) -> None:
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(
-            Path(data_dir) / "audit.sqlite",
-            check_same_thread=False,
-            timeout=10,
-            isolation_level=None,
+        # Written on every request: a crash may lose the last events, never corrupt the file.
+        self.db = DBFile(
+            Path(data_dir) / "audit.sqlite", _SCHEMA, pragmas=("synchronous = NORMAL",)
         )
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self.db.executescript(_SCHEMA)
 
     def close(self) -> None:
         """Close the file."""
@@ -71,11 +65,12 @@ class AuditLog:
         if len(text) > MAX_DETAIL:  # cut the text, keep the JSON valid
             text = _json({"truncated": text[: MAX_DETAIL - 100]})
         row = (now(), user, role, action, target[:500], status, ip, text)
-        self.db.execute(
-            "INSERT INTO events (at, user, role, action, target, status, ip, detail) "
-            "VALUES (?,?,?,?,?,?,?,?)",
-            tuple(_storable(v) if isinstance(v, str) else v for v in row),
-        )
+        with self.db.write() as db:
+            db.execute(
+                "INSERT INTO events (at, user, role, action, target, status, ip, detail) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                tuple(_storable(v) if isinstance(v, str) else v for v in row),
+            )
 
     def events(
         self,
@@ -114,7 +109,7 @@ class AuditLog:
         sql = f"SELECT {', '.join(FIELDS)} FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        rows = self.db.execute(sql + " ORDER BY event_id DESC LIMIT ?", (*args, limit))
+        rows = self.db.fetchall(sql + " ORDER BY event_id DESC LIMIT ?", (*args, limit))
         out = []
         for row in rows:
             event = dict(zip(FIELDS, row, strict=True))

@@ -19,6 +19,7 @@ from typing import Any
 
 from kb.catalog import Catalog, now
 from kb.csv_export import write_csv
+from kb.dbfile import DBFile
 from kb.errors import ConflictError, NotFoundError, QueryError
 from kb.search.filters import Filters
 from kb.types import HEADING_SEPARATOR
@@ -74,10 +75,7 @@ class Collections:
     """Access to the collections of one data dir."""
 
     def __init__(self, data_dir: Path) -> None:
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(Path(data_dir) / "userdata.sqlite", check_same_thread=False)
-        self.db.execute("PRAGMA foreign_keys = ON")
-        self.db.executescript(_SCHEMA)
+        self.db = DBFile(Path(data_dir) / "userdata.sqlite", _SCHEMA)
 
     def close(self) -> None:
         """Close the file."""
@@ -87,11 +85,11 @@ class Collections:
         """Every collection with its item count (of the items `visible` allows)."""
         out = {
             name: {"name": name, "description": desc, "items": 0}
-            for name, desc in self.db.execute(
+            for name, desc in self.db.fetchall(
                 "SELECT name, description FROM collections ORDER BY name"
             )
         }
-        for name, kind, ref in self.db.execute(
+        for name, kind, ref in self.db.fetchall(
             "SELECT collection, kind, ref FROM collection_items"
         ):
             if visible is None or visible(kind, ref):
@@ -104,31 +102,29 @@ class Collections:
             raise QueryError(
                 f"collection name {name!r}: up to 80 ASCII letters, digits, space . _ : -"
             )
-        with self.db:
+        with self.db.write() as db:
             try:
-                self.db.execute(
-                    "INSERT INTO collections VALUES (?, ?, ?)", (name, description, now())
-                )
+                db.execute("INSERT INTO collections VALUES (?, ?, ?)", (name, description, now()))
             except sqlite3.IntegrityError:
                 raise ConflictError(f"a collection called {name!r} already exists") from None
 
     def delete(self, name: str) -> None:
         """Remove a collection and its items."""
         self._require(name)
-        with self.db:
-            self.db.execute("DELETE FROM collection_items WHERE collection = ?", (name,))
-            self.db.execute("DELETE FROM collections WHERE name = ?", (name,))
+        with self.db.write() as db:
+            db.execute("DELETE FROM collection_items WHERE collection = ?", (name,))
+            db.execute("DELETE FROM collections WHERE name = ?", (name,))
 
     def add(self, name: str, ref: str, catalog: Catalog, note: str = "") -> int:
         """Append a passage (by id) or a ruling (by case id); returns the item id."""
         self._require(name)
         kind = _kind(catalog, ref)
-        with self.db:
-            (last,) = self.db.execute(
+        with self.db.write() as db:
+            (last,) = db.execute(
                 "SELECT coalesce(max(position), 0) FROM collection_items WHERE collection = ?",
                 (name,),
             ).fetchone()
-            cur = self.db.execute(
+            cur = db.execute(
                 "INSERT INTO collection_items (collection, position, ref, kind, note, added_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (name, last + 1, ref, kind, note, now()),
@@ -138,44 +134,40 @@ class Collections:
     def annotate(self, name: str, item_id: int, note: str) -> None:
         """Replace an item's note."""
         self.require_item(name, item_id)
-        with self.db:
-            self.db.execute(
-                "UPDATE collection_items SET note = ? WHERE item_id = ?", (note, item_id)
-            )
+        with self.db.write() as db:
+            db.execute("UPDATE collection_items SET note = ? WHERE item_id = ?", (note, item_id))
 
     def move(self, name: str, item_id: int, position: int) -> None:
         """Put an item at `position` (1-based), shifting the others."""
         self.require_item(name, item_id)
         ids = [
             r[0]
-            for r in self.db.execute(
+            for r in self.db.fetchall(
                 "SELECT item_id FROM collection_items WHERE collection = ? ORDER BY position",
                 (name,),
             )
         ]
         ids.remove(item_id)
         ids.insert(max(0, min(len(ids), position - 1)), item_id)
-        with self.db:
+        with self.db.write() as db:
             for pos, iid in enumerate(ids, start=1):
-                self.db.execute(
-                    "UPDATE collection_items SET position = ? WHERE item_id = ?", (pos, iid)
-                )
+                db.execute("UPDATE collection_items SET position = ? WHERE item_id = ?", (pos, iid))
 
     def remove(self, name: str, item_id: int) -> None:
         """Take an item out."""
         self.require_item(name, item_id)
-        with self.db:
-            self.db.execute("DELETE FROM collection_items WHERE item_id = ?", (item_id,))
+        with self.db.write() as db:
+            db.execute("DELETE FROM collection_items WHERE item_id = ?", (item_id,))
 
     def items(self, name: str, catalog: Catalog, visible: Visible | None = None) -> list[Item]:
         """The collection's items in order, with their citations (only those `visible`
         allows: `visible(kind, ref)`)."""
         self._require(name)
-        rows = self.db.execute(
+        rows = self.db.fetchall(
             "SELECT item_id, position, ref, kind, note FROM collection_items "
             "WHERE collection = ? ORDER BY position",
             (name,),
-        ).fetchall()
+        )
         return [
             _resolve(catalog, *row) for row in rows if visible is None or visible(row[3], row[2])
         ]
@@ -193,9 +185,7 @@ class Collections:
             )
         if fmt not in ("md", "markdown"):
             raise QueryError(f"unknown export format {fmt!r}; valid: md, csv")
-        (desc,) = self.db.execute(
-            "SELECT description FROM collections WHERE name = ?", (name,)
-        ).fetchone()
+        (desc,) = self.db.fetchone("SELECT description FROM collections WHERE name = ?", (name,))
         out = [f"# {name}", ""] + ([desc, ""] if desc else [])
         for it in items:
             out += [f"## {it.position}. {it.citation}", ""]
@@ -209,8 +199,8 @@ class Collections:
         """Mark a ruling as a good teaching example (or not), overriding its source data."""
         if _kind(catalog, case_id) != "ruling":
             raise QueryError(f"{case_id!r} is a passage, not a ruling")
-        with self.db:
-            self.db.execute(
+        with self.db.write() as db:
+            db.execute(
                 "INSERT OR REPLACE INTO teaching_flags VALUES (?, ?, ?, ?)",
                 (case_id, int(flagged), note, now()),
             )
@@ -218,7 +208,7 @@ class Collections:
     def teaching_overrides(self) -> dict[str, bool]:
         """case id -> flag, for rulings trainers have flagged or unflagged."""
         return {
-            c: bool(f) for c, f in self.db.execute("SELECT case_id, flagged FROM teaching_flags")
+            c: bool(f) for c, f in self.db.fetchall("SELECT case_id, flagged FROM teaching_flags")
         }
 
     def apply_teaching(self, filters: Filters, catalog: Catalog) -> Filters:
@@ -244,14 +234,14 @@ class Collections:
         return replace(filters, terms=terms)
 
     def _require(self, name: str) -> None:
-        if self.db.execute("SELECT 1 FROM collections WHERE name = ?", (name,)).fetchone() is None:
+        if self.db.fetchone("SELECT 1 FROM collections WHERE name = ?", (name,)) is None:
             raise NotFoundError(f"no collection {name!r}")
 
     def require_item(self, name: str, item_id: int) -> None:
         """NotFoundError unless the collection has this item."""
-        row = self.db.execute(
+        row = self.db.fetchone(
             "SELECT 1 FROM collection_items WHERE item_id = ? AND collection = ?", (item_id, name)
-        ).fetchone()
+        )
         if row is None:
             raise NotFoundError(f"collection {name!r} has no item {item_id}")
 

@@ -26,6 +26,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from kb.catalog import now
+from kb.dbfile import DBFile
 from kb.errors import NotFoundError, QueryError
 
 ROLES = ("moderator", "policy", "admin")
@@ -76,14 +77,7 @@ class Users:
     """The user and token store of one data dir."""
 
     def __init__(self, data_dir: Path) -> None:
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(
-            Path(data_dir) / "userdata.sqlite", check_same_thread=False, timeout=10
-        )
-        self.db.execute("PRAGMA foreign_keys = ON")
-        # Every worker process reads this file on each request; writers must not block them.
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.executescript(_SCHEMA)
+        self.db = DBFile(Path(data_dir) / "userdata.sqlite", _SCHEMA)
         self._hasher = PasswordHasher()
 
     def close(self) -> None:
@@ -100,9 +94,9 @@ class Users:
             )
         _check_role(role)
         _check_password(password)
-        with self.db:
+        with self.db.write() as db:
             try:
-                self.db.execute(
+                db.execute(
                     "INSERT INTO users (name, role, password_hash, created_at) VALUES (?,?,?,?)",
                     (name, role, self._hasher.hash(password), now()),
                 )
@@ -114,15 +108,15 @@ class Users:
         """Delete a user and their tokens; their sessions stop working at once. Never the
         last admin."""
         user = self._keeping_an_admin(name, None)
-        with self.db:
-            self.db.execute("DELETE FROM users WHERE name = ?", (user.name,))
+        with self.db.write() as db:
+            db.execute("DELETE FROM users WHERE name = ?", (user.name,))
 
     def set_password(self, name: str, password: str) -> None:
         """New password; every existing session of the user ends."""
         user = self.get(name)
         _check_password(password)
-        with self.db:
-            self.db.execute(
+        with self.db.write() as db:
+            db.execute(
                 "UPDATE users SET password_hash = ?, epoch = epoch + 1 WHERE name = ?",
                 (self._hasher.hash(password), user.name),
             )
@@ -132,8 +126,8 @@ class Users:
         demotes the last admin."""
         _check_role(role)
         user = self._keeping_an_admin(name, role)
-        with self.db:
-            self.db.execute(
+        with self.db.write() as db:
+            db.execute(
                 "UPDATE users SET role = ?, epoch = epoch + 1 WHERE name = ?", (role, user.name)
             )
 
@@ -148,9 +142,7 @@ class Users:
     def get(self, name: str) -> User:
         """A user by name (any case); NotFoundError when there is none."""
         name = (name or "").strip().lower()
-        row = self.db.execute(
-            "SELECT name, role, epoch FROM users WHERE name = ?", (name,)
-        ).fetchone()
+        row = self.db.fetchone("SELECT name, role, epoch FROM users WHERE name = ?", (name,))
         if row is None:
             raise NotFoundError(f"no user {name!r}")
         return User(*row)
@@ -164,7 +156,7 @@ class Users:
 
     def list(self) -> list[dict[str, Any]]:
         """Every user with their token count."""
-        rows = self.db.execute(
+        rows = self.db.fetchall(
             "SELECT u.name, u.role, u.created_at, count(t.token_id) FROM users u "
             "LEFT JOIN api_tokens t ON t.user = u.name GROUP BY u.name ORDER BY u.name"
         )
@@ -173,16 +165,14 @@ class Users:
     def count(self, role: str | None = None) -> int:
         """How many users (with `role`, when given)."""
         if role:
-            return self.db.execute("SELECT count(*) FROM users WHERE role = ?", (role,)).fetchone()[
-                0
-            ]
-        return self.db.execute("SELECT count(*) FROM users").fetchone()[0]
+            return self.db.fetchone("SELECT count(*) FROM users WHERE role = ?", (role,))[0]
+        return self.db.fetchone("SELECT count(*) FROM users")[0]
 
     def authenticate(self, name: str, password: str) -> User | None:
         """The user when the password matches, else None (same work either way)."""
-        row = self.db.execute(
+        row = self.db.fetchone(
             "SELECT password_hash FROM users WHERE name = ?", ((name or "").strip().lower(),)
-        ).fetchone()
+        )
         stored = row[0] if row else _DUMMY_HASH
         try:
             self._hasher.verify(stored, password or "")
@@ -192,8 +182,8 @@ class Users:
             return None
         user = self.get(name)
         if self._hasher.check_needs_rehash(stored):
-            with self.db:
-                self.db.execute(
+            with self.db.write() as db:
+                db.execute(
                     "UPDATE users SET password_hash = ? WHERE name = ?",
                     (self._hasher.hash(password), user.name),
                 )
@@ -212,8 +202,8 @@ class Users:
         user = self.get(name)
         token_id = secrets.token_hex(4)
         secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
-        with self.db:
-            self.db.execute(
+        with self.db.write() as db:
+            db.execute(
                 "INSERT INTO api_tokens (token_id, user, digest, label, created_at) "
                 "VALUES (?,?,?,?,?)",
                 (token_id, user.name, _digest(secret), label[:100], now()),
@@ -223,7 +213,7 @@ class Users:
     def tokens(self, name: str | None = None) -> list[dict[str, Any]]:
         """Tokens (never their secrets), of one user or of all."""
         sql = "SELECT token_id, user, label, created_at, last_used FROM api_tokens"
-        rows = self.db.execute(
+        rows = self.db.fetchall(
             sql + (" WHERE user = ? ORDER BY created_at" if name else " ORDER BY user, created_at"),
             (name,) if name else (),
         )
@@ -232,8 +222,8 @@ class Users:
 
     def revoke_token(self, token_id: str) -> None:
         """Delete a token; requests with it fail from now on."""
-        with self.db:
-            cur = self.db.execute("DELETE FROM api_tokens WHERE token_id = ?", (token_id,))
+        with self.db.write() as db:
+            cur = db.execute("DELETE FROM api_tokens WHERE token_id = ?", (token_id,))
         if cur.rowcount == 0:
             raise NotFoundError(f"no API token {token_id!r}")
 
@@ -241,19 +231,22 @@ class Users:
         """The user an API token belongs to, or None."""
         if not secret.startswith(TOKEN_PREFIX):
             return None
-        row = self.db.execute(
-            "SELECT token_id, user FROM api_tokens WHERE digest = ?", (_digest(secret),)
-        ).fetchone()
+        row = self.db.fetchone(
+            "SELECT token_id, user, last_used FROM api_tokens WHERE digest = ?",
+            (_digest(secret),),
+        )
         if row is None:
             return None
+        token_id, name, last_used = row
         stamp = now()
-        with self.db:  # at most one write a minute per token, not one per request
-            self.db.execute(
-                "UPDATE api_tokens SET last_used = ? WHERE token_id = ? "
-                "AND (last_used IS NULL OR last_used < ?)",
-                (stamp, row[0], stamp[:16]),
-            )
-        return self.find(row[1])
+        if last_used is None or last_used < stamp[:16]:  # one write a minute, not per request
+            with self.db.write() as db:
+                db.execute(
+                    "UPDATE api_tokens SET last_used = ? WHERE token_id = ? "
+                    "AND (last_used IS NULL OR last_used < ?)",
+                    (stamp, token_id, stamp[:16]),
+                )
+        return self.find(name)
 
 
 def _digest(secret: str) -> str:
