@@ -304,7 +304,7 @@ def login():
             user = state.users.authenticate(name, request.form.get("password", ""))
             if user is not None:
                 session.clear()
-                login_user(user)
+                login_user(state.users.start_session(user, state.settings.session_hours))
                 session.permanent = True
                 return redirect(target)
             error = "Wrong name or password."
@@ -321,7 +321,10 @@ def _recent_failures(state: AuthState, name: str) -> int:
 
 @bp.post("/logout")
 def logout():
-    """End the session."""
+    """End the session, on the server too: a copy of the cookie stops working."""
+    user = signed_in()
+    if user is not None and user.session_id:
+        auth().users.end_session(user.session_id)
     logout_user()
     session.clear()
     return redirect(url_for("auth.login") if not auth().local else url_for("ui.search"))
