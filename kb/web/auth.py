@@ -216,7 +216,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             name,
             role,
             action,
-            _target(),
+            g.pop("kb_target", None) or _target(),
             status=response.status_code,
             ip=request.remote_addr or "",
             detail=_detail(),
@@ -296,11 +296,18 @@ def login():
     if request.method == "POST":
         name = request.form.get("name", "").strip().lower()[:64]
         g.kb_login_name = name or "?"
-        if _recent_failures(state, name) >= MAX_FAILURES:
+        attempt = state.audit.sign_in_attempt(
+            g.kb_login_name,
+            request.remote_addr or "",
+            limit=MAX_FAILURES,
+            window=FAILURE_WINDOW,
+        )
+        if attempt is None:
             error = "Too many failed sign-ins for this name; wait 15 minutes and try again."
             status = 429
             g.kb_action = "login_refused"
         else:
+            g.kb_target = f"#{attempt}"  # the outcome event names its attempt
             user = state.users.authenticate(name, request.form.get("password", ""))
             if user is not None:
                 session.clear()
@@ -311,12 +318,6 @@ def login():
             status = 401
             g.kb_action = "login_failed"
     return render_template("login.html", error=error, next=target), status
-
-
-def _recent_failures(state: AuthState, name: str) -> int:
-    since = (dt.datetime.now(dt.UTC) - FAILURE_WINDOW).replace(microsecond=0).isoformat()
-    events = state.audit.events(user=name, action="login_failed", since=since, limit=MAX_FAILURES)
-    return len(events)
 
 
 @bp.post("/logout")

@@ -166,3 +166,50 @@ def test_a_session_in_constant_use_still_ends_after_session_hours(corpus_setting
         codes.append(client.get("/api/audit", query_string={"limit": 1}).status_code)
         time.sleep(0.4)
     assert codes[0] == 200 and codes[-1] == 401
+
+
+def test_parallel_wrong_passwords_for_one_name_let_at_most_five_through(
+    app, corpus_settings, tmp_path
+):
+    app.extensions["kb_auth"].users.add("bob", "moderator", PASSWORD)
+    # A second app on the same data dir: another gunicorn worker.
+    other = create_app(
+        corpus_settings.replace(auth="users", secure_cookies=False, data_dir=tmp_path),
+        testing=True,
+    )
+    start = threading.Barrier(30)
+
+    def attempt(i: int) -> int:
+        client = (app, other)[i % 2].test_client()
+        token = csrf_of(client.get("/login").get_data(as_text=True))
+        form = {"name": "bob", "password": f"wrong password {i}", "csrf_token": token}
+        start.wait()
+        return client.post("/login", data=form).status_code
+
+    with ThreadPoolExecutor(30) as pool:
+        codes = list(pool.map(attempt, range(30)))
+    assert sorted(set(codes)) == [401, 429]
+    assert codes.count(401) <= 5
+    client = app.test_client()
+    token = csrf_of(client.get("/login").get_data(as_text=True))
+    r = client.post("/login", data={"name": "bob", "password": PASSWORD, "csrf_token": token})
+    assert r.status_code == 429  # the right password waits out the window too
+
+
+def test_successful_sign_ins_are_not_counted_as_failures(app):
+    app.extensions["kb_auth"].users.add("bob", "moderator", PASSWORD)
+    for _ in range(6):
+        sign_in(app, "bob")
+    client = app.test_client()
+    token = csrf_of(client.get("/login").get_data(as_text=True))
+    codes = [
+        client.post(
+            "/login", data={"name": "bob", "password": "wrong password", "csrf_token": token}
+        ).status_code
+        for _ in range(6)
+    ]
+    assert codes == [401] * 5 + [429]
+    events = app.extensions["kb_auth"].audit.events(user="bob", limit=1000)
+    attempts = {e["event_id"] for e in events if e["action"] == "login_attempt"}
+    outcomes = [e for e in events if e["action"] in ("login", "login_failed")]
+    assert len(attempts) == 11 and {e["target"] for e in outcomes} == {f"#{a}" for a in attempts}
