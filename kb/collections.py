@@ -36,6 +36,12 @@ CREATE TABLE IF NOT EXISTS teaching_flags (
     case_id TEXT PRIMARY KEY, flagged INTEGER NOT NULL, note TEXT NOT NULL DEFAULT '',
     set_at TEXT NOT NULL);
 """
+# One position per item of a collection; an index, not in the table's definition, so that files
+# made before it can be given it (Collections._make_positions_unique).
+_POSITIONS_INDEX = "collection_items_position"
+_HAS_UNIQUE_POSITIONS = (
+    f"SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = '{_POSITIONS_INDEX}'"
+)
 # visible(kind, ref): may the reader see this item? (kind "passage" or "ruling")
 Visible = Callable[[str, str], bool]
 # ASCII only, matched whole: the same rule as the pattern in the API's OpenAPI document.
@@ -76,6 +82,21 @@ class Collections:
 
     def __init__(self, data_dir: Path) -> None:
         self.db = DBFile(Path(data_dir) / "userdata.sqlite", _SCHEMA)
+        if self.db.fetchone(_HAS_UNIQUE_POSITIONS) is None:
+            self._make_positions_unique()
+
+    def _make_positions_unique(self) -> None:
+        """Files from before positions were unique may hold duplicates (from adds at the same
+        moment): number each collection 1..n in its current order, then add the index."""
+        with self.db.write() as db:
+            if db.execute(_HAS_UNIQUE_POSITIONS).fetchone() is not None:
+                return  # another process got here first
+            names = [n for (n,) in db.execute("SELECT DISTINCT collection FROM collection_items")]
+            for name in names:
+                _renumber(db, name, _ordered_ids(db, name))
+            db.execute(
+                f"CREATE UNIQUE INDEX {_POSITIONS_INDEX} ON collection_items(collection, position)"
+            )
 
     def close(self) -> None:
         """Close the file."""
@@ -120,14 +141,12 @@ class Collections:
         self._require(name)
         kind = _kind(catalog, ref)
         with self.db.write() as db:
-            (last,) = db.execute(
-                "SELECT coalesce(max(position), 0) FROM collection_items WHERE collection = ?",
-                (name,),
-            ).fetchone()
+            self._require(name)  # still there, now that no one else may write
             cur = db.execute(
-                "INSERT INTO collection_items (collection, position, ref, kind, note, added_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (name, last + 1, ref, kind, note, now()),
+                "INSERT INTO collection_items (collection, position, ref, kind, note, added_at) "
+                "SELECT ?, coalesce(max(position), 0) + 1, ?, ?, ?, ? FROM collection_items "
+                "WHERE collection = ?",
+                (name, ref, kind, note, now(), name),
             )
         return int(cur.lastrowid)
 
@@ -139,19 +158,12 @@ class Collections:
 
     def move(self, name: str, item_id: int, position: int) -> None:
         """Put an item at `position` (1-based), shifting the others."""
-        self.require_item(name, item_id)
-        ids = [
-            r[0]
-            for r in self.db.fetchall(
-                "SELECT item_id FROM collection_items WHERE collection = ? ORDER BY position",
-                (name,),
-            )
-        ]
-        ids.remove(item_id)
-        ids.insert(max(0, min(len(ids), position - 1)), item_id)
         with self.db.write() as db:
-            for pos, iid in enumerate(ids, start=1):
-                db.execute("UPDATE collection_items SET position = ? WHERE item_id = ?", (pos, iid))
+            self.require_item(name, item_id)
+            ids = _ordered_ids(db, name)
+            ids.remove(item_id)
+            ids.insert(max(0, min(len(ids), position - 1)), item_id)
+            _renumber(db, name, ids)
 
     def remove(self, name: str, item_id: int) -> None:
         """Take an item out."""
@@ -160,17 +172,16 @@ class Collections:
             db.execute("DELETE FROM collection_items WHERE item_id = ?", (item_id,))
 
     def items(self, name: str, catalog: Catalog, visible: Visible | None = None) -> list[Item]:
-        """The collection's items in order, with their citations (only those `visible`
-        allows: `visible(kind, ref)`)."""
+        """The collection's items in order, with their citations: only those `visible`
+        allows (`visible(kind, ref)`), numbered 1..n, so hidden items leave no gaps."""
         self._require(name)
         rows = self.db.fetchall(
-            "SELECT item_id, position, ref, kind, note FROM collection_items "
-            "WHERE collection = ? ORDER BY position",
+            "SELECT item_id, ref, kind, note FROM collection_items "
+            "WHERE collection = ? ORDER BY position, item_id",
             (name,),
         )
-        return [
-            _resolve(catalog, *row) for row in rows if visible is None or visible(row[3], row[2])
-        ]
+        shown = [row for row in rows if visible is None or visible(row[2], row[1])]
+        return [_resolve(catalog, row[0], pos, *row[1:]) for pos, row in enumerate(shown, start=1)]
 
     def export(self, name: str, catalog: Catalog, fmt: str, visible: Visible | None = None) -> str:
         """The collection as Markdown or CSV, every item with its full citation."""
@@ -244,6 +255,21 @@ class Collections:
         )
         if row is None:
             raise NotFoundError(f"collection {name!r} has no item {item_id}")
+
+
+def _ordered_ids(db: sqlite3.Connection, name: str) -> list[int]:
+    sql = "SELECT item_id FROM collection_items WHERE collection = ? ORDER BY position, item_id"
+    return [i for (i,) in db.execute(sql, (name,))]
+
+
+def _renumber(db: sqlite3.Connection, name: str, ids: list[int]) -> None:
+    """Positions 1..n in the order of `ids`; SQLite checks uniqueness row by row, so the old
+    positions are moved out of the way (negated) first."""
+    db.execute("UPDATE collection_items SET position = -position WHERE collection = ?", (name,))
+    db.executemany(
+        "UPDATE collection_items SET position = ? WHERE item_id = ?",
+        [(pos, item_id) for pos, item_id in enumerate(ids, start=1)],
+    )
 
 
 def _kind(catalog: Catalog, ref: str) -> str:
