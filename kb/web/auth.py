@@ -310,6 +310,9 @@ def login():
             g.kb_target = f"#{attempt}"  # the outcome event names its attempt
             user = state.users.authenticate(name, request.form.get("password", ""))
             if user is not None:
+                previous = signed_in()
+                if previous is not None and previous.session_id:
+                    state.users.end_session(previous.session_id)  # not two live cookies
                 session.clear()
                 login_user(state.users.start_session(user, state.settings.session_hours))
                 session.permanent = True

@@ -213,3 +213,14 @@ def test_successful_sign_ins_are_not_counted_as_failures(app):
     attempts = {e["event_id"] for e in events if e["action"] == "login_attempt"}
     outcomes = [e for e in events if e["action"] in ("login", "login_failed")]
     assert len(attempts) == 11 and {e["target"] for e in outcomes} == {f"#{a}" for a in attempts}
+
+
+def test_signing_in_again_ends_the_sign_in_it_replaces(app):
+    app.extensions["kb_auth"].users.add("t-admin", "admin", PASSWORD)
+    client, first = sign_in(app, "t-admin")
+    token = csrf_of(client.get("/login").get_data(as_text=True))
+    form = {"name": "t-admin", "password": PASSWORD, "csrf_token": token}
+    assert client.post("/login", data=form).status_code == 302
+    assert client.get_cookie("kb_session").value != first
+    assert replay(app, first) == 401
+    assert client.get("/api/audit", query_string={"limit": 1}).status_code == 200
