@@ -122,7 +122,7 @@ class Users:
     def remove(self, name: str) -> None:
         """Delete a user with their sessions and tokens. Never the last admin."""
         with self.db.write() as db:
-            user = self._keeping_an_admin(db, name, None)
+            user = self._keeping_an_admin(name, None)
             _end_sessions(db, user.name)
             db.execute("DELETE FROM api_tokens WHERE user = ?", (user.name,))
             db.execute("DELETE FROM users WHERE name = ?", (user.name,))
@@ -141,25 +141,23 @@ class Users:
         demotes the last admin."""
         _check_role(role)
         with self.db.write() as db:
-            user = self._keeping_an_admin(db, name, role)
+            user = self._keeping_an_admin(name, role)
             db.execute("UPDATE users SET role = ? WHERE name = ?", (role, user.name))
             _end_sessions(db, user.name)
 
-    def _keeping_an_admin(self, db: sqlite3.Connection, name: str, new_role: str | None) -> User:
+    def _keeping_an_admin(self, name: str, new_role: str | None) -> User:
         """The user, unless removing them (new_role None) or giving them `new_role` would
-        leave nobody to manage users (checked inside the write transaction `db`)."""
-        user = self.get(name, db)
-        (admins,) = db.execute("SELECT count(*) FROM users WHERE role = 'admin'").fetchone()
-        if user.role == "admin" and new_role != "admin" and admins == 1:
+        leave nobody to manage users. Called inside `write()`, whose transaction these reads
+        share (same thread, same connection), so two admins cannot remove each other."""
+        user = self.get(name)
+        if user.role == "admin" and new_role != "admin" and self.count("admin") == 1:
             raise QueryError(f"{user.name} is the last admin; make someone else admin first")
         return user
 
-    def get(self, name: str, db: sqlite3.Connection | None = None) -> User:
-        """A user by name (any case), read inside transaction `db` if given; NotFoundError
-        when there is none."""
+    def get(self, name: str) -> User:
+        """A user by name (any case); NotFoundError when there is none."""
         name = (name or "").strip().lower()
-        sql = "SELECT name, role FROM users WHERE name = ?"
-        row = db.execute(sql, (name,)).fetchone() if db else self.db.fetchone(sql, (name,))
+        row = self.db.fetchone("SELECT name, role FROM users WHERE name = ?", (name,))
         if row is None:
             raise NotFoundError(f"no user {name!r}")
         return User(*row)
