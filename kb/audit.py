@@ -15,6 +15,7 @@ from typing import Any
 
 from kb.catalog import now
 from kb.csv_export import write_csv
+from kb.dbfile import DBFile
 from kb.errors import QueryError
 
 _SCHEMA = """
@@ -30,6 +31,8 @@ CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+# Recorded before a password is checked (see AuditLog.sign_in_attempt).
+SIGN_IN_ATTEMPT = "login_attempt"
 FIELDS = ("event_id", "at", "user", "role", "action", "target", "status", "ip", "detail")
 MAX_PAGE = 1000
 MAX_DETAIL = 4000  # characters of an event's detail (JSON)
@@ -39,16 +42,10 @@ class AuditLog:
     """The audit trail of one data dir (safe to share between threads and processes)."""
 
     def __init__(self, data_dir: Path) -> None:
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(
-            Path(data_dir) / "audit.sqlite",
-            check_same_thread=False,
-            timeout=10,
-            isolation_level=None,
+        # Written on every request: a crash may lose the last events, never corrupt the file.
+        self.db = DBFile(
+            Path(data_dir) / "audit.sqlite", _SCHEMA, pragmas=("synchronous = NORMAL",)
         )
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self.db.executescript(_SCHEMA)
 
     def close(self) -> None:
         """Close the file."""
@@ -70,12 +67,30 @@ class AuditLog:
         text = _json(detail or {})
         if len(text) > MAX_DETAIL:  # cut the text, keep the JSON valid
             text = _json({"truncated": text[: MAX_DETAIL - 100]})
-        row = (now(), user, role, action, target[:500], status, ip, text)
-        self.db.execute(
-            "INSERT INTO events (at, user, role, action, target, status, ip, detail) "
-            "VALUES (?,?,?,?,?,?,?,?)",
-            tuple(_storable(v) if isinstance(v, str) else v for v in row),
-        )
+        with self.db.write() as db:
+            _insert(db, (now(), user, role, action, target[:500], status, ip, text))
+
+    def sign_in_attempt(
+        self, user: str, ip: str, *, limit: int, window: dt.timedelta
+    ) -> int | None:
+        """Record that someone is signing in as `user`: the attempt's event id, or None (and
+        nothing recorded) when `limit` attempts of the last `window` failed or are still being
+        checked. The outcome event names its attempt as target `#id`; only a `login` clears
+        one. Counting and recording are one transaction, so parallel attempts, in any worker,
+        are counted one after another."""
+        since = (dt.datetime.now(dt.UTC) - window).replace(microsecond=0).isoformat()
+        with self.db.write() as db:
+            (failed,) = db.execute(
+                "SELECT count(*) FROM events a WHERE a.user = ? AND a.action = ? AND a.at >= ? "
+                "AND NOT EXISTS (SELECT 1 FROM events s WHERE s.user = a.user "
+                "AND s.action = 'login' AND s.status < 400 AND s.at >= a.at "
+                "AND s.target = '#' || a.event_id)",
+                (_storable(user), SIGN_IN_ATTEMPT, since),
+            ).fetchone()
+            if failed >= limit:
+                return None
+            cur = _insert(db, (now(), user, "", SIGN_IN_ATTEMPT, "", 0, ip, "{}"))
+        return int(cur.lastrowid)
 
     def events(
         self,
@@ -114,7 +129,7 @@ class AuditLog:
         sql = f"SELECT {', '.join(FIELDS)} FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        rows = self.db.execute(sql + " ORDER BY event_id DESC LIMIT ?", (*args, limit))
+        rows = self.db.fetchall(sql + " ORDER BY event_id DESC LIMIT ?", (*args, limit))
         out = []
         for row in rows:
             event = dict(zip(FIELDS, row, strict=True))
@@ -128,6 +143,14 @@ class AuditLog:
             FIELDS,
             ([_json(e[f]) if f == "detail" else e[f] for f in FIELDS] for e in events),
         )
+
+
+def _insert(db: sqlite3.Connection, row: tuple) -> sqlite3.Cursor:
+    return db.execute(
+        "INSERT INTO events (at, user, role, action, target, status, ip, detail) "
+        "VALUES (?,?,?,?,?,?,?,?)",
+        tuple(_storable(v) if isinstance(v, str) else v for v in row),
+    )
 
 
 def _storable(text: str) -> str:

@@ -673,7 +673,8 @@ def users_add(settings: Settings, name: str, role: str, password_stdin: bool) ->
 @click.argument("name")
 @click.pass_obj
 def users_remove(settings: Settings, name: str) -> None:
-    """Delete a user and their API tokens; their sessions end at once."""
+    """Delete a user with their sessions and API tokens (a new user of the same name gets
+    neither)."""
     _users(settings).remove(name)
     console.print(f"removed {name}")
 
@@ -683,9 +684,12 @@ def users_remove(settings: Settings, name: str) -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.pass_obj
 def users_passwd(settings: Settings, name: str, password_stdin: bool) -> None:
-    """Set a user's password; their sessions end."""
-    _users(settings).set_password(name, _password(password_stdin))
-    console.print(f"password of {name} changed")
+    """Set a user's password; their sessions end (API tokens stay valid: `kb users revoke`)."""
+    store = _users(settings)
+    store.set_password(name, _password(password_stdin))
+    tokens = len(store.tokens(store.get(name).name))
+    note = f"; {tokens} API token(s) still valid (kb users revoke)" if tokens else ""
+    console.print(f"password of {name} changed; signed out everywhere{note}")
 
 
 @users.command("role")

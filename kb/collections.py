@@ -19,6 +19,7 @@ from typing import Any
 
 from kb.catalog import Catalog, now
 from kb.csv_export import write_csv
+from kb.dbfile import DBFile
 from kb.errors import ConflictError, NotFoundError, QueryError
 from kb.search.filters import Filters
 from kb.types import HEADING_SEPARATOR
@@ -35,6 +36,12 @@ CREATE TABLE IF NOT EXISTS teaching_flags (
     case_id TEXT PRIMARY KEY, flagged INTEGER NOT NULL, note TEXT NOT NULL DEFAULT '',
     set_at TEXT NOT NULL);
 """
+# One position per item of a collection; an index, not in the table's definition, so that files
+# made before it can be given it (Collections._make_positions_unique).
+_POSITIONS_INDEX = "collection_items_position"
+_HAS_UNIQUE_POSITIONS = (
+    f"SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = '{_POSITIONS_INDEX}'"
+)
 # visible(kind, ref): may the reader see this item? (kind "passage" or "ruling")
 Visible = Callable[[str, str], bool]
 # ASCII only, matched whole: the same rule as the pattern in the API's OpenAPI document.
@@ -74,10 +81,22 @@ class Collections:
     """Access to the collections of one data dir."""
 
     def __init__(self, data_dir: Path) -> None:
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(Path(data_dir) / "userdata.sqlite", check_same_thread=False)
-        self.db.execute("PRAGMA foreign_keys = ON")
-        self.db.executescript(_SCHEMA)
+        self.db = DBFile(Path(data_dir) / "userdata.sqlite", _SCHEMA)
+        if self.db.fetchone(_HAS_UNIQUE_POSITIONS) is None:
+            self._make_positions_unique()
+
+    def _make_positions_unique(self) -> None:
+        """Files from before positions were unique may hold duplicates (from adds at the same
+        moment): number each collection 1..n in its current order, then add the index."""
+        with self.db.write() as db:
+            if db.execute(_HAS_UNIQUE_POSITIONS).fetchone() is not None:
+                return  # another process got here first
+            names = [n for (n,) in db.execute("SELECT DISTINCT collection FROM collection_items")]
+            for name in names:
+                _renumber(db, name, _ordered_ids(db, name))
+            db.execute(
+                f"CREATE UNIQUE INDEX {_POSITIONS_INDEX} ON collection_items(collection, position)"
+            )
 
     def close(self) -> None:
         """Close the file."""
@@ -87,11 +106,11 @@ class Collections:
         """Every collection with its item count (of the items `visible` allows)."""
         out = {
             name: {"name": name, "description": desc, "items": 0}
-            for name, desc in self.db.execute(
+            for name, desc in self.db.fetchall(
                 "SELECT name, description FROM collections ORDER BY name"
             )
         }
-        for name, kind, ref in self.db.execute(
+        for name, kind, ref in self.db.fetchall(
             "SELECT collection, kind, ref FROM collection_items"
         ):
             if visible is None or visible(kind, ref):
@@ -104,81 +123,65 @@ class Collections:
             raise QueryError(
                 f"collection name {name!r}: up to 80 ASCII letters, digits, space . _ : -"
             )
-        with self.db:
+        with self.db.write() as db:
             try:
-                self.db.execute(
-                    "INSERT INTO collections VALUES (?, ?, ?)", (name, description, now())
-                )
+                db.execute("INSERT INTO collections VALUES (?, ?, ?)", (name, description, now()))
             except sqlite3.IntegrityError:
                 raise ConflictError(f"a collection called {name!r} already exists") from None
 
     def delete(self, name: str) -> None:
         """Remove a collection and its items."""
         self._require(name)
-        with self.db:
-            self.db.execute("DELETE FROM collection_items WHERE collection = ?", (name,))
-            self.db.execute("DELETE FROM collections WHERE name = ?", (name,))
+        with self.db.write() as db:
+            db.execute("DELETE FROM collection_items WHERE collection = ?", (name,))
+            db.execute("DELETE FROM collections WHERE name = ?", (name,))
 
     def add(self, name: str, ref: str, catalog: Catalog, note: str = "") -> int:
         """Append a passage (by id) or a ruling (by case id); returns the item id."""
         self._require(name)
         kind = _kind(catalog, ref)
-        with self.db:
-            (last,) = self.db.execute(
-                "SELECT coalesce(max(position), 0) FROM collection_items WHERE collection = ?",
-                (name,),
-            ).fetchone()
-            cur = self.db.execute(
-                "INSERT INTO collection_items (collection, position, ref, kind, note, added_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (name, last + 1, ref, kind, note, now()),
+        with self.db.write() as db:
+            self._require(name)  # still there, now that no one else may write
+            cur = db.execute(
+                "INSERT INTO collection_items (collection, position, ref, kind, note, added_at) "
+                "SELECT ?, coalesce(max(position), 0) + 1, ?, ?, ?, ? FROM collection_items "
+                "WHERE collection = ?",
+                (name, ref, kind, note, now(), name),
             )
         return int(cur.lastrowid)
 
     def annotate(self, name: str, item_id: int, note: str) -> None:
         """Replace an item's note."""
         self.require_item(name, item_id)
-        with self.db:
-            self.db.execute(
-                "UPDATE collection_items SET note = ? WHERE item_id = ?", (note, item_id)
-            )
+        with self.db.write() as db:
+            db.execute("UPDATE collection_items SET note = ? WHERE item_id = ?", (note, item_id))
 
     def move(self, name: str, item_id: int, position: int) -> None:
         """Put an item at `position` (1-based), shifting the others."""
-        self.require_item(name, item_id)
-        ids = [
-            r[0]
-            for r in self.db.execute(
-                "SELECT item_id FROM collection_items WHERE collection = ? ORDER BY position",
-                (name,),
-            )
-        ]
-        ids.remove(item_id)
-        ids.insert(max(0, min(len(ids), position - 1)), item_id)
-        with self.db:
-            for pos, iid in enumerate(ids, start=1):
-                self.db.execute(
-                    "UPDATE collection_items SET position = ? WHERE item_id = ?", (pos, iid)
-                )
+        with self.db.write() as db:
+            self.require_item(name, item_id)
+            ids = _ordered_ids(db, name)
+            ids.remove(item_id)
+            ids.insert(max(0, min(len(ids), position - 1)), item_id)
+            _renumber(db, name, ids)
 
     def remove(self, name: str, item_id: int) -> None:
         """Take an item out."""
         self.require_item(name, item_id)
-        with self.db:
-            self.db.execute("DELETE FROM collection_items WHERE item_id = ?", (item_id,))
+        with self.db.write() as db:
+            db.execute("DELETE FROM collection_items WHERE item_id = ?", (item_id,))
 
     def items(self, name: str, catalog: Catalog, visible: Visible | None = None) -> list[Item]:
-        """The collection's items in order, with their citations (only those `visible`
-        allows: `visible(kind, ref)`)."""
+        """The collection's items in order, with their citations: only those `visible`
+        allows (`visible(kind, ref)`), numbered 1..n, so hidden items leave no gaps."""
         self._require(name)
-        rows = self.db.execute(
-            "SELECT item_id, position, ref, kind, note FROM collection_items "
-            "WHERE collection = ? ORDER BY position",
+        rows = self.db.fetchall(
+            "SELECT item_id, ref, kind, note FROM collection_items "
+            "WHERE collection = ? ORDER BY position, item_id",
             (name,),
-        ).fetchall()
-        return [
-            _resolve(catalog, *row) for row in rows if visible is None or visible(row[3], row[2])
-        ]
+        )
+        shown = [row for row in rows if visible is None or visible(row[2], row[1])]
+        return [_resolve(catalog, row[0], pos, *row[1:]) for pos, row in enumerate(shown, start=1)]
 
     def export(self, name: str, catalog: Catalog, fmt: str, visible: Visible | None = None) -> str:
         """The collection as Markdown or CSV, every item with its full citation."""
@@ -193,9 +196,7 @@ class Collections:
             )
         if fmt not in ("md", "markdown"):
             raise QueryError(f"unknown export format {fmt!r}; valid: md, csv")
-        (desc,) = self.db.execute(
-            "SELECT description FROM collections WHERE name = ?", (name,)
-        ).fetchone()
+        (desc,) = self.db.fetchone("SELECT description FROM collections WHERE name = ?", (name,))
         out = [f"# {name}", ""] + ([desc, ""] if desc else [])
         for it in items:
             out += [f"## {it.position}. {it.citation}", ""]
@@ -209,8 +210,8 @@ class Collections:
         """Mark a ruling as a good teaching example (or not), overriding its source data."""
         if _kind(catalog, case_id) != "ruling":
             raise QueryError(f"{case_id!r} is a passage, not a ruling")
-        with self.db:
-            self.db.execute(
+        with self.db.write() as db:
+            db.execute(
                 "INSERT OR REPLACE INTO teaching_flags VALUES (?, ?, ?, ?)",
                 (case_id, int(flagged), note, now()),
             )
@@ -218,7 +219,7 @@ class Collections:
     def teaching_overrides(self) -> dict[str, bool]:
         """case id -> flag, for rulings trainers have flagged or unflagged."""
         return {
-            c: bool(f) for c, f in self.db.execute("SELECT case_id, flagged FROM teaching_flags")
+            c: bool(f) for c, f in self.db.fetchall("SELECT case_id, flagged FROM teaching_flags")
         }
 
     def apply_teaching(self, filters: Filters, catalog: Catalog) -> Filters:
@@ -244,16 +245,31 @@ class Collections:
         return replace(filters, terms=terms)
 
     def _require(self, name: str) -> None:
-        if self.db.execute("SELECT 1 FROM collections WHERE name = ?", (name,)).fetchone() is None:
+        if self.db.fetchone("SELECT 1 FROM collections WHERE name = ?", (name,)) is None:
             raise NotFoundError(f"no collection {name!r}")
 
     def require_item(self, name: str, item_id: int) -> None:
         """NotFoundError unless the collection has this item."""
-        row = self.db.execute(
+        row = self.db.fetchone(
             "SELECT 1 FROM collection_items WHERE item_id = ? AND collection = ?", (item_id, name)
-        ).fetchone()
+        )
         if row is None:
             raise NotFoundError(f"collection {name!r} has no item {item_id}")
+
+
+def _ordered_ids(db: sqlite3.Connection, name: str) -> list[int]:
+    sql = "SELECT item_id FROM collection_items WHERE collection = ? ORDER BY position, item_id"
+    return [i for (i,) in db.execute(sql, (name,))]
+
+
+def _renumber(db: sqlite3.Connection, name: str, ids: list[int]) -> None:
+    """Positions 1..n in the order of `ids`; SQLite checks uniqueness row by row, so the old
+    positions are moved out of the way (negated) first."""
+    db.execute("UPDATE collection_items SET position = -position WHERE collection = ?", (name,))
+    db.executemany(
+        "UPDATE collection_items SET position = ? WHERE item_id = ?",
+        [(pos, item_id) for pos, item_id in enumerate(ids, start=1)],
+    )
 
 
 def _kind(catalog: Catalog, ref: str) -> str:

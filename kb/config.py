@@ -108,7 +108,9 @@ class Settings:
         "moderator, policy and admin; manage them with `kb users`).",
     )
     session_hours: float = _setting(
-        12.0, "How long a web login lasts before the user must sign in again."
+        12.0,
+        "How long a web sign-in lasts, counted from signing in however busy the session is "
+        "(enforced on the server, not only by the cookie).",
     )
     secure_cookies: bool = _setting(
         True,

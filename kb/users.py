@@ -7,18 +7,26 @@ Roles are ordered: `moderator` < `policy` < `admin`; each has every right of the
   teaching flags and editing collections;
 - admin: managing users and tokens, and reading the audit log.
 
-Passwords are hashed with Argon2id (argon2-cffi). API tokens are random 256-bit secrets shown
-once; only their SHA-256 is stored. Users live in `DATA_DIR/userdata.sqlite` beside the index
-generations, like collections, so a re-ingest never touches them.
+Passwords are hashed with Argon2id (argon2-cffi). Sign-ins and API tokens are random 256-bit
+secrets; only their SHA-256 is stored. A sign-in (session) lasts `session_hours` from the
+moment it starts, however busy it is, and ends at sign-out, when the user's password or role
+changes, or when the user is removed: the session cookie only names a row of the `sessions`
+table, which those events delete, so a copied cookie dies with its row, and a user removed and
+added again under the same name starts with no sessions and no tokens. API tokens are separate
+credentials that admins issue and revoke one by one: a password change keeps them, removing
+the user deletes them, and a token always acts with its user's current role. Users live in
+`DATA_DIR/userdata.sqlite` beside the index generations, like collections, so a re-ingest
+never touches them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import secrets
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,31 +34,38 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from kb.catalog import now
+from kb.dbfile import DBFile
 from kb.errors import NotFoundError, QueryError
 
 ROLES = ("moderator", "policy", "admin")
 MIN_PASSWORD = 10
 TOKEN_PREFIX = "kbt_"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
+# Files made before sessions had a table keep an unused `epoch` column in `users`.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
-    epoch INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL);
+    created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS api_tokens (
     token_id TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
     digest TEXT NOT NULL UNIQUE, label TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL,
     last_used TEXT);
+CREATE TABLE IF NOT EXISTS sessions (
+    digest TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    created_at TEXT NOT NULL, expires_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user);
 """
 
 
 @dataclass(frozen=True)
 class User:
-    """Who is making a request. `local` marks single-user local mode (no login)."""
+    """Who is making a request. `local` marks single-user local mode (no login);
+    `session_id` is the secret of the sign-in the request came with, if any."""
 
     name: str
     role: str
-    epoch: int = 0
     local: bool = False
+    session_id: str = field(default="", repr=False)
 
     def can(self, role: str) -> bool:
         """True when this user's role includes every right of `role`."""
@@ -65,25 +80,18 @@ class User:
         return True
 
     def get_id(self) -> str:
-        """Session id: name and epoch, so a password change or removal ends old sessions."""
-        return f"{self.epoch}:{self.name}"
+        """What the session cookie holds: the sign-in's secret (see `Users.start_session`)."""
+        return self.session_id
 
 
 LOCAL_USER = User("local", "admin", local=True)
 
 
 class Users:
-    """The user and token store of one data dir."""
+    """The user, session and token store of one data dir."""
 
     def __init__(self, data_dir: Path) -> None:
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(
-            Path(data_dir) / "userdata.sqlite", check_same_thread=False, timeout=10
-        )
-        self.db.execute("PRAGMA foreign_keys = ON")
-        # Every worker process reads this file on each request; writers must not block them.
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.executescript(_SCHEMA)
+        self.db = DBFile(Path(data_dir) / "userdata.sqlite", _SCHEMA)
         self._hasher = PasswordHasher()
 
     def close(self) -> None:
@@ -100,46 +108,47 @@ class Users:
             )
         _check_role(role)
         _check_password(password)
-        with self.db:
+        hashed = self._hasher.hash(password)
+        with self.db.write() as db:
             try:
-                self.db.execute(
+                db.execute(
                     "INSERT INTO users (name, role, password_hash, created_at) VALUES (?,?,?,?)",
-                    (name, role, self._hasher.hash(password), now()),
+                    (name, role, hashed, now()),
                 )
             except sqlite3.IntegrityError:
                 raise QueryError(f"a user called {name!r} already exists") from None
         return self.get(name)
 
     def remove(self, name: str) -> None:
-        """Delete a user and their tokens; their sessions stop working at once. Never the
-        last admin."""
-        user = self._keeping_an_admin(name, None)
-        with self.db:
-            self.db.execute("DELETE FROM users WHERE name = ?", (user.name,))
+        """Delete a user with their sessions and tokens. Never the last admin."""
+        with self.db.write() as db:
+            user = self._keeping_an_admin(name, None)
+            _end_sessions(db, user.name)
+            db.execute("DELETE FROM api_tokens WHERE user = ?", (user.name,))
+            db.execute("DELETE FROM users WHERE name = ?", (user.name,))
 
     def set_password(self, name: str, password: str) -> None:
-        """New password; every existing session of the user ends."""
+        """New password; every session of the user ends (API tokens stay valid)."""
         user = self.get(name)
         _check_password(password)
-        with self.db:
-            self.db.execute(
-                "UPDATE users SET password_hash = ?, epoch = epoch + 1 WHERE name = ?",
-                (self._hasher.hash(password), user.name),
-            )
+        hashed = self._hasher.hash(password)
+        with self.db.write() as db:
+            db.execute("UPDATE users SET password_hash = ? WHERE name = ?", (hashed, user.name))
+            _end_sessions(db, user.name)
 
     def set_role(self, name: str, role: str) -> None:
         """Change a user's role; their sessions end so the new role applies at once. Never
         demotes the last admin."""
         _check_role(role)
-        user = self._keeping_an_admin(name, role)
-        with self.db:
-            self.db.execute(
-                "UPDATE users SET role = ?, epoch = epoch + 1 WHERE name = ?", (role, user.name)
-            )
+        with self.db.write() as db:
+            user = self._keeping_an_admin(name, role)
+            db.execute("UPDATE users SET role = ? WHERE name = ?", (role, user.name))
+            _end_sessions(db, user.name)
 
     def _keeping_an_admin(self, name: str, new_role: str | None) -> User:
         """The user, unless removing them (new_role None) or giving them `new_role` would
-        leave nobody to manage users."""
+        leave nobody to manage users. Called inside `write()`, whose transaction these reads
+        share (same thread, same connection), so two admins cannot remove each other."""
         user = self.get(name)
         if user.role == "admin" and new_role != "admin" and self.count("admin") == 1:
             raise QueryError(f"{user.name} is the last admin; make someone else admin first")
@@ -148,9 +157,7 @@ class Users:
     def get(self, name: str) -> User:
         """A user by name (any case); NotFoundError when there is none."""
         name = (name or "").strip().lower()
-        row = self.db.execute(
-            "SELECT name, role, epoch FROM users WHERE name = ?", (name,)
-        ).fetchone()
+        row = self.db.fetchone("SELECT name, role FROM users WHERE name = ?", (name,))
         if row is None:
             raise NotFoundError(f"no user {name!r}")
         return User(*row)
@@ -164,7 +171,7 @@ class Users:
 
     def list(self) -> list[dict[str, Any]]:
         """Every user with their token count."""
-        rows = self.db.execute(
+        rows = self.db.fetchall(
             "SELECT u.name, u.role, u.created_at, count(t.token_id) FROM users u "
             "LEFT JOIN api_tokens t ON t.user = u.name GROUP BY u.name ORDER BY u.name"
         )
@@ -173,16 +180,14 @@ class Users:
     def count(self, role: str | None = None) -> int:
         """How many users (with `role`, when given)."""
         if role:
-            return self.db.execute("SELECT count(*) FROM users WHERE role = ?", (role,)).fetchone()[
-                0
-            ]
-        return self.db.execute("SELECT count(*) FROM users").fetchone()[0]
+            return self.db.fetchone("SELECT count(*) FROM users WHERE role = ?", (role,))[0]
+        return self.db.fetchone("SELECT count(*) FROM users")[0]
 
     def authenticate(self, name: str, password: str) -> User | None:
         """The user when the password matches, else None (same work either way)."""
-        row = self.db.execute(
+        row = self.db.fetchone(
             "SELECT password_hash FROM users WHERE name = ?", ((name or "").strip().lower(),)
-        ).fetchone()
+        )
         stored = row[0] if row else _DUMMY_HASH
         try:
             self._hasher.verify(stored, password or "")
@@ -192,28 +197,51 @@ class Users:
             return None
         user = self.get(name)
         if self._hasher.check_needs_rehash(stored):
-            with self.db:
-                self.db.execute(
-                    "UPDATE users SET password_hash = ? WHERE name = ?",
-                    (self._hasher.hash(password), user.name),
-                )
+            hashed = self._hasher.hash(password)
+            with self.db.write() as db:
+                db.execute("UPDATE users SET password_hash = ? WHERE name = ?", (hashed, user.name))
         return user
 
+    def start_session(self, user: User, hours: float) -> User:
+        """A new sign-in of `user` lasting `hours`: the user with its session id (a secret
+        for the cookie; only its SHA-256 is stored). NotFoundError if the user is gone."""
+        session_id = secrets.token_urlsafe(32)
+        start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        expires = (start + dt.timedelta(hours=hours)).isoformat()
+        with self.db.write() as db:
+            db.execute("DELETE FROM sessions WHERE expires_at <= ?", (start.isoformat(),))
+            cur = db.execute(
+                "INSERT INTO sessions (digest, user, created_at, expires_at) "
+                "SELECT ?, name, ?, ? FROM users WHERE name = ?",
+                (_digest(session_id), start.isoformat(), expires, user.name),
+            )
+        if cur.rowcount == 0:
+            raise NotFoundError(f"no user {user.name!r}")
+        return replace(user, session_id=session_id)
+
     def session_user(self, session_id: str) -> User | None:
-        """The user of a session id from `User.get_id`, if it is still valid."""
-        epoch, _, name = (session_id or "").partition(":")
-        user = self.find(name)
-        if user is None or str(user.epoch) != epoch:
+        """The user of a session id from `start_session`, while that sign-in lasts."""
+        if not session_id:
             return None
-        return user
+        row = self.db.fetchone(
+            "SELECT u.name, u.role FROM sessions s JOIN users u ON u.name = s.user "
+            "WHERE s.digest = ? AND s.expires_at > ?",
+            (_digest(session_id), now()),
+        )
+        return User(*row, session_id=session_id) if row else None
+
+    def end_session(self, session_id: str) -> None:
+        """Sign out: the session id stops working, wherever its cookie was copied."""
+        with self.db.write() as db:
+            db.execute("DELETE FROM sessions WHERE digest = ?", (_digest(session_id),))
 
     def create_token(self, name: str, label: str = "") -> tuple[str, str]:
         """A new API token for `name`: (token id, secret). The secret is not stored."""
         user = self.get(name)
         token_id = secrets.token_hex(4)
         secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
-        with self.db:
-            self.db.execute(
+        with self.db.write() as db:
+            db.execute(
                 "INSERT INTO api_tokens (token_id, user, digest, label, created_at) "
                 "VALUES (?,?,?,?,?)",
                 (token_id, user.name, _digest(secret), label[:100], now()),
@@ -223,7 +251,7 @@ class Users:
     def tokens(self, name: str | None = None) -> list[dict[str, Any]]:
         """Tokens (never their secrets), of one user or of all."""
         sql = "SELECT token_id, user, label, created_at, last_used FROM api_tokens"
-        rows = self.db.execute(
+        rows = self.db.fetchall(
             sql + (" WHERE user = ? ORDER BY created_at" if name else " ORDER BY user, created_at"),
             (name,) if name else (),
         )
@@ -232,8 +260,8 @@ class Users:
 
     def revoke_token(self, token_id: str) -> None:
         """Delete a token; requests with it fail from now on."""
-        with self.db:
-            cur = self.db.execute("DELETE FROM api_tokens WHERE token_id = ?", (token_id,))
+        with self.db.write() as db:
+            cur = db.execute("DELETE FROM api_tokens WHERE token_id = ?", (token_id,))
         if cur.rowcount == 0:
             raise NotFoundError(f"no API token {token_id!r}")
 
@@ -241,23 +269,30 @@ class Users:
         """The user an API token belongs to, or None."""
         if not secret.startswith(TOKEN_PREFIX):
             return None
-        row = self.db.execute(
-            "SELECT token_id, user FROM api_tokens WHERE digest = ?", (_digest(secret),)
-        ).fetchone()
+        row = self.db.fetchone(
+            "SELECT token_id, user, last_used FROM api_tokens WHERE digest = ?",
+            (_digest(secret),),
+        )
         if row is None:
             return None
+        token_id, name, last_used = row
         stamp = now()
-        with self.db:  # at most one write a minute per token, not one per request
-            self.db.execute(
-                "UPDATE api_tokens SET last_used = ? WHERE token_id = ? "
-                "AND (last_used IS NULL OR last_used < ?)",
-                (stamp, row[0], stamp[:16]),
-            )
-        return self.find(row[1])
+        if last_used is None or last_used < stamp[:16]:  # one write a minute, not per request
+            with self.db.write() as db:
+                db.execute(
+                    "UPDATE api_tokens SET last_used = ? WHERE token_id = ? "
+                    "AND (last_used IS NULL OR last_used < ?)",
+                    (stamp, token_id, stamp[:16]),
+                )
+        return self.find(name)
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _end_sessions(db: sqlite3.Connection, name: str) -> None:
+    db.execute("DELETE FROM sessions WHERE user = ?", (name,))
 
 
 def _check_role(role: str) -> None:

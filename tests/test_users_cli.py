@@ -54,6 +54,9 @@ def test_users_add_token_role_and_remove(tmp_path):
     assert store.token_user(secret).name == "bob"
     assert store.authenticate("alice", PASSWORD).role == "admin"  # names are lower-cased
     assert store.authenticate("alice", "wrong password") is None
+    passwd = run(data, "users", "passwd", "bob", "--password-stdin", input=PASSWORD + "!\n")
+    assert passwd.exit_code == 0 and "1 API token(s) still valid" in passwd.output
+    assert store.token_user(secret).name == "bob"  # a password change keeps API tokens
     listed = json.loads(run(data, "users", "list", "--json").stdout)
     assert [u["name"] for u in listed["users"]] == ["alice", "bob"]
     assert secret not in json.dumps(listed)  # only the token id and label are shown

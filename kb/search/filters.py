@@ -14,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from kb.blank import is_blank
 from kb.errors import QueryError
 from kb.ingest.metadata import SCOPE_KEYS, canonical_key, fold_key
 from kb.types import Passage, VersionInfo
@@ -131,7 +132,7 @@ class Filters:
             key = ALIASES.get(fold_key(key), fold_key(key))
             values = value if isinstance(value, list) else [value]
             for v in values:
-                if not isinstance(v, str | int | float | bool) or not str(v).strip():
+                if not isinstance(v, str | int | float | bool) or is_blank(str(v)):
                     raise QueryError(f"filter {key!r} has an empty or invalid value")
                 if len(str(v)) > MAX_VALUE_LENGTH:
                     raise QueryError(f"filter {key!r} value is over {MAX_VALUE_LENGTH} characters")

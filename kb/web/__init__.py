@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from flask import Flask, request
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import LimitedStream
 
 from kb.config import Settings
+
+MAX_BODY = 64 * 1024  # bytes of a request body; more is refused with 413
 
 
 def create_app(settings: Settings | None = None, *, testing: bool = False) -> Flask:
@@ -14,8 +18,19 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
 
     settings = settings or Settings.load()
     app = Flask(__name__)
-    app.config.update(TESTING=testing, JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=64 * 1024)
+    app.config.update(TESTING=testing, JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=MAX_BODY)
     app.extensions["kb"] = KBState(settings)
+
+    @app.before_request
+    def refuse_long_streams():
+        # A body sent without a length (chunked) is cut at MAX_CONTENT_LENGTH by werkzeug
+        # without an error, and a cut form still parses: read it first, refuse it whole.
+        if request.content_length is None and request.headers.get("Transfer-Encoding"):
+            request.get_data(cache=True)
+            stream = request.stream
+            if isinstance(stream, LimitedStream) and stream.is_exhausted:
+                raise RequestEntityTooLarge()
+
     auth.init_app(app, settings)
     app.register_blueprint(ui.bp)
     app.register_blueprint(auth.bp)

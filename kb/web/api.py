@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request
 from werkzeug.datastructures import MultiDict
 
+from kb.blank import is_blank
 from kb.errors import NotFoundError, QueryError
 from kb.web import views
 from kb.web.auth import check_role, gate, require, signed_in
@@ -40,7 +41,7 @@ def answer():
     """An extractive, cited answer or an abstention."""
     state = kb()
     req = state.request(_args())
-    if not req.query.strip():
+    if is_blank(req.query):
         raise QueryError("the query is empty")
     return jsonify(state.answerer.answer(req.query, req.filters).to_dict())
 
@@ -224,7 +225,7 @@ def audit():
 def _text(body: dict, field: str, *, required: bool = False) -> str:
     """A string field of a JSON body ("" when absent and not required)."""
     value = body.get(field, None if required else "")
-    if not isinstance(value, str) or (required and not value.strip()):
+    if not isinstance(value, str) or (required and is_blank(value)):
         raise QueryError(f"{field} must be a{' non-empty' if required else ''} string")
     return value
 

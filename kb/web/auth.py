@@ -216,7 +216,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             name,
             role,
             action,
-            _target(),
+            g.pop("kb_target", None) or _target(),
             status=response.status_code,
             ip=request.remote_addr or "",
             detail=_detail(),
@@ -296,15 +296,25 @@ def login():
     if request.method == "POST":
         name = request.form.get("name", "").strip().lower()[:64]
         g.kb_login_name = name or "?"
-        if _recent_failures(state, name) >= MAX_FAILURES:
+        attempt = state.audit.sign_in_attempt(
+            g.kb_login_name,
+            request.remote_addr or "",
+            limit=MAX_FAILURES,
+            window=FAILURE_WINDOW,
+        )
+        if attempt is None:
             error = "Too many failed sign-ins for this name; wait 15 minutes and try again."
             status = 429
             g.kb_action = "login_refused"
         else:
+            g.kb_target = f"#{attempt}"  # the outcome event names its attempt
             user = state.users.authenticate(name, request.form.get("password", ""))
             if user is not None:
+                previous = signed_in()
+                if previous is not None and previous.session_id:
+                    state.users.end_session(previous.session_id)  # not two live cookies
                 session.clear()
-                login_user(user)
+                login_user(state.users.start_session(user, state.settings.session_hours))
                 session.permanent = True
                 return redirect(target)
             error = "Wrong name or password."
@@ -313,15 +323,12 @@ def login():
     return render_template("login.html", error=error, next=target), status
 
 
-def _recent_failures(state: AuthState, name: str) -> int:
-    since = (dt.datetime.now(dt.UTC) - FAILURE_WINDOW).replace(microsecond=0).isoformat()
-    events = state.audit.events(user=name, action="login_failed", since=since, limit=MAX_FAILURES)
-    return len(events)
-
-
 @bp.post("/logout")
 def logout():
-    """End the session."""
+    """End the session, on the server too: a copy of the cookie stops working."""
+    user = signed_in()
+    if user is not None and user.session_id:
+        auth().users.end_session(user.session_id)
     logout_user()
     session.clear()
     return redirect(url_for("auth.login") if not auth().local else url_for("ui.search"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kb.blank import NOT_BLANK
 from kb.search.filters import MAX_FILTER_VALUES, MAX_VALUE_LENGTH
 from kb.search.hybrid import MODES
 
@@ -43,18 +44,15 @@ _BOOL = {"type": "boolean"}
 _OPT_STR = {"type": ["string", "null"]}
 _STRS = {"type": "array", "items": _STR}
 _DATE = {"type": "string", "format": "date"}
-# A character that is not blank to Python's str.strip() (JSON Schema's \S differs a little).
-_SPACES = "".join(f"\\u{i:04x}" for i in range(0x3001) if chr(i).isspace())
-_NOT_BLANK = f"[^{_SPACES}]"
 # A query: at most 1000 characters with at least one that is not a space (max_query_chars).
-_QUERY = {"type": "string", "maxLength": 1000, "pattern": _NOT_BLANK}
+_QUERY = {"type": "string", "maxLength": 1000, "pattern": NOT_BLANK}
 # A filter value: empty means no filter; "a,b" means either; blank values are refused.
-_FILTER = {"type": "string", "maxLength": MAX_VALUE_LENGTH, "pattern": "^$|" + _NOT_BLANK}
+_FILTER = {"type": "string", "maxLength": MAX_VALUE_LENGTH, "pattern": "^$|" + NOT_BLANK}
 # In a JSON body a filter that is there has a value (a string, or a number or true/false).
 _FILTER_VALUE = {
     "type": ["string", "number", "boolean"],
     "maxLength": MAX_VALUE_LENGTH,
-    "pattern": _NOT_BLANK,
+    "pattern": NOT_BLANK,
 }
 _FILTER_VALUES = {"type": "array", "items": _FILTER_VALUE, "maxItems": MAX_FILTER_VALUES}
 _FILTER_FIELDS = {
@@ -394,7 +392,7 @@ def spec() -> dict[str, Any]:
                     _obj("item_id", item_id=_INT),
                     (400, 404),
                     status=201,
-                    body=_obj("ref", ref={"type": "string", "pattern": r"\S"}, note=_STR),
+                    body=_obj("ref", ref={"type": "string", "pattern": NOT_BLANK}, note=_STR),
                 )
             },
             "/api/collections/{name}/items/{item_id}": {

@@ -9,6 +9,7 @@ from gunicorn.app.base import BaseApplication
 
 from kb.config import Settings
 from kb.errors import ConfigError
+from kb.web import MAX_BODY
 
 
 def is_loopback(host: str) -> bool:
@@ -23,6 +24,17 @@ def is_loopback(host: str) -> bool:
             )
         except OSError:
             return False
+
+
+def close_after_unreadable_body(worker, req) -> None:
+    """gunicorn's pre_request hook: end the connection after answering a request whose body
+    the app may refuse unread (over MAX_BODY: 413), since gunicorn drains only 64 KiB of an
+    unread body before it hangs up. gunicorn writes the Connection header itself (it drops
+    an app's own as hop-by-hop), so this is where `Connection: close` can be said."""
+    headers = dict(req.headers)
+    length = headers.get("CONTENT-LENGTH", "")
+    if "TRANSFER-ENCODING" in headers or (length.isdigit() and int(length) > MAX_BODY):
+        req.must_close = True
 
 
 class _Gunicorn(BaseApplication):
@@ -63,5 +75,6 @@ def serve(
             "timeout": 60,
             "accesslog": "-",
             "loglevel": "warning",
+            "pre_request": close_after_unreadable_body,
         },
     ).run()

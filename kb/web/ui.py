@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from kb.access import restrict
+from kb.blank import is_blank
 from kb.errors import QueryError
 from kb.search.filters import Filters
 from kb.web import params, views
@@ -29,7 +30,7 @@ def search():
         "response": None,
         "error": None,
     }
-    if context["q"].strip():
+    if not is_blank(context["q"]):
         try:
             req = state.request(request.args, default_k=20)
             response, facets = views.run_search(searcher, req)
@@ -88,7 +89,7 @@ def similar():
     state = kb()
     q = request.args.get("q", "")
     hits, outcomes, error = [], None, None
-    if q.strip():
+    if not is_blank(q):
         try:
             req = state.request(request.args)
             hits, outcomes = similar_rulings(

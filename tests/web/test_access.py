@@ -4,7 +4,9 @@ without an entry here fails `test_every_route_is_walked`."""
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
 import re
 import sqlite3
@@ -541,3 +543,42 @@ def test_policy_adds_results_to_collections_and_flags_teaching_examples_from_the
     after = policy.get(f"/documents/{case}").get_data(as_text=True)
     shown = "yes" if flag == "true" else "no"
     assert f"<dt>Teaching example</dt><dd>{shown}" in after
+
+
+def test_collection_positions_are_numbered_over_what_the_reader_may_see(clients, hidden):
+    policy, moderator = clients["policy"], clients["moderator"]
+    headers = {"X-CSRFToken": csrf_of(policy.get("/").get_data(as_text=True))}
+    assert (
+        policy.post("/api/collections", json={"name": "gaps"}, headers=headers).status_code == 201
+    )
+    found = moderator.get(
+        "/api/search", query_string={"q": "sparkler child", "k": 2, "type": "policy"}
+    ).get_json()["results"]
+    visible = [r["passage_id"] for r in found]
+    refs = [hidden["ruling"], visible[0], hidden["guidance_passage"], visible[1]]
+    ids = [
+        policy.post("/api/collections/gaps/items", json={"ref": r}, headers=headers).get_json()[
+            "item_id"
+        ]
+        for r in refs
+    ]
+    seen = moderator.get("/api/collections/gaps").get_json()["items"]
+    assert [(i["position"], i["ref"]) for i in seen] == [(1, visible[0]), (2, visible[1])]
+    md = moderator.get("/api/collections/gaps/export", query_string={"format": "md"})
+    assert re.findall(r"^## (\d+)\.", md.get_data(as_text=True), re.M) == ["1", "2"]
+    rows = csv.DictReader(
+        io.StringIO(
+            moderator.get("/api/collections/gaps/export", query_string={"format": "csv"}).get_data(
+                as_text=True
+            )
+        )
+    )
+    assert [r["position"] for r in rows] == ["1", "2"]
+    everything = policy.get("/api/collections/gaps").get_json()["items"]
+    assert [i["position"] for i in everything] == [1, 2, 3, 4]
+    # Removing an item leaves no gap either.
+    assert (
+        policy.delete(f"/api/collections/gaps/items/{ids[1]}", headers=headers).status_code == 204
+    )
+    after = policy.get("/api/collections/gaps").get_json()["items"]
+    assert [(i["position"], i["ref"]) for i in after] == [(1, refs[0]), (2, refs[2]), (3, refs[3])]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -137,3 +140,51 @@ def test_trainers_teaching_flags_drive_the_filter(client):
     )
     bad = client.put("/api/rulings/ESC-1064/teaching", json={"teaching_example": "yes"})
     assert bad.status_code == 400
+
+
+def test_items_added_at_once_get_distinct_positions(client, tmp_path):
+    app = client.application
+    client.post("/api/collections", json={"name": "rush"})
+    refs = [
+        h["passage_id"]
+        for h in client.get(
+            "/api/search", query_string={"q": "sparkler", "k": 24, "max_per_doc": 24}
+        ).get_json()["results"]
+    ]
+    assert len(refs) == 24
+    start = threading.Barrier(len(refs))
+
+    def add(ref: str) -> int:
+        own = app.test_client()
+        start.wait()
+        return own.post("/api/collections/rush/items", json={"ref": ref}).status_code
+
+    with ThreadPoolExecutor(len(refs)) as pool:
+        assert list(pool.map(add, refs)) == [201] * len(refs)
+    db = sqlite3.connect(tmp_path / "userdata.sqlite")
+    stored = [p for (p,) in db.execute("SELECT position FROM collection_items ORDER BY position")]
+    db.close()
+    assert stored == list(range(1, len(refs) + 1))
+
+
+def test_a_file_with_duplicate_positions_is_renumbered_and_then_kept_unique(tmp_path):
+    from kb.collections import _SCHEMA, Collections
+
+    db = sqlite3.connect(tmp_path / "userdata.sqlite")  # as written before positions were unique
+    db.executescript(_SCHEMA)
+    db.executemany("INSERT INTO collections VALUES (?, '', 'then')", [("c",), ("d",)])
+    db.executemany(
+        "INSERT INTO collection_items (item_id, collection, position, ref, kind, added_at) "
+        "VALUES (?, ?, ?, 'ESC-1010', 'ruling', 'then')",
+        [(1, "c", 1), (2, "c", 2), (3, "c", 2), (4, "c", 3), (5, "d", 5), (6, "d", 5)],
+    )
+    db.commit()
+    Collections(tmp_path).close()
+    rows = db.execute("SELECT item_id, position FROM collection_items ORDER BY item_id").fetchall()
+    assert rows == [(1, 1), (2, 2), (3, 3), (4, 4), (5, 1), (6, 2)]
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        db.execute(
+            "INSERT INTO collection_items (collection, position, ref, kind, added_at) "
+            "VALUES ('c', 4, 'ESC-1010', 'ruling', 'now')"
+        )
+    db.close()

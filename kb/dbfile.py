@@ -1,0 +1,98 @@
+"""One SQLite file of user data (users, audit log, collections), opened once per thread.
+
+A sqlite3 connection holds one transaction at a time, so one shared between a worker's threads
+lets one thread's commit end another's transaction ("cannot commit - no transaction is
+active") and their statements interleave. Each thread gets its own connection instead, in
+autocommit mode; changes go through `write()`, a BEGIN IMMEDIATE transaction that waits for
+the file's other writers (in this process or another) up to a busy timeout instead of failing
+the request.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+BUSY_SECONDS = 10.0  # how long a statement waits for another writer before giving up
+
+
+class _Handle:
+    """A thread's connection; dropped (and so closed) with the thread's locals."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+
+class DBFile:
+    """A SQLite file in WAL mode with foreign keys on and a connection per thread."""
+
+    def __init__(self, path: Path, schema: str, *, pragmas: tuple[str, ...] = ()) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._pragmas = pragmas
+        self._local = threading.local()
+        self._open: weakref.WeakSet[_Handle] = weakref.WeakSet()
+        self._open_lock = threading.Lock()
+        # Readers (every request of every worker) must not wait for a writer: WAL, which the
+        # file keeps once set.
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.executescript(schema)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit: use `write()` for changes)."""
+        handle = getattr(self._local, "handle", None)
+        if handle is None:
+            # check_same_thread=False only so that close() may close it from another thread.
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA foreign_keys = ON")
+            for pragma in self._pragmas:
+                conn.execute(f"PRAGMA {pragma}")
+            handle = self._local.handle = _Handle(conn)
+            with self._open_lock:
+                self._open.add(handle)
+        return handle.conn
+
+    def fetchall(self, sql: str, args: tuple = ()) -> list[tuple[Any, ...]]:
+        """Every row of a query."""
+        return self.conn.execute(sql, args).fetchall()
+
+    def fetchone(self, sql: str, args: tuple = ()) -> tuple[Any, ...] | None:
+        """The first row of a query, or None."""
+        cur = self.conn.execute(sql, args)
+        try:
+            return cur.fetchone()
+        finally:
+            cur.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A transaction holding the file's write lock from its start: what it reads stays
+        true until it commits (on success; rolled back on error)."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:  # SQLite may have rolled back already
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every thread's connection."""
+        with self._open_lock:
+            handles = list(self._open)
+            self._open.clear()
+        for handle in handles:
+            handle.conn.close()
+        self._local = threading.local()
