@@ -9,7 +9,8 @@ Layout::
       cache/                   content-addressed caches shared by generations (embeddings)
 
 A generation is complete once CURRENT names it; folders of interrupted ingests are removed by
-the next ingest. Readers resolve CURRENT once and keep using that generation.
+the next ingest, including one killed after writing its manifest but before moving CURRENT.
+Readers resolve CURRENT once and keep using that generation.
 """
 
 from __future__ import annotations
@@ -89,12 +90,17 @@ class DataDir:
     def begin(self) -> Path:
         """Create the folder of the next generation, seeded with a copy of the live catalog.
 
-        Call with the lock held. Leftovers of interrupted ingests are removed first.
+        Call with the lock held. Leftovers of interrupted ingests are removed first: folders
+        without a manifest, and any newer than the live generation, which never were live
+        (each commit makes the newest generation live) or were rolled back from by hand.
         """
         self.generations.mkdir(parents=True, exist_ok=True)
         live = self.current_name()
+        live_number = -1 if live is None else _number(live)
         for child in self.generations.iterdir():
-            if child.name != live and not (child / "manifest.json").is_file():
+            if child.name != live and (
+                not (child / "manifest.json").is_file() or _number(child.name) > live_number
+            ):
                 shutil.rmtree(child, ignore_errors=True)
         numbers = [_number(c.name) for c in self.generations.iterdir()]
         name = f"{_PREFIX}{max([0, *numbers]) + 1:06d}"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
 from kb.datadir import DataDir
+from kb.ingest.pipeline import ingest
 
 from .test_pipeline import policy
 
@@ -70,3 +72,34 @@ def test_sigkill_mid_ingest_keeps_previous_generation(settings, write, src):
     assert datadir.current_name() == report["generation"] != live
     assert not partial.exists() or partial.name == report["generation"]
     assert json.loads(_kb(settings, "stats", "--json").stdout)["documents"] == 301
+
+
+def test_a_generation_never_made_live_does_not_cost_the_live_one(settings, write, src):
+    settings = settings.replace(keep_generations=2)
+    write("first.md", policy(id="first"))
+    live = ingest(settings, [src]).generation
+    datadir = DataDir(settings.data_dir)
+
+    # What an ingest killed between writing its manifest and moving CURRENT leaves behind:
+    # a complete-looking generation that was never live.
+    orphan = datadir.generations / "gen-000002"
+    shutil.copytree(datadir.generations / live, orphan)
+    manifest = json.loads((orphan / "manifest.json").read_text())
+    (orphan / "manifest.json").write_text(json.dumps({**manifest, "generation": orphan.name}))
+    assert datadir.current_name() == live
+
+    write("second.md", policy(id="second", text="A zyxorbital prop gets a warning."))
+    new = ingest(settings, [src]).generation
+    assert datadir.current_name() == new
+    # keep_generations=2: the live one and the one live before it, not the orphan.
+    assert sorted(g.name for g in datadir.generations.iterdir()) == [live, new]
+
+    write("third.md", policy(id="third"))
+    newest = ingest(settings, [src]).generation
+    assert sorted(g.name for g in datadir.generations.iterdir()) == [new, newest]
+    stats = _kb(settings, "stats", "--json")
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["generation"] == newest
+    found = _kb(settings, "search", "zyxorbital", "--mode", "keyword", "--json")
+    assert found.returncode == 0, found.stderr
+    assert {r["document_id"] for r in json.loads(found.stdout)["results"]} == {"second"}
