@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -86,3 +88,87 @@ def corpus_settings(tmp_path_factory, shared_cache) -> Settings:
     report = ingest(settings, [CORPUS])
     assert report.errors == [], [str(e) for e in report.errors]
     return settings
+
+
+# -- read-only and full disks, for real -------------------------------------------------------
+# Root ignores file modes, so a chmod proves nothing: a read-only bind mount in a private mount
+# namespace (no other process sees it) does, or else running as an unprivileged user.
+# KB_TEST_READ_ONLY=mount|user forces one way, to check both work on this machine.
+NOBODY = 65534
+
+
+def _run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
+
+
+class ReadOnly:
+    """run(argv, paths) runs argv with `paths` read-only (a mount, or as an unprivileged user)."""
+
+    def __init__(self, how: str, basetemp: Path) -> None:
+        self.how = how
+        self.basetemp = basetemp
+
+    def wrap(self, argv: list[str], paths: list[Path]) -> list[str]:
+        """argv run with `paths` read-only."""
+        if self.how == "mount":
+            mounts = " && ".join(
+                f"mount --bind {q} {q} && mount -o remount,ro,bind {q}"
+                for q in (shlex.quote(str(p)) for p in paths)
+            )
+            return ["unshare", "--mount", "--propagation", "private", "sh", "-c"] + [
+                f'{mounts} && exec "$@"',
+                "sh",
+                *argv,
+            ]
+        for path in paths:  # readable by the unprivileged user, writable by root only
+            for folder in [*reversed(path.parents), path]:
+                if folder.is_relative_to(self.basetemp.parent) and folder.is_dir():
+                    folder.chmod(folder.stat().st_mode | 0o011)
+        return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
+
+    def run(self, argv: list[str], paths: list[Path], **kwargs) -> subprocess.CompletedProcess:
+        """Run argv to completion with `paths` read-only; stdout and stderr captured."""
+        return _run(self.wrap(argv, paths), timeout=300, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def read_only(tmp_path_factory) -> ReadOnly:
+    """A way to make folders read-only for a subprocess, checked to really refuse writes."""
+    probe = tmp_path_factory.mktemp("read-only-probe")
+    basetemp = tmp_path_factory.getbasetemp()
+    wanted = os.environ.get("KB_TEST_READ_ONLY")
+    tried = []
+    for how in [wanted] if wanted else ["mount", "user"]:
+        ro = ReadOnly(how, basetemp)
+        try:
+            works = _run(ro.wrap(["true"], [probe])).returncode == 0
+            write = _run(ro.wrap(["sh", "-c", 'touch "$0/x"', str(probe)], [probe]))
+        except FileNotFoundError as exc:  # no unshare or setpriv
+            tried.append(f"{how}: {exc}")
+            continue
+        if works and write.returncode != 0 and not (probe / "x").exists():
+            return ro
+        tried.append(f"{how}: {write.stderr.strip() or 'writes were not refused'}")
+    pytest.skip("cannot make a folder read-only for real here: " + "; ".join(tried))
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """full_disk(size) -> (folder, limit): a `size`-byte tmpfs mounted at `folder` (limit None),
+    or, where mounting is not permitted, a plain folder and a file-size limit (RLIMIT_FSIZE)
+    for the processes that should find the disk full."""
+    mounted: list[Path] = []
+
+    def make(size: int) -> tuple[Path, int | None]:
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        if os.environ.get("KB_TEST_FULL_DISK") != "rlimit":
+            done = _run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", folder])
+            if done.returncode == 0:
+                mounted.append(folder)
+                return folder, None
+        return folder, size
+
+    yield make
+    for folder in mounted:
+        _run(["umount", "--lazy", str(folder)])

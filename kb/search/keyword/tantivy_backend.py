@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 
 import tantivy
 
+from kb.errors import ConfigError
 from kb.search.filters import Filters
 from kb.search.keyword.base import SEARCH_FIELDS, IndexedPassage, plain_terms, prepare
 
@@ -64,6 +68,12 @@ class TantivyBackend:
             writer.add_document(doc)
         writer.commit()
         writer.wait_merging_threads()
+        # Tantivy writes these two through a private temporary file (mode 0600); give them the
+        # mode of the folder's other files, so a server running as another user can read them.
+        mode = folder.stat().st_mode & 0o666
+        for name in ("meta.json", ".managed.json"):
+            if (folder / name).is_file():
+                (folder / name).chmod(mode)
 
     def open(self, folder: Path, boosts: dict[str, float]) -> TantivyIndex:
         """Open the index in `folder`."""
@@ -74,7 +84,7 @@ class TantivyIndex:
     """Search over one Tantivy index."""
 
     def __init__(self, folder: Path, boosts: dict[str, float]) -> None:
-        self.index = tantivy.Index.open(str(folder))
+        self.index = _open(folder, self)
         _register(self.index)
         self.schema = self.index.schema
         self.boosts = boosts
@@ -133,3 +143,28 @@ class TantivyIndex:
 
     def close(self) -> None:
         """Nothing to release explicitly."""
+
+
+def _open(folder: Path, owner: object) -> tantivy.Index:
+    """The index in `folder`. Its reader takes a lock file there, which a read-only folder
+    (an index built elsewhere and mounted read-only) refuses, and tantivy-py has no read-only
+    mode: then the index is opened through a writable folder of links to its files, removed
+    with `owner`."""
+    try:
+        return tantivy.Index.open(str(folder))
+    except ValueError as exc:
+        if "Lockfile" not in str(exc):
+            raise
+    try:
+        shadow = Path(tempfile.mkdtemp(prefix="kb-keyword-"))
+    except OSError as exc:
+        raise ConfigError(
+            f"the keyword index in {folder} is read-only, and Tantivy needs a writable folder "
+            f"for its lock files: {exc.strerror} in {tempfile.gettempdir()}; set TMPDIR to a "
+            "writable folder"
+        ) from None
+    weakref.finalize(owner, shutil.rmtree, shadow, ignore_errors=True)
+    for path in folder.iterdir():
+        if not path.name.endswith(".lock"):
+            (shadow / path.name).symlink_to(path.resolve())
+    return tantivy.Index.open(str(shadow))
