@@ -1,21 +1,21 @@
 """The audit trail: who searched, viewed or exported what, and when.
 
-Append-only: events live in `DATA_DIR/audit.sqlite`, whose triggers refuse any UPDATE or
-DELETE, so nothing in the application can rewrite history. Admins read and export it
-(`kb audit`, `/admin/audit`, `/api/audit`).
+Append-only: events live in `audit.sqlite` in the user data folder (DATA_DIR unless
+KB_USER_DATA_DIR), whose triggers refuse any UPDATE or DELETE, so nothing in the application can
+rewrite history. Admins read and export it (`kb audit`, `/admin/audit`, `/api/audit`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from kb.catalog import now
 from kb.csv_export import write_csv
 from kb.errors import QueryError
+from kb.storage import is_read_only, open_store, writing
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -36,19 +36,16 @@ MAX_DETAIL = 4000  # characters of an event's detail (JSON)
 
 
 class AuditLog:
-    """The audit trail of one data dir (safe to share between threads and processes)."""
+    """The audit trail of one user data folder (safe to share between threads and processes;
+    read-only when the folder cannot be written)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(
-            Path(data_dir) / "audit.sqlite",
-            check_same_thread=False,
-            timeout=10,
-            isolation_level=None,
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / "audit.sqlite"
+        self.db = open_store(
+            self.path, _SCHEMA, wal=True, check_same_thread=False, timeout=10, isolation_level=None
         )
-        self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")
-        self.db.executescript(_SCHEMA)
+        self.writable = not is_read_only(self.db)
 
     def close(self) -> None:
         """Close the file."""
@@ -71,11 +68,12 @@ class AuditLog:
         if len(text) > MAX_DETAIL:  # cut the text, keep the JSON valid
             text = _json({"truncated": text[: MAX_DETAIL - 100]})
         row = (now(), user, role, action, target[:500], status, ip, text)
-        self.db.execute(
-            "INSERT INTO events (at, user, role, action, target, status, ip, detail) "
-            "VALUES (?,?,?,?,?,?,?,?)",
-            tuple(_storable(v) if isinstance(v, str) else v for v in row),
-        )
+        with writing(self.db, self.path, "the audit log", "KB_USER_DATA_DIR"):
+            self.db.execute(
+                "INSERT INTO events (at, user, role, action, target, status, ip, detail) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                tuple(_storable(v) if isinstance(v, str) else v for v in row),
+            )
 
     def events(
         self,

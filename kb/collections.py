@@ -1,9 +1,10 @@
 """Trainers' collections: named, ordered, annotated lists of passages and rulings, exported
 with full citations.
 
-Collections are user data, not derived from sources, so they live in `DATA_DIR/userdata.sqlite`
-beside the index generations rather than inside one: a re-ingest builds a new generation from
-a copy of the catalog, and anything written to the live one meanwhile would be lost.
+Collections are user data, not derived from sources, so they live in `userdata.sqlite` in the
+user data folder (DATA_DIR unless KB_USER_DATA_DIR) rather than inside a generation: a
+re-ingest builds a new generation from a copy of the catalog, and anything written to the live
+one meanwhile would be lost.
 Items point at passage ids (which name one version of one document, so a citation exported
 today can be reproduced later) or at ruling case ids.
 """
@@ -21,6 +22,7 @@ from kb.catalog import Catalog, now
 from kb.csv_export import write_csv
 from kb.errors import ConflictError, NotFoundError, QueryError
 from kb.search.filters import Filters
+from kb.storage import open_store, writing
 from kb.types import HEADING_SEPARATOR
 
 _SCHEMA = """
@@ -71,17 +73,19 @@ class Item:
 
 
 class Collections:
-    """Access to the collections of one data dir."""
+    """The collections of one user data folder (read-only when it cannot be written)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(Path(data_dir) / "userdata.sqlite", check_same_thread=False)
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / "userdata.sqlite"
+        self.db = open_store(self.path, _SCHEMA, check_same_thread=False)
         self.db.execute("PRAGMA foreign_keys = ON")
-        self.db.executescript(_SCHEMA)
 
     def close(self) -> None:
         """Close the file."""
         self.db.close()
+
+    def _writing(self):
+        return writing(self.db, self.path, "collections", "KB_USER_DATA_DIR")
 
     def names(self, visible: Visible | None = None) -> list[dict[str, Any]]:
         """Every collection with its item count (of the items `visible` allows)."""
@@ -104,7 +108,7 @@ class Collections:
             raise QueryError(
                 f"collection name {name!r}: up to 80 ASCII letters, digits, space . _ : -"
             )
-        with self.db:
+        with self._writing():
             try:
                 self.db.execute(
                     "INSERT INTO collections VALUES (?, ?, ?)", (name, description, now())
@@ -115,7 +119,7 @@ class Collections:
     def delete(self, name: str) -> None:
         """Remove a collection and its items."""
         self._require(name)
-        with self.db:
+        with self._writing():
             self.db.execute("DELETE FROM collection_items WHERE collection = ?", (name,))
             self.db.execute("DELETE FROM collections WHERE name = ?", (name,))
 
@@ -123,7 +127,7 @@ class Collections:
         """Append a passage (by id) or a ruling (by case id); returns the item id."""
         self._require(name)
         kind = _kind(catalog, ref)
-        with self.db:
+        with self._writing():
             (last,) = self.db.execute(
                 "SELECT coalesce(max(position), 0) FROM collection_items WHERE collection = ?",
                 (name,),
@@ -138,7 +142,7 @@ class Collections:
     def annotate(self, name: str, item_id: int, note: str) -> None:
         """Replace an item's note."""
         self.require_item(name, item_id)
-        with self.db:
+        with self._writing():
             self.db.execute(
                 "UPDATE collection_items SET note = ? WHERE item_id = ?", (note, item_id)
             )
@@ -155,7 +159,7 @@ class Collections:
         ]
         ids.remove(item_id)
         ids.insert(max(0, min(len(ids), position - 1)), item_id)
-        with self.db:
+        with self._writing():
             for pos, iid in enumerate(ids, start=1):
                 self.db.execute(
                     "UPDATE collection_items SET position = ? WHERE item_id = ?", (pos, iid)
@@ -164,7 +168,7 @@ class Collections:
     def remove(self, name: str, item_id: int) -> None:
         """Take an item out."""
         self.require_item(name, item_id)
-        with self.db:
+        with self._writing():
             self.db.execute("DELETE FROM collection_items WHERE item_id = ?", (item_id,))
 
     def items(self, name: str, catalog: Catalog, visible: Visible | None = None) -> list[Item]:
@@ -209,7 +213,7 @@ class Collections:
         """Mark a ruling as a good teaching example (or not), overriding its source data."""
         if _kind(catalog, case_id) != "ruling":
             raise QueryError(f"{case_id!r} is a passage, not a ruling")
-        with self.db:
+        with self._writing():
             self.db.execute(
                 "INSERT OR REPLACE INTO teaching_flags VALUES (?, ?, ?, ?)",
                 (case_id, int(flagged), note, now()),

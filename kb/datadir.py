@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kb.errors import IndexMismatchError, IndexNotBuiltError, IngestLockedError
+from kb.errors import IndexMismatchError, IndexNotBuiltError, IngestLockedError, StorageError
+from kb.storage import fix, problem
 
 MANIFEST_FORMAT = 1
 _PREFIX = "gen-"
@@ -73,9 +74,20 @@ class DataDir:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the ingest lock; IngestLockedError if another ingest has it."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / "ingest.lock", "a+") as fh:
+        """Hold the ingest lock; IngestLockedError if another ingest has it, StorageError if
+        the data dir cannot be written."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fh = open(self.root / "ingest.lock", "a+")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            found = problem(exc)
+            if found is None:
+                raise
+            raise StorageError(
+                f"cannot ingest into {self.root}: it {found}; {fix(found)} (searching and "
+                "serving a read-only data dir work)"
+            ) from None
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -106,13 +118,18 @@ class DataDir:
         name = f"{_PREFIX}{max([0, *numbers]) + 1:06d}"
         new = self.generations / name
         new.mkdir()
-        if live is not None and (self.generations / live / "catalog.sqlite").is_file():
-            src = sqlite3.connect(self.generations / live / "catalog.sqlite")
-            dst = sqlite3.connect(new / "catalog.sqlite")
-            with dst:
-                src.backup(dst)
-            src.close()
-            dst.close()
+        try:
+            if live is not None and (self.generations / live / "catalog.sqlite").is_file():
+                with (
+                    contextlib.closing(
+                        sqlite3.connect(self.generations / live / "catalog.sqlite")
+                    ) as src,
+                    contextlib.closing(sqlite3.connect(new / "catalog.sqlite")) as dst,
+                ):
+                    src.backup(dst)
+        except BaseException:
+            shutil.rmtree(new, ignore_errors=True)
+            raise
         return new
 
     def commit(self, generation: Path, manifest: dict[str, Any], keep: int) -> None:

@@ -8,8 +8,8 @@ Roles are ordered: `moderator` < `policy` < `admin`; each has every right of the
 - admin: managing users and tokens, and reading the audit log.
 
 Passwords are hashed with Argon2id (argon2-cffi). API tokens are random 256-bit secrets shown
-once; only their SHA-256 is stored. Users live in `DATA_DIR/userdata.sqlite` beside the index
-generations, like collections, so a re-ingest never touches them.
+once; only their SHA-256 is stored. Users live in `userdata.sqlite` in the user data folder
+(DATA_DIR unless KB_USER_DATA_DIR), like collections, so a re-ingest never touches them.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from kb.catalog import now
 from kb.errors import NotFoundError, QueryError
+from kb.storage import open_store, writing
 
 ROLES = ("moderator", "policy", "admin")
 MIN_PASSWORD = 10
@@ -73,22 +74,21 @@ LOCAL_USER = User("local", "admin", local=True)
 
 
 class Users:
-    """The user and token store of one data dir."""
+    """The user and token store of one user data folder (read-only when it cannot be written)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(
-            Path(data_dir) / "userdata.sqlite", check_same_thread=False, timeout=10
-        )
-        self.db.execute("PRAGMA foreign_keys = ON")
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / "userdata.sqlite"
         # Every worker process reads this file on each request; writers must not block them.
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.executescript(_SCHEMA)
+        self.db = open_store(self.path, _SCHEMA, wal=True, check_same_thread=False, timeout=10)
+        self.db.execute("PRAGMA foreign_keys = ON")
         self._hasher = PasswordHasher()
 
     def close(self) -> None:
         """Close the file."""
         self.db.close()
+
+    def _writing(self):
+        return writing(self.db, self.path, "users and tokens", "KB_USER_DATA_DIR")
 
     def add(self, name: str, role: str, password: str) -> User:
         """A new user; QueryError names the bad field."""
@@ -100,7 +100,7 @@ class Users:
             )
         _check_role(role)
         _check_password(password)
-        with self.db:
+        with self._writing():
             try:
                 self.db.execute(
                     "INSERT INTO users (name, role, password_hash, created_at) VALUES (?,?,?,?)",
@@ -114,14 +114,14 @@ class Users:
         """Delete a user and their tokens; their sessions stop working at once. Never the
         last admin."""
         user = self._keeping_an_admin(name, None)
-        with self.db:
+        with self._writing():
             self.db.execute("DELETE FROM users WHERE name = ?", (user.name,))
 
     def set_password(self, name: str, password: str) -> None:
         """New password; every existing session of the user ends."""
         user = self.get(name)
         _check_password(password)
-        with self.db:
+        with self._writing():
             self.db.execute(
                 "UPDATE users SET password_hash = ?, epoch = epoch + 1 WHERE name = ?",
                 (self._hasher.hash(password), user.name),
@@ -132,7 +132,7 @@ class Users:
         demotes the last admin."""
         _check_role(role)
         user = self._keeping_an_admin(name, role)
-        with self.db:
+        with self._writing():
             self.db.execute(
                 "UPDATE users SET role = ?, epoch = epoch + 1 WHERE name = ?", (role, user.name)
             )
@@ -192,7 +192,7 @@ class Users:
             return None
         user = self.get(name)
         if self._hasher.check_needs_rehash(stored):
-            with self.db:
+            with self._writing():
                 self.db.execute(
                     "UPDATE users SET password_hash = ? WHERE name = ?",
                     (self._hasher.hash(password), user.name),
@@ -212,7 +212,7 @@ class Users:
         user = self.get(name)
         token_id = secrets.token_hex(4)
         secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
-        with self.db:
+        with self._writing():
             self.db.execute(
                 "INSERT INTO api_tokens (token_id, user, digest, label, created_at) "
                 "VALUES (?,?,?,?,?)",
@@ -232,7 +232,7 @@ class Users:
 
     def revoke_token(self, token_id: str) -> None:
         """Delete a token; requests with it fail from now on."""
-        with self.db:
+        with self._writing():
             cur = self.db.execute("DELETE FROM api_tokens WHERE token_id = ?", (token_id,))
         if cur.rowcount == 0:
             raise NotFoundError(f"no API token {token_id!r}")
@@ -247,7 +247,7 @@ class Users:
         if row is None:
             return None
         stamp = now()
-        with self.db:  # at most one write a minute per token, not one per request
+        with self._writing():  # at most one write a minute per token, not one per request
             self.db.execute(
                 "UPDATE api_tokens SET last_used = ? WHERE token_id = ? "
                 "AND (last_used IS NULL OR last_used < ?)",

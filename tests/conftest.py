@@ -115,8 +115,15 @@ class ReadOnly:
                 f"mount --bind {q} {q} && mount -o remount,ro,bind {q}"
                 for q in (shlex.quote(str(p)) for p in paths)
             )
-            return ["unshare", "--mount", "--propagation", "private", "sh", "-c"] + [
-                f'{mounts} && exec "$@"',
+            script = f'{mounts} && exec "$@"'
+            return [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
                 "sh",
                 *argv,
             ]

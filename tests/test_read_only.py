@@ -18,8 +18,6 @@ from kb.datadir import DataDir
 from kb.search.hybrid import Searcher
 from kb.users import Users
 
-from .conftest import CORPUS
-
 QUERY = "streamer hands a lit sparkler to a toddler while chat cheers"
 
 
