@@ -6,6 +6,7 @@ The media are made read-only for real (see the `read_only` fixture): root ignore
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from kb.audit import AuditLog
 from kb.collections import Collections
 from kb.datadir import DataDir
 from kb.search.hybrid import Searcher
@@ -106,3 +108,108 @@ def test_writes_to_a_read_only_data_dir_fail_with_one_line(read_only, shipped, s
         "generations",
         "userdata.sqlite",
     ]
+
+
+# Runs in a subprocess with the data dir read-only: the app in the mode the environment sets,
+# each request's status and a few facts of its answer, as JSON.
+APP = """
+import json, sys
+from kb.config import Settings
+from kb.web import create_app
+
+try:
+    app = create_app(Settings.load(data_dir=sys.argv[1]), testing=True)
+except Exception as exc:
+    print(json.dumps({"create_app": f"{type(exc).__name__}: {exc}"}))
+    sys.exit(0)
+client = app.test_client()
+headers = {"Authorization": "Bearer " + sys.argv[2]} if len(sys.argv) > 2 else {}
+query = {"q": sys.argv[3] if len(sys.argv) > 3 else "gifts"}
+out = {}
+for name, method, url, kwargs in [
+    ("search", "get", "/api/search", {"query_string": query}),
+    ("answer", "get", "/api/answer", {"query_string": query}),
+    ("page", "get", "/", {"query_string": query}),
+    ("document", "get", "/api/documents/minors-on-live", {}),
+    ("ruling", "get", "/documents/ESC-1010", {}),
+    ("health", "get", "/api/health", {}),
+    ("collections", "get", "/api/collections", {}),
+    ("export", "get", "/api/collections/Week 1/export", {}),
+    ("audit", "get", "/api/audit", {}),
+    ("users", "get", "/admin/users", {}),
+    ("create", "post", "/api/collections", {"json": {"name": "Week 2"}}),
+    ("teaching", "put", "/api/rulings/ESC-1010/teaching", {"json": {"teaching_example": True}}),
+]:
+    r = getattr(client, method)(url, headers=headers, **kwargs)
+    body = r.get_json(silent=True)
+    out[name] = [r.status_code, body if name in ("create", "teaching", "collections") else None]
+    if name == "search":
+        out[name][1] = len(body["results"])
+    if name == "answer":
+        out[name][1] = body["answered"]
+    if name == "audit" and r.status_code == 200:
+        out[name][1] = len(body["events"])
+print(json.dumps(out))
+"""
+
+
+def serve(read_only, settings, *args: str, env: dict | None = None) -> dict:
+    """APP's findings on the read-only data dir (`args`: API token, query)."""
+    argv = [sys.executable, "-c", APP, str(settings.data_dir), *args]
+    paths = [Path(settings.data_dir), settings.cache_path()]
+    done = read_only.run(argv, paths, env={**os.environ, **(env or {})})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_local_mode_serves_a_read_only_data_dir_and_refuses_writes_clearly(read_only, shipped):
+    found = serve(read_only, shipped, "", QUERY)
+    assert found["search"][0] == 200 and found["search"][1] > 0
+    assert found["answer"] == [200, True]
+    for name in ("page", "document", "ruling", "health", "export", "users"):
+        assert found[name][0] == 200, (name, found[name])
+    assert found["collections"][0] == 200
+    assert [c["name"] for c in found["collections"][1]["collections"]] == ["Week 1"]
+    assert found["audit"] == [200, 0]  # nothing recorded: the audit log cannot be written
+    for name in ("create", "teaching"):
+        status, body = found[name]
+        assert status == 503 and body["error"]["code"] == "storage", found[name]
+        message = body["error"]["message"]
+        assert str(shipped.data_dir) in message and "read-only" in message
+        assert "KB_USER_DATA_DIR" in message
+    assert sorted(p.name for p in shipped.data_dir.iterdir()) == [
+        "CURRENT",
+        "generations",
+        "userdata.sqlite",
+    ]
+
+
+def test_users_mode_needs_a_writable_user_data_dir(read_only, shipped, tmp_path):
+    users = {"KB_AUTH": "users"}
+    refused = serve(read_only, shipped, env=users)["create_app"]
+    assert refused.startswith("ConfigError: KB_AUTH=users needs a writable folder")
+    assert str(shipped.data_dir) in refused and "KB_USER_DATA_DIR" in refused
+    one_line_error(kb(read_only, shipped, "serve", env=users), "KB_USER_DATA_DIR")
+
+    writable = {**users, "KB_USER_DATA_DIR": str(tmp_path / "userdata")}
+    added = kb(
+        read_only,
+        shipped,
+        "users",
+        "add",
+        "ann",
+        "--role",
+        "policy",
+        "--password-stdin",
+        env=writable,
+        input="a long enough password\n",
+    )
+    assert added.returncode == 0, added.stderr
+    token = kb(read_only, shipped, "users", "token", "ann", env=writable)
+    assert token.returncode == 0, token.stderr
+    found = serve(read_only, shipped, token.stdout.strip(), QUERY, env=writable)
+    assert found["search"][0] == 200 and found["search"][1] > 0
+    assert found["create"][0] == 201 and found["teaching"][0] == 200
+    events = AuditLog(tmp_path / "userdata").events(user="ann")
+    assert {"search", "answer", "edit"} <= {e["action"] for e in events}
+    assert not (shipped.data_dir / "audit.sqlite").exists()
