@@ -132,4 +132,12 @@ def writing(db: sqlite3.Connection, path: Path, what: str, setting: str) -> Iter
         found = problem(exc)
         if found is None:
             raise
+        if found == READ_ONLY:  # SQLite says so whatever the reason; tell which it is
+            found = why_not_writable(path)
         raise StorageError(f"cannot save {what}: {path} {found}; {fix(found, setting)}") from None
+
+
+def why_not_writable(path: Path) -> str:
+    """READ_ONLY when `path` (or the folder it would be in) is on read-only media, else DENIED."""
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("/"))
+    return READ_ONLY if os.statvfs(existing).f_flag & os.ST_RDONLY else DENIED

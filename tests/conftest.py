@@ -102,40 +102,38 @@ def _run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 class ReadOnly:
-    """run(argv, paths) runs argv with `paths` read-only (a mount, or as an unprivileged user)."""
+    """run(argv, paths, own) runs argv with `paths` read-only (a mount, or as an unprivileged
+    user) and the folders `own` its own to read and write."""
 
     def __init__(self, how: str, basetemp: Path) -> None:
         self.how = how
         self.basetemp = basetemp
 
-    def wrap(self, argv: list[str], paths: list[Path]) -> list[str]:
+    def wrap(self, argv: list[str], paths: list[Path], own: list[Path] = ()) -> list[str]:
         """argv run with `paths` read-only."""
         if self.how == "mount":
             mounts = " && ".join(
                 f"mount --bind {q} {q} && mount -o remount,ro,bind {q}"
                 for q in (shlex.quote(str(p)) for p in paths)
             )
-            script = f'{mounts} && exec "$@"'
-            return [
-                "unshare",
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                script,
-                "sh",
-                *argv,
-            ]
-        for path in paths:  # readable by the unprivileged user, writable by root only
+            unshare = ["unshare", "--mount", "--propagation", "private"]
+            return [*unshare, "sh", "-c", f'{mounts} && exec "$@"', "sh", *argv]
+        for path in [*paths, *own]:  # reachable by the unprivileged user...
+            path.mkdir(parents=True, exist_ok=True)
             for folder in [*reversed(path.parents), path]:
-                if folder.is_relative_to(self.basetemp.parent) and folder.is_dir():
+                if folder.is_relative_to(self.basetemp.parent):
                     folder.chmod(folder.stat().st_mode | 0o011)
+        for path in own:  # ...which owns these, and can write nothing else
+            for folder, _, files in os.walk(path):
+                for name in [folder, *(os.path.join(folder, f) for f in files)]:
+                    os.chown(name, NOBODY, NOBODY)
         return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
 
-    def run(self, argv: list[str], paths: list[Path], **kwargs) -> subprocess.CompletedProcess:
-        """Run argv to completion with `paths` read-only; stdout and stderr captured."""
-        return _run(self.wrap(argv, paths), timeout=300, **kwargs)
+    def run(
+        self, argv: list[str], paths: list[Path], own: list[Path] = (), **kwargs
+    ) -> subprocess.CompletedProcess:
+        """Run argv to completion; stdout and stderr captured."""
+        return _run(self.wrap(argv, paths, own), timeout=300, **kwargs)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from kb.audit import AuditLog
 from kb.collections import Collections
 from kb.datadir import DataDir
 from kb.search.hybrid import Searcher
+from kb.storage import DENIED, READ_ONLY
 from kb.users import Users
 
 QUERY = "streamer hands a lit sparkler to a toddler while chat cheers"
@@ -45,11 +46,18 @@ def shipped(corpus_settings, tmp_path_factory):
     return settings
 
 
-def kb(read_only, settings, *args: str, env: dict | None = None, input: str | None = None):
-    """`kb --data-dir DATA ARGS` with the data dir and the caches read-only."""
+def kb(read_only, settings, *args: str, env=None, input=None, own=()):
+    """`kb --data-dir DATA ARGS` with the data dir and the caches read-only (the folders `own`
+    readable and writable)."""
     argv = [sys.executable, "-m", "kb.cli", "--data-dir", str(settings.data_dir), *args]
     paths = [Path(settings.data_dir), settings.cache_path()]
-    return read_only.run(argv, paths, env={**os.environ, **(env or {})}, input=input)
+    env = {**os.environ, **(env or {})}
+    return read_only.run(argv, paths, list(own), env=env, input=input)
+
+
+def reason(read_only) -> str:
+    """How errors describe the way `read_only` makes folders read-only."""
+    return READ_ONLY if read_only.how == "mount" else DENIED
 
 
 def one_line_error(result, *fragments: str) -> str:
@@ -78,16 +86,16 @@ def test_search_stats_and_collections_read_a_read_only_data_dir(read_only, shipp
 
 
 def test_writes_to_a_read_only_data_dir_fail_with_one_line(read_only, shipped, src):
-    root = str(shipped.data_dir)
+    root, why = str(shipped.data_dir), reason(read_only)
     (src / "a.md").write_text("---\nid: a\ntitle: A\n---\n# A\n\nSome text to index.\n")
-    one_line_error(kb(read_only, shipped, "ingest", str(src)), root, "read-only")
+    one_line_error(kb(read_only, shipped, "ingest", str(src), own=[src]), root, why)
     one_line_error(
         kb(read_only, shipped, "collection", "create", "Week 2"),
         root,
-        "read-only",
+        why,
         "KB_USER_DATA_DIR",
     )
-    one_line_error(kb(read_only, shipped, "teaching", "ESC-1010"), root, "read-only")
+    one_line_error(kb(read_only, shipped, "teaching", "ESC-1010"), root, why)
     one_line_error(
         kb(
             read_only,
@@ -101,7 +109,7 @@ def test_writes_to_a_read_only_data_dir_fail_with_one_line(read_only, shipped, s
             input="a long enough password\n",
         ),
         root,
-        "read-only",
+        why,
     )
     assert sorted(p.name for p in shipped.data_dir.iterdir()) == [
         "CURRENT",
@@ -153,11 +161,11 @@ print(json.dumps(out))
 """
 
 
-def serve(read_only, settings, *args: str, env: dict | None = None) -> dict:
+def serve(read_only, settings, *args: str, env=None, own=()) -> dict:
     """APP's findings on the read-only data dir (`args`: API token, query)."""
     argv = [sys.executable, "-c", APP, str(settings.data_dir), *args]
     paths = [Path(settings.data_dir), settings.cache_path()]
-    done = read_only.run(argv, paths, env={**os.environ, **(env or {})})
+    done = read_only.run(argv, paths, list(own), env={**os.environ, **(env or {})})
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -175,7 +183,7 @@ def test_local_mode_serves_a_read_only_data_dir_and_refuses_writes_clearly(read_
         status, body = found[name]
         assert status == 503 and body["error"]["code"] == "storage", found[name]
         message = body["error"]["message"]
-        assert str(shipped.data_dir) in message and "read-only" in message
+        assert str(shipped.data_dir) in message and reason(read_only) in message
         assert "KB_USER_DATA_DIR" in message
     assert sorted(p.name for p in shipped.data_dir.iterdir()) == [
         "CURRENT",
@@ -191,7 +199,8 @@ def test_users_mode_needs_a_writable_user_data_dir(read_only, shipped, tmp_path)
     assert str(shipped.data_dir) in refused and "KB_USER_DATA_DIR" in refused
     one_line_error(kb(read_only, shipped, "serve", env=users), "KB_USER_DATA_DIR")
 
-    writable = {**users, "KB_USER_DATA_DIR": str(tmp_path / "userdata")}
+    userdata = tmp_path / "userdata"
+    writable = {**users, "KB_USER_DATA_DIR": str(userdata)}
     added = kb(
         read_only,
         shipped,
@@ -203,13 +212,14 @@ def test_users_mode_needs_a_writable_user_data_dir(read_only, shipped, tmp_path)
         "--password-stdin",
         env=writable,
         input="a long enough password\n",
+        own=[userdata],
     )
     assert added.returncode == 0, added.stderr
-    token = kb(read_only, shipped, "users", "token", "ann", env=writable)
+    token = kb(read_only, shipped, "users", "token", "ann", env=writable, own=[userdata])
     assert token.returncode == 0, token.stderr
-    found = serve(read_only, shipped, token.stdout.strip(), QUERY, env=writable)
+    found = serve(read_only, shipped, token.stdout.strip(), QUERY, env=writable, own=[userdata])
     assert found["search"][0] == 200 and found["search"][1] > 0
     assert found["create"][0] == 201 and found["teaching"][0] == 200
-    events = AuditLog(tmp_path / "userdata").events(user="ann")
+    events = AuditLog(userdata).events(user="ann")
     assert {"search", "answer", "edit"} <= {e["action"] for e in events}
     assert not (shipped.data_dir / "audit.sqlite").exists()
