@@ -32,7 +32,13 @@ _ERRNOS = {
 # How Rust (Tantivy), C++ (FAISS) and SQLite word the same failures in their messages.
 _MESSAGES = (
     (re.compile(r"os error 30|read-only file system|readonly database", re.I), READ_ONLY),
-    (re.compile(r"os error 28|no space left|disk is full|disk quota", re.I), FULL),
+    # numpy's short writes: "141312 requested and 7136 written", no errno.
+    (
+        re.compile(
+            r"os error 28|no space left|disk is full|disk quota|requested and \d+ written", re.I
+        ),
+        FULL,
+    ),
     (re.compile(r"os error 27|file too large", re.I), TOO_BIG),
     (re.compile(r"os error 13|permission denied", re.I), DENIED),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import shlex
 import subprocess
 import textwrap
@@ -157,23 +158,47 @@ def read_only(tmp_path_factory) -> ReadOnly:
     pytest.skip("cannot make a folder read-only for real here: " + "; ".join(tried))
 
 
+class Disk:
+    """A small disk at `folder`: a tmpfs of `size` bytes, or, where mounting is not permitted,
+    a plain folder and a file-size limit (`file_limit`, for RLIMIT_FSIZE) on the processes
+    that should find it full."""
+
+    def __init__(self, folder: Path, size: int, file_limit: int) -> None:
+        self.folder = folder
+        folder.mkdir()
+        mount = ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)]
+        self.mounted = (
+            os.environ.get("KB_TEST_FULL_DISK") != "rlimit" and _run(mount).returncode == 0
+        )
+        self.file_limit = None if self.mounted else file_limit
+
+    def limit(self) -> None:
+        """preexec_fn of a process that should find the disk full."""
+        if self.file_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_limit, self.file_limit))
+
+    def grow(self, size: int) -> None:
+        """Make room: a bigger tmpfs, or no file-size limit."""
+        if self.mounted:
+            done = _run(["mount", "-o", f"remount,size={size}", str(self.folder)])
+            assert done.returncode == 0, done.stderr
+        self.file_limit = None
+
+    def unmount(self) -> None:
+        """Remove the tmpfs."""
+        if self.mounted:
+            _run(["umount", "--lazy", str(self.folder)])
+
+
 @pytest.fixture
 def full_disk(tmp_path):
-    """full_disk(size) -> (folder, limit): a `size`-byte tmpfs mounted at `folder` (limit None),
-    or, where mounting is not permitted, a plain folder and a file-size limit (RLIMIT_FSIZE)
-    for the processes that should find the disk full."""
-    mounted: list[Path] = []
+    """full_disk(size, file_limit) -> a Disk under tmp_path (unmounted after the test)."""
+    disks: list[Disk] = []
 
-    def make(size: int) -> tuple[Path, int | None]:
-        folder = tmp_path / f"disk{len(mounted)}"
-        folder.mkdir()
-        if os.environ.get("KB_TEST_FULL_DISK") != "rlimit":
-            done = _run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", folder])
-            if done.returncode == 0:
-                mounted.append(folder)
-                return folder, None
-        return folder, size
+    def make(size: int, file_limit: int) -> Disk:
+        disks.append(Disk(tmp_path / f"disk{len(disks)}", size, file_limit))
+        return disks[-1]
 
     yield make
-    for folder in mounted:
-        _run(["umount", "--lazy", str(folder)])
+    for disk in disks:
+        disk.unmount()
