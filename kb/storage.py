@@ -20,6 +20,8 @@ READ_ONLY = "is on a read-only file system"
 DENIED = "is not writable by this user"
 FULL = "is on a disk with no space left"
 TOO_BIG = "hit a file-size limit (ulimit -f, or the file system's)"
+# SQLite's word for a write refused for a reason it does not tell (EFBIG, EIO...).
+FAILED = "could not be written (a disk I/O error: full, past a file-size limit, or failing)"
 
 _ERRNOS = {
     errno.EROFS: READ_ONLY,
@@ -40,13 +42,14 @@ _MESSAGES = (
         FULL,
     ),
     (re.compile(r"os error 27|file too large", re.I), TOO_BIG),
+    (re.compile(r"disk I/O error"), FAILED),
     (re.compile(r"os error 13|permission denied", re.I), DENIED),
 )
 
 
 def problem(exc: BaseException) -> str | None:
-    """What about the disk caused `exc` (READ_ONLY, DENIED, FULL, TOO_BIG), or None when it
-    is not a storage failure. Looks through the exceptions `exc` was raised from."""
+    """What about the disk caused `exc` (READ_ONLY, DENIED, FULL, TOO_BIG, FAILED), or None
+    when it is not a storage failure. Looks through the exceptions `exc` was raised from."""
     seen: BaseException | None = exc
     for _ in range(8):
         if seen is None:
@@ -63,7 +66,7 @@ def problem(exc: BaseException) -> str | None:
 
 def fix(found: str, setting: str | None = None) -> str:
     """What to do about a `problem`: free space, or write somewhere else (`setting`)."""
-    if found in (FULL, TOO_BIG):
+    if found in (FULL, TOO_BIG, FAILED):
         return "free some space (or raise the limit)"
     return f"set {setting} to a writable folder" if setting else "make it writable"
 
