@@ -112,6 +112,8 @@ class ReadOnly:
 
     def wrap(self, argv: list[str], paths: list[Path], own: list[Path] = ()) -> list[str]:
         """argv run with `paths` read-only."""
+        for path in own:
+            path.mkdir(parents=True, exist_ok=True)
         if self.how == "mount":
             mounts = " && ".join(
                 f"mount --bind {q} {q} && mount -o remount,ro,bind {q}"

@@ -70,13 +70,21 @@ def one_line_error(result, *fragments: str) -> str:
     return lines[0]
 
 
-def test_search_stats_and_collections_read_a_read_only_data_dir(read_only, shipped):
+def test_search_stats_and_collections_read_a_read_only_data_dir(read_only, shipped, tmp_path):
     stats = kb(read_only, shipped, "stats", "--json")
     assert stats.returncode == 0, stats.stderr
+    temp = tmp_path / "tmp"  # where the keyword index's lock files go
     for mode in ("hybrid", "keyword", "dense"):
-        found = kb(read_only, shipped, "search", QUERY, "--mode", mode, "-k", "3", "--json")
+        found = kb(
+            read_only,
+            shipped,
+            *("search", QUERY, "--mode", mode, "-k", "3", "--json"),
+            env={"TMPDIR": str(temp)},
+            own=[temp],
+        )
         assert found.returncode == 0, found.stderr
         assert '"results": [{' in found.stdout
+    assert not list(temp.glob("kb-keyword-*"))  # and nothing left behind
     teaching = kb(read_only, shipped, "search", "gift", "--filter", "teaching_example=true")
     assert teaching.returncode == 0, teaching.stderr
     listed = kb(read_only, shipped, "collection", "list")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import weakref
 from collections.abc import Iterable
 from pathlib import Path
@@ -163,8 +164,18 @@ def _open(folder: Path, owner: object) -> tantivy.Index:
             f"for its lock files: {exc.strerror} in {tempfile.gettempdir()}; set TMPDIR to a "
             "writable folder"
         ) from None
-    weakref.finalize(owner, shutil.rmtree, shadow, ignore_errors=True)
+    weakref.finalize(owner, _remove, shadow)
     for path in folder.iterdir():
         if not path.name.endswith(".lock"):
             (shadow / path.name).symlink_to(path.resolve())
     return tantivy.Index.open(str(shadow))
+
+
+def _remove(shadow: Path) -> None:
+    """Remove a folder of links. The reader's watcher thread may be taking (creating, then
+    deleting) its lock file there meanwhile, so try again until the folder is gone."""
+    for _ in range(20):
+        shutil.rmtree(shadow, ignore_errors=True)
+        if not shadow.exists():
+            return
+        time.sleep(0.05)
