@@ -231,3 +231,25 @@ def test_users_mode_needs_a_writable_user_data_dir(read_only, shipped, tmp_path)
     events = AuditLog(userdata).events(user="ann")
     assert {"search", "answer", "edit"} <= {e["action"] for e in events}
     assert not (shipped.data_dir / "audit.sqlite").exists()
+
+
+def test_a_read_only_cache_without_vectors_or_model_export(read_only, shipped, tmp_path):
+    # Only the model's ONNX export: the answer card embeds its sentences now, keeps them in
+    # memory, and cannot store them.
+    export_only = tmp_path / "export-only"
+    export_only.mkdir()
+    (export_only / "onnx").symlink_to(shipped.cache_path() / "onnx")
+    settings = shipped.replace(cache_dir=str(export_only))
+    found = serve(read_only, settings, "", QUERY, env={"KB_CACHE_DIR": str(export_only)})
+    assert found["answer"] == [200, True] and found["search"][0] == 200
+    assert list(export_only.iterdir()) == [export_only / "onnx"]
+
+    # Nothing at all: dense search needs the model exported, which cannot be written here.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    settings = shipped.replace(cache_dir=str(empty))
+    env = {"KB_CACHE_DIR": str(empty)}
+    keyword = kb(read_only, settings, "search", QUERY, "--mode", "keyword", env=env)
+    assert keyword.returncode == 0, keyword.stderr
+    dense = kb(read_only, settings, "search", QUERY, "--mode", "dense", env=env)
+    one_line_error(dense, str(empty / "onnx"), reason(read_only), "KB_CACHE_DIR")
