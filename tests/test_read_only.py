@@ -17,9 +17,12 @@ import pytest
 from kb.audit import AuditLog
 from kb.collections import Collections
 from kb.datadir import DataDir
+from kb.ingest.pipeline import ingest
 from kb.search.hybrid import Searcher
 from kb.storage import DENIED, READ_ONLY
 from kb.users import Users
+
+from .conftest import CORPUS
 
 QUERY = "streamer hands a lit sparkler to a toddler while chat cheers"
 
@@ -253,3 +256,13 @@ def test_a_read_only_cache_without_vectors_or_model_export(read_only, shipped, t
     assert keyword.returncode == 0, keyword.stderr
     dense = kb(read_only, settings, "search", QUERY, "--mode", "dense", env=env)
     one_line_error(dense, str(empty / "onnx"), reason(read_only), "KB_CACHE_DIR")
+
+
+def test_a_read_only_whoosh_index_is_searched_too(read_only, settings, src):
+    settings = settings.replace(keyword_backend="whoosh", dense_index=False)
+    for name in ("minors-on-live.md", "animal-welfare.md"):
+        shutil.copy(CORPUS / "policies" / name, src / name)
+    assert ingest(settings, [src]).errors == []
+    env = {"KB_KEYWORD_BACKEND": "whoosh", "KB_DENSE_INDEX": "false"}
+    found = kb(read_only, settings, "search", "minor gifts", "--mode", "keyword", env=env)
+    assert found.returncode == 0 and "POLICY" in found.stdout, found.stderr
