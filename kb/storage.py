@@ -107,7 +107,7 @@ def _read_only(path: Path, schema: str, **connect: Any) -> sqlite3.Connection:
         # A WAL file on read-only media cannot be opened with mode=ro alone (SQLite would
         # create its -shm file); immutable=1 tells it nothing can change the file.
         for params in ("mode=ro", "mode=ro&immutable=1"):
-            db = sqlite3.connect(f"file:{quote(str(path))}?{params}", uri=True, **connect)
+            db = sqlite3.connect(uri(path, params), uri=True, **connect)
             try:
                 db.execute("SELECT count(*) FROM sqlite_master").fetchone()
                 break
@@ -123,6 +123,12 @@ def _read_only(path: Path, schema: str, **connect: Any) -> sqlite3.Connection:
             db.execute(statement.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
     db.execute("PRAGMA query_only = ON")
     return db
+
+
+def uri(path: Path, params: str) -> str:
+    """The SQLite URI of file `path` with query `params` ("mode=ro"); "#", "?" and "%" in the
+    path are escaped."""
+    return f"file:{quote(str(Path(path).absolute()))}?{params}"
 
 
 def is_read_only(db: sqlite3.Connection) -> bool:

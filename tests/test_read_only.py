@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from kb.audit import AuditLog
+from kb.catalog import Catalog
 from kb.collections import Collections
+from kb.config import Settings
 from kb.datadir import DataDir
 from kb.ingest.pipeline import ingest
 from kb.search.hybrid import Searcher
@@ -266,3 +268,13 @@ def test_a_read_only_whoosh_index_is_searched_too(read_only, settings, src):
     env = {"KB_KEYWORD_BACKEND": "whoosh", "KB_DENSE_INDEX": "false"}
     found = kb(read_only, settings, "search", "minor gifts", "--mode", "keyword", env=env)
     assert found.returncode == 0 and "POLICY" in found.stdout, found.stderr
+
+
+def test_catalogs_open_read_only_whatever_their_path_holds(tmp_path, src):
+    # Read-only SQLite files are opened by URI, where "#", "?" and "%" mean something.
+    settings = Settings.load(data_dir=tmp_path / "kb #1?mode=rw%20" / "index")
+    shutil.copy(CORPUS / "policies" / "animal-welfare.md", src)
+    assert ingest(settings.replace(dense_index=False), [src]).errors == []
+    catalog = Catalog(DataDir(settings.data_dir).current() / "catalog.sqlite", readonly=True)
+    assert catalog.stats()["documents"] == 1
+    catalog.close()
