@@ -114,7 +114,9 @@ def _read_only(path: Path, schema: str, **connect: Any) -> sqlite3.Connection:
             except sqlite3.OperationalError:
                 db.close()
                 db = None
-    if db is None:
+        if db is None:
+            raise StorageError(f"cannot read {path}: check that this user may read it")
+    else:
         db = sqlite3.connect(":memory:", **connect)
     have = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     for statement in schema.split(";"):

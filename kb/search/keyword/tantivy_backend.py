@@ -11,7 +11,7 @@ from pathlib import Path
 
 import tantivy
 
-from kb.errors import ConfigError
+from kb.errors import StorageError
 from kb.search.filters import Filters
 from kb.search.keyword.base import SEARCH_FIELDS, IndexedPassage, plain_terms, prepare
 
@@ -159,7 +159,7 @@ def _open(folder: Path, owner: object) -> tantivy.Index:
     try:
         shadow = Path(tempfile.mkdtemp(prefix="kb-keyword-"))
     except OSError as exc:
-        raise ConfigError(
+        raise StorageError(
             f"the keyword index in {folder} is read-only, and Tantivy needs a writable folder "
             f"for its lock files: {exc.strerror} in {tempfile.gettempdir()}; set TMPDIR to a "
             "writable folder"
