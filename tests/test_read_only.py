@@ -23,6 +23,7 @@ from kb.ingest.pipeline import ingest
 from kb.search.hybrid import Searcher
 from kb.storage import DENIED, READ_ONLY
 from kb.users import Users
+from kb.web.openapi import spec
 
 from .conftest import CORPUS
 
@@ -192,9 +193,14 @@ def test_local_mode_serves_a_read_only_data_dir_and_refuses_writes_clearly(read_
     assert found["collections"][0] == 200
     assert [c["name"] for c in found["collections"][1]["collections"]] == ["Week 1"]
     assert found["audit"] == [200, 0]  # nothing recorded: the audit log cannot be written
-    for name in ("create", "teaching"):
+    paths = spec()["paths"]
+    for name, (path, method) in {
+        "create": ("/api/collections", "post"),
+        "teaching": ("/api/rulings/{case_id}/teaching", "put"),
+    }.items():
         status, body = found[name]
         assert status == 503 and body["error"]["code"] == "storage", found[name]
+        assert "503" in paths[path][method]["responses"]  # documented
         message = body["error"]["message"]
         assert str(shipped.data_dir) in message and reason(read_only) in message
         assert "KB_USER_DATA_DIR" in message
