@@ -1,8 +1,8 @@
 """The audit trail: who searched, viewed or exported what, and when.
 
-Append-only: events live in `DATA_DIR/audit.sqlite`, whose triggers refuse any UPDATE or
-DELETE, so nothing in the application can rewrite history. Admins read and export it
-(`kb audit`, `/admin/audit`, `/api/audit`).
+Append-only: events live in `audit.sqlite` in the user data folder (DATA_DIR unless
+KB_USER_DATA_DIR), whose triggers refuse any UPDATE or DELETE, so nothing in the application can
+rewrite history. Admins read and export it (`kb audit`, `/admin/audit`, `/api/audit`).
 """
 
 from __future__ import annotations
@@ -39,13 +39,18 @@ MAX_DETAIL = 4000  # characters of an event's detail (JSON)
 
 
 class AuditLog:
-    """The audit trail of one data dir (safe to share between threads and processes)."""
+    """The audit trail of one user data folder (safe to share between threads and processes;
+    read-only when the folder cannot be written)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, folder: Path) -> None:
         # Written on every request: a crash may lose the last events, never corrupt the file.
         self.db = DBFile(
-            Path(data_dir) / "audit.sqlite", _SCHEMA, pragmas=("synchronous = NORMAL",)
+            Path(folder) / "audit.sqlite",
+            _SCHEMA,
+            what="the audit log",
+            pragmas=("synchronous = NORMAL",),
         )
+        self.writable = not self.db.read_only
 
     def close(self) -> None:
         """Close the file."""

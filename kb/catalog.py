@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import NotFoundError
+from kb.storage import uri
 from kb.types import DocumentInfo, ParsedDocument, Passage, VersionInfo
 
 SCHEMA_VERSION = 1
@@ -103,8 +104,7 @@ class Catalog:
         if readonly:
             if not self.path.is_file():
                 raise NotFoundError(f"no catalog at {self.path}")
-            uri = f"file:{self.path}?mode=ro"
-            self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self.db = sqlite3.connect(uri(self.path, "mode=ro"), uri=True, check_same_thread=False)
         else:
             self.db = sqlite3.connect(self.path, check_same_thread=False)
             self.db.executescript(_SCHEMA)

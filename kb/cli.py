@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from kb.config import Settings
 from kb.errors import ConfigError, KBError
@@ -25,7 +26,8 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except KBError as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
+            # Never wrapped, and never read as markup: paths may hold brackets.
+            err_console.print(Text.assemble(("error:", "red"), " ", str(exc)), soft_wrap=True)
             ctx.exit(1)
 
 
@@ -233,7 +235,7 @@ def search(
         if "teaching_example" in parsed.terms:  # trainers' flags live in the user data
             from kb.collections import Collections
 
-            parsed = Collections(settings.data_dir).apply_teaching(parsed, searcher.catalog)
+            parsed = Collections(settings.user_data_path()).apply_teaching(parsed, searcher.catalog)
         response = searcher.search(query, k=k, filters=parsed, mode=mode, max_per_doc=max_per_doc)
     finally:
         searcher.close()
@@ -305,7 +307,7 @@ def _store(settings: Settings):
     from kb.datadir import DataDir
 
     catalog = Catalog(DataDir(settings.data_dir).current() / "catalog.sqlite", readonly=True)
-    return Collections(settings.data_dir), catalog
+    return Collections(settings.user_data_path()), catalog
 
 
 @main.command()
@@ -580,11 +582,12 @@ def serve(
 
     DataDir(settings.data_dir).current()  # fail now, clearly, if nothing was ingested
     if settings.auth == "users":
-        from kb.users import Users
+        from kb.web.auth import AuthState
 
-        store = Users(settings.data_dir)
-        admins = store.count("admin")
-        store.close()
+        state = AuthState(settings)  # ConfigError when the user data cannot be written
+        admins = state.users.count("admin")
+        state.users.close()
+        state.audit.close()
         if not admins:
             raise ConfigError(
                 "KB_AUTH=users but nobody can manage users yet: create an admin first with "
@@ -644,7 +647,7 @@ def users() -> None:
 def _users(settings: Settings):
     from kb.users import Users
 
-    return Users(settings.data_dir)
+    return Users(settings.user_data_path())
 
 
 def _password(password_stdin: bool) -> str:
@@ -758,7 +761,7 @@ def audit(
     """The audit log of the web app, newest first: who searched, viewed or exported what."""
     from kb.audit import AuditLog
 
-    log = AuditLog(settings.data_dir)
+    log = AuditLog(settings.user_data_path())
     events = log.events(user=user, action=action, since=since, until=until, limit=limit)
     if as_csv:
         click.echo(log.to_csv(events), nl=False)

@@ -1,9 +1,10 @@
 """Trainers' collections: named, ordered, annotated lists of passages and rulings, exported
 with full citations.
 
-Collections are user data, not derived from sources, so they live in `DATA_DIR/userdata.sqlite`
-beside the index generations rather than inside one: a re-ingest builds a new generation from
-a copy of the catalog, and anything written to the live one meanwhile would be lost.
+Collections are user data, not derived from sources, so they live in `userdata.sqlite` in the
+user data folder (DATA_DIR unless KB_USER_DATA_DIR) rather than inside a generation: a
+re-ingest builds a new generation from a copy of the catalog, and anything written to the live
+one meanwhile would be lost.
 Items point at passage ids (which name one version of one document, so a citation exported
 today can be reproduced later) or at ruling case ids.
 """
@@ -78,11 +79,11 @@ class Item:
 
 
 class Collections:
-    """Access to the collections of one data dir."""
+    """The collections of one user data folder (read-only when it cannot be written)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.db = DBFile(Path(data_dir) / "userdata.sqlite", _SCHEMA)
-        if self.db.fetchone(_HAS_UNIQUE_POSITIONS) is None:
+    def __init__(self, folder: Path) -> None:
+        self.db = DBFile(Path(folder) / "userdata.sqlite", _SCHEMA, what="collections")
+        if not self.db.read_only and self.db.fetchone(_HAS_UNIQUE_POSITIONS) is None:
             self._make_positions_unique()
 
     def _make_positions_unique(self) -> None:

@@ -41,6 +41,12 @@ class Settings:
         2, "How many complete index generations to keep on disk (the live one included)."
     )
     default_language: str = _setting("en", "Language recorded when a document names none.")
+    user_data_dir: str = _setting(
+        "",
+        "Folder for user data: users and API tokens, collections and teaching flags, the audit "
+        "log and the session key; empty means DATA_DIR. Point it at a writable folder to serve "
+        "a DATA_DIR mounted read-only with KB_AUTH=users or editable collections.",
+    )
     cache_dir: str = _setting(
         "",
         "Folder for content-addressed caches (embeddings by passage hash, the model's ONNX "
@@ -164,6 +170,10 @@ class Settings:
     def cache_path(self) -> Path:
         """Folder of the shared caches."""
         return Path(self.cache_dir) if self.cache_dir else Path(self.data_dir) / "cache"
+
+    def user_data_path(self) -> Path:
+        """Folder of the user data (users, collections, audit log, session key)."""
+        return Path(self.user_data_dir) if self.user_data_dir else Path(self.data_dir)
 
     def boosts(self) -> dict[str, float]:
         """keyword_boosts as {field: boost}."""

@@ -9,7 +9,8 @@ Layout::
       cache/                   content-addressed caches shared by generations (embeddings)
 
 A generation is complete once CURRENT names it; folders of interrupted ingests are removed by
-the next ingest. Readers resolve CURRENT once and keep using that generation.
+the next ingest, including one killed after writing its manifest but before moving CURRENT.
+Readers resolve CURRENT once and keep using that generation.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kb.errors import IndexMismatchError, IndexNotBuiltError, IngestLockedError
+from kb.errors import IndexMismatchError, IndexNotBuiltError, IngestLockedError, StorageError
+from kb.storage import fix, problem
 
 MANIFEST_FORMAT = 1
 _PREFIX = "gen-"
@@ -72,9 +74,20 @@ class DataDir:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the ingest lock; IngestLockedError if another ingest has it."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / "ingest.lock", "a+") as fh:
+        """Hold the ingest lock; IngestLockedError if another ingest has it, StorageError if
+        the data dir cannot be written."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fh = open(self.root / "ingest.lock", "a+")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            found = problem(exc)
+            if found is None:
+                raise
+            raise StorageError(
+                f"cannot ingest into {self.root}: it {found}; {fix(found)} (searching and "
+                "serving a read-only data dir work)"
+            ) from None
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -89,24 +102,34 @@ class DataDir:
     def begin(self) -> Path:
         """Create the folder of the next generation, seeded with a copy of the live catalog.
 
-        Call with the lock held. Leftovers of interrupted ingests are removed first.
+        Call with the lock held. Leftovers of interrupted ingests are removed first: folders
+        without a manifest, and any newer than the live generation, which never were live
+        (each commit makes the newest generation live) or were rolled back from by hand.
         """
         self.generations.mkdir(parents=True, exist_ok=True)
         live = self.current_name()
+        live_number = -1 if live is None else _number(live)
         for child in self.generations.iterdir():
-            if child.name != live and not (child / "manifest.json").is_file():
+            if child.name != live and (
+                not (child / "manifest.json").is_file() or _number(child.name) > live_number
+            ):
                 shutil.rmtree(child, ignore_errors=True)
         numbers = [_number(c.name) for c in self.generations.iterdir()]
         name = f"{_PREFIX}{max([0, *numbers]) + 1:06d}"
         new = self.generations / name
         new.mkdir()
-        if live is not None and (self.generations / live / "catalog.sqlite").is_file():
-            src = sqlite3.connect(self.generations / live / "catalog.sqlite")
-            dst = sqlite3.connect(new / "catalog.sqlite")
-            with dst:
-                src.backup(dst)
-            src.close()
-            dst.close()
+        try:
+            if live is not None and (self.generations / live / "catalog.sqlite").is_file():
+                with (
+                    contextlib.closing(
+                        sqlite3.connect(self.generations / live / "catalog.sqlite")
+                    ) as src,
+                    contextlib.closing(sqlite3.connect(new / "catalog.sqlite")) as dst,
+                ):
+                    src.backup(dst)
+        except BaseException:
+            shutil.rmtree(new, ignore_errors=True)
+            raise
         return new
 
     def commit(self, generation: Path, manifest: dict[str, Any], keep: int) -> None:
@@ -125,7 +148,10 @@ class DataDir:
                 shutil.rmtree(old, ignore_errors=True)
 
     def abandon(self, generation: Path) -> None:
-        """Remove a generation that will not be committed."""
+        """Remove a generation that will not be committed; never the live one (an error after
+        `CURRENT` moved, say in pruning, must not delete what is now serving)."""
+        if generation.name == self.current_name():
+            return
         shutil.rmtree(generation, ignore_errors=True)
 
 

@@ -6,6 +6,10 @@ active") and their statements interleave. Each thread gets its own connection in
 autocommit mode; changes go through `write()`, a BEGIN IMMEDIATE transaction that waits for
 the file's other writers (in this process or another) up to a busy timeout instead of failing
 the request.
+
+Where the file cannot be written (read-only media, another user's folder) it is read as it is
+(`kb.storage.open_read_only`) and every `write()` is one StorageError naming the file and
+KB_USER_DATA_DIR; a full disk is one StorageError too.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from kb.errors import StorageError
+from kb.storage import READ_ONLY, fix, open_read_only, problem, why_not_writable, writable
 
 BUSY_SECONDS = 10.0  # how long a statement waits for another writer before giving up
 
@@ -33,17 +40,39 @@ class _Handle:
 class DBFile:
     """A SQLite file in WAL mode with foreign keys on and a connection per thread."""
 
-    def __init__(self, path: Path, schema: str, *, pragmas: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        path: Path,
+        schema: str,
+        *,
+        what: str,
+        setting: str = "KB_USER_DATA_DIR",
+        pragmas: tuple[str, ...] = (),
+    ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.what, self.setting = what, setting
+        self._schema = schema
         self._pragmas = pragmas
         self._local = threading.local()
         self._open: weakref.WeakSet[_Handle] = weakref.WeakSet()
         self._open_lock = threading.Lock()
-        # Readers (every request of every worker) must not wait for a writer: WAL, which the
-        # file keeps once set.
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.executescript(schema)
+        self.read_only = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Readers (every request of every worker) must not wait for a writer: WAL, which
+            # the file keeps once set.
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.executescript(schema)
+        except (OSError, sqlite3.Error) as exc:
+            self.close()
+            here = self.path if self.path.exists() else self.path.parent
+            if here.exists() and writable(here):
+                found = problem(exc)
+                if found is None:
+                    raise
+                raise StorageError(f"cannot open {self.path}: it {found}") from None
+            self.read_only = True
+            self.conn  # noqa: B018 - opens (and checks) the read-only connection now
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -51,9 +80,11 @@ class DBFile:
         handle = getattr(self._local, "handle", None)
         if handle is None:
             # check_same_thread=False only so that close() may close it from another thread.
-            conn = sqlite3.connect(
-                self.path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
-            )
+            options = {"timeout": BUSY_SECONDS, "isolation_level": None, "check_same_thread": False}
+            if self.read_only:
+                conn = open_read_only(self.path, self._schema, **options)
+            else:
+                conn = sqlite3.connect(self.path, **options)
             conn.execute("PRAGMA foreign_keys = ON")
             for pragma in self._pragmas:
                 conn.execute(f"PRAGMA {pragma}")
@@ -77,16 +108,32 @@ class DBFile:
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A transaction holding the file's write lock from its start: what it reads stays
-        true until it commits (on success; rolled back on error)."""
+        true until it commits (on success; rolled back on error). A file that cannot be written
+        raises StorageError."""
+        if self.read_only:
+            raise self._cannot_save(why_not_writable(self.path))
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:  # SQLite may have rolled back already
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:  # SQLite may have rolled back already
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            found = problem(exc)
+            if found is None:
+                raise
+            if found == READ_ONLY:  # SQLite says so whatever the reason; tell which it is
+                found = why_not_writable(self.path)
+            raise self._cannot_save(found) from None
+
+    def _cannot_save(self, found: str) -> StorageError:
+        return StorageError(
+            f"cannot save {self.what}: {self.path} {found}; {fix(found, self.setting)}"
+        )
 
     def close(self) -> None:
         """Close every thread's connection."""

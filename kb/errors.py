@@ -66,6 +66,12 @@ class IngestLockedError(KBError):
     http_status = 409
 
 
+class StorageError(KBError):
+    """A folder policy-kb must write to is read-only or full; the message names it and the fix."""
+
+    http_status = 503
+
+
 class NotFoundError(KBError):
     """A document, version, passage or ruling does not exist (or is not visible)."""
 

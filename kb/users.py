@@ -15,8 +15,8 @@ table, which those events delete, so a copied cookie dies with its row, and a us
 added again under the same name starts with no sessions and no tokens. API tokens are separate
 credentials that admins issue and revoke one by one: a password change keeps them, removing
 the user deletes them, and a token always acts with its user's current role. Users live in
-`DATA_DIR/userdata.sqlite` beside the index generations, like collections, so a re-ingest
-never touches them.
+`userdata.sqlite` in the user data folder (DATA_DIR unless KB_USER_DATA_DIR), like
+collections, so a re-ingest never touches them.
 """
 
 from __future__ import annotations
@@ -88,10 +88,11 @@ LOCAL_USER = User("local", "admin", local=True)
 
 
 class Users:
-    """The user, session and token store of one data dir."""
+    """The user, session and token store of one user data folder (read-only when it cannot be
+    written)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.db = DBFile(Path(data_dir) / "userdata.sqlite", _SCHEMA)
+    def __init__(self, folder: Path) -> None:
+        self.db = DBFile(Path(folder) / "userdata.sqlite", _SCHEMA, what="users and tokens")
         self._hasher = PasswordHasher()
 
     def close(self) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import resource
+import shlex
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -103,3 +106,118 @@ def corpus_settings(tmp_path_factory, shared_cache) -> Settings:
     report = ingest(settings, [CORPUS])
     assert report.errors == [], [str(e) for e in report.errors]
     return settings
+
+
+# -- read-only and full disks, for real -------------------------------------------------------
+# Root ignores file modes, so a chmod proves nothing: a read-only bind mount in a private mount
+# namespace (no other process sees it) does, or else running as an unprivileged user.
+# KB_TEST_READ_ONLY=mount|user forces one way, to check both work on this machine.
+NOBODY = 65534
+
+
+def _run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
+
+
+class ReadOnly:
+    """run(argv, paths, own) runs argv with `paths` read-only (a mount, or as an unprivileged
+    user) and the folders `own` its own to read and write."""
+
+    def __init__(self, how: str, basetemp: Path) -> None:
+        self.how = how
+        self.basetemp = basetemp
+
+    def wrap(self, argv: list[str], paths: list[Path], own: list[Path] = ()) -> list[str]:
+        """argv run with `paths` read-only."""
+        for path in own:
+            path.mkdir(parents=True, exist_ok=True)
+        if self.how == "mount":
+            mounts = " && ".join(
+                f"mount --bind {q} {q} && mount -o remount,ro,bind {q}"
+                for q in (shlex.quote(str(p)) for p in paths)
+            )
+            unshare = ["unshare", "--mount", "--propagation", "private"]
+            return [*unshare, "sh", "-c", f'{mounts} && exec "$@"', "sh", *argv]
+        for path in [*paths, *own]:  # reachable by the unprivileged user...
+            path.mkdir(parents=True, exist_ok=True)
+            for folder in [*reversed(path.parents), path]:
+                if folder.is_relative_to(self.basetemp.parent):
+                    folder.chmod(folder.stat().st_mode | 0o011)
+        for path in own:  # ...which owns these, and can write nothing else
+            for folder, _, files in os.walk(path):
+                for name in [folder, *(os.path.join(folder, f) for f in files)]:
+                    os.chown(name, NOBODY, NOBODY)
+        return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
+
+    def run(
+        self, argv: list[str], paths: list[Path], own: list[Path] = (), **kwargs
+    ) -> subprocess.CompletedProcess:
+        """Run argv to completion; stdout and stderr captured."""
+        return _run(self.wrap(argv, paths, own), timeout=300, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def read_only(tmp_path_factory) -> ReadOnly:
+    """A way to make folders read-only for a subprocess, checked to really refuse writes."""
+    probe = tmp_path_factory.mktemp("read-only-probe")
+    basetemp = tmp_path_factory.getbasetemp()
+    wanted = os.environ.get("KB_TEST_READ_ONLY")
+    tried = []
+    for how in [wanted] if wanted else ["mount", "user"]:
+        ro = ReadOnly(how, basetemp)
+        try:
+            works = _run(ro.wrap(["true"], [probe])).returncode == 0
+            write = _run(ro.wrap(["sh", "-c", 'touch "$0/x"', str(probe)], [probe]))
+        except FileNotFoundError as exc:  # no unshare or setpriv
+            tried.append(f"{how}: {exc}")
+            continue
+        if works and write.returncode != 0 and not (probe / "x").exists():
+            return ro
+        tried.append(f"{how}: {write.stderr.strip() or 'writes were not refused'}")
+    pytest.skip("cannot make a folder read-only for real here: " + "; ".join(tried))
+
+
+class Disk:
+    """A small disk at `folder`: a tmpfs of `size` bytes, or, where mounting is not permitted,
+    a plain folder and a file-size limit (`file_limit`, for RLIMIT_FSIZE) on the processes
+    that should find it full."""
+
+    def __init__(self, folder: Path, size: int, file_limit: int) -> None:
+        self.folder = folder
+        folder.mkdir()
+        mount = ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)]
+        self.mounted = (
+            os.environ.get("KB_TEST_FULL_DISK") != "rlimit" and _run(mount).returncode == 0
+        )
+        self.file_limit = None if self.mounted else file_limit
+
+    def limit(self) -> None:
+        """preexec_fn of a process that should find the disk full."""
+        if self.file_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_limit, self.file_limit))
+
+    def grow(self, size: int) -> None:
+        """Make room: a bigger tmpfs, or no file-size limit."""
+        if self.mounted:
+            done = _run(["mount", "-o", f"remount,size={size}", str(self.folder)])
+            assert done.returncode == 0, done.stderr
+        self.file_limit = None
+
+    def unmount(self) -> None:
+        """Remove the tmpfs."""
+        if self.mounted:
+            _run(["umount", "--lazy", str(self.folder)])
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """full_disk(size, file_limit) -> a Disk under tmp_path (unmounted after the test)."""
+    disks: list[Disk] = []
+
+    def make(size: int, file_limit: int) -> Disk:
+        disks.append(Disk(tmp_path / f"disk{len(disks)}", size, file_limit))
+        return disks[-1]
+
+    yield make
+    for disk in disks:
+        disk.unmount()

@@ -46,7 +46,8 @@ def test_api_tokens_used_from_many_threads_at_once(tmp_path):
 
 def test_a_write_transaction_is_atomic_across_threads_and_connections(tmp_path):
     schema = "CREATE TABLE IF NOT EXISTS n (v INTEGER)"
-    files = [DBFile(tmp_path / "x.sqlite", schema) for _ in range(2)]  # as two processes
+    # Two files on one path, as two processes would open it.
+    files = [DBFile(tmp_path / "x.sqlite", schema, what="counters") for _ in range(2)]
     with files[0].write() as db:
         db.execute("INSERT INTO n VALUES (0)")
 

@@ -11,11 +11,12 @@ from pathlib import Path
 from kb.catalog import Catalog, now
 from kb.config import Settings
 from kb.datadir import DataDir
-from kb.errors import IndexMismatchError, ParseError
+from kb.errors import IndexMismatchError, ParseError, StorageError
 from kb.ingest.chunker import Chunker
 from kb.ingest.registry import parser_for
 from kb.ingest.sources import Collected, SourceFile, collect, read_bounded, read_source
 from kb.ingest.tokens import TokenCounter
+from kb.storage import fix, problem
 from kb.types import DOC_TYPES, IngestReport, ParsedDocument
 
 # Bump when parsing or chunking changes what a file turns into, so unchanged files re-parse.
@@ -210,19 +211,38 @@ def ingest(
 ) -> IngestReport:
     """Ingest PATHs (or a manifest's files, or files already `found`) into a new generation
     and make it live. Files that resolve outside the folders being ingested are refused
-    unless `allow_outside`."""
+    unless `allow_outside`. A full or read-only disk raises StorageError and changes nothing."""
     started = time.perf_counter()
     datadir = DataDir(settings.data_dir)
     found = found or collect(paths, manifest, allow_outside=allow_outside)
     with datadir.lock():
-        generation = datadir.begin()
+        live = datadir.current_name()
+        generation = None
         try:
+            generation = datadir.begin()
             report = _ingest_into(generation, datadir, settings, found, progress)
-        except BaseException:
-            datadir.abandon(generation)
+        except BaseException as exc:
+            if generation is not None:
+                datadir.abandon(generation)
+            if isinstance(exc, Exception):
+                _stopped_by_storage(exc, generation or datadir.generations, live)
             raise
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _stopped_by_storage(exc: Exception, where: Path, live: str | None) -> None:
+    """Raise a StorageError if `exc` came from a full or read-only disk."""
+    kept = f"{live} is still live" if live else "nothing was live yet"
+    if isinstance(exc, StorageError):
+        raise StorageError(f"ingest stopped, nothing changed ({kept}): {exc}") from exc
+    found = problem(exc)
+    if found is not None:
+        path = getattr(exc, "filename", None) or where
+        raise StorageError(
+            f"ingest stopped, nothing changed ({kept}): {path} {found}; {fix(found)}, then "
+            "ingest again"
+        ) from exc
 
 
 def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport:

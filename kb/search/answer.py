@@ -169,7 +169,7 @@ class Answerer:
     def _to_disk(self, vectors: dict[str, np.ndarray]) -> None:
         with self._lock:
             disk = self._disk_cache()
-            if disk is not None:
+            if disk is not None and disk.writable:  # else kept in memory only
                 disk.put_many([(sentence_hash(s), v) for s, v in vectors.items()])
 
     def _disk_cache(self):

@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from kb.storage import is_read_only, open_store, writing
+
+# `done`: work done per text beyond its own vector (e.g. its answer sentences embedded).
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS emb (hash TEXT PRIMARY KEY, vec BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS done (tag TEXT, hash TEXT, PRIMARY KEY (tag, hash));
+"""
+
 
 class EmbeddingCache:
-    """A SQLite file of hash -> float32 vector for one model (the file name carries its key)."""
+    """A SQLite file of hash -> float32 vector for one model (the file name carries its key).
+    On read-only media it serves what it holds and `writable` is False."""
 
     def __init__(self, folder: Path, model_key: str, dim: int, threads: bool = False) -> None:
         """`threads`: the caller shares this cache between threads (and serialises its calls)."""
-        folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f"{model_key}.sqlite"
         self.dim = dim
-        self.db = sqlite3.connect(self.path, timeout=60, check_same_thread=not threads)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS emb (hash TEXT PRIMARY KEY, vec BLOB NOT NULL)")
-        # Work done per text beyond its own vector (e.g. its answer sentences embedded).
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS done (tag TEXT, hash TEXT, PRIMARY KEY (tag, hash))"
+        self.db = open_store(
+            self.path, _SCHEMA, wal=True, timeout=60, check_same_thread=not threads
         )
-        self.db.commit()
+        self.writable = not is_read_only(self.db)
+
+    def _writing(self):
+        return writing(self.db, self.path, "embeddings", "KB_CACHE_DIR")
 
     def done(self, tag: str, hashes: list[str]) -> set[str]:
         """Which of `hashes` have `tag` work recorded."""
@@ -43,7 +49,7 @@ class EmbeddingCache:
 
     def mark_done(self, tag: str, hashes: list[str]) -> None:
         """Record `tag` work as done for `hashes`."""
-        with self.db:
+        with self._writing():
             self.db.executemany(
                 "INSERT OR IGNORE INTO done VALUES (?, ?)", [(tag, h) for h in hashes]
             )
@@ -63,7 +69,7 @@ class EmbeddingCache:
 
     def put_many(self, items: list[tuple[str, np.ndarray]]) -> None:
         """Store vectors."""
-        with self.db:
+        with self._writing():
             self.db.executemany(
                 "INSERT OR REPLACE INTO emb VALUES (?, ?)",
                 [(h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],

@@ -10,6 +10,7 @@ API calls that change something with a session cookie need the `X-CSRFToken` hea
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import secrets
 from functools import wraps
@@ -34,9 +35,11 @@ from werkzeug.exceptions import HTTPException
 from kb.access import gate_for
 from kb.audit import AuditLog
 from kb.config import Settings
-from kb.errors import AuthError, ForbiddenError
+from kb.errors import AuthError, ConfigError, ForbiddenError
+from kb.storage import problem
 from kb.users import LOCAL_USER, User, Users
 
+log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
 
@@ -83,12 +86,22 @@ ACTIONS = {
 
 
 class AuthState:
-    """The user store and audit log of one data dir."""
+    """The user store and audit log of one user data folder. With `auth = users` the folder
+    must be writable (sign-ins and the audit trail are written); local mode also serves from a
+    read-only one, without recording the audit log."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.users = Users(settings.data_dir)
-        self.audit = AuditLog(settings.data_dir)
+        folder = settings.user_data_path()
+        self.users = Users(folder)
+        self.audit = AuditLog(folder)
+        if not self.audit.writable:
+            if not self.local:
+                raise ConfigError(
+                    f"KB_AUTH=users needs a writable folder for users and the audit log, and "
+                    f"{folder} cannot be written; set KB_USER_DATA_DIR to a writable folder"
+                )
+            log.warning("not recording the audit log: %s cannot be written", folder)
 
     @property
     def local(self) -> bool:
@@ -145,7 +158,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Secret key, cookies, CSRF, login and the audit hook."""
     state = AuthState(settings)
     app.extensions["kb_auth"] = state
-    app.secret_key = _secret_key(Path(settings.data_dir))
+    app.secret_key = _secret_key(settings.user_data_path(), state.local)
     app.config.update(
         SESSION_COOKIE_NAME="kb_session",
         SESSION_COOKIE_HTTPONLY=True,
@@ -203,7 +216,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     @app.after_request
     def record(response):
         action = g.pop("kb_action", None) or ACTIONS.get(request.endpoint or "")
-        if action is None or not g.get("kb_started"):
+        if action is None or not g.get("kb_started") or not state.audit.writable:
             return response
         if action == "search" and request.method == "GET" and not request.args.get("q"):
             return response  # an empty search page is not a search
@@ -259,15 +272,22 @@ def _detail() -> dict:
     return detail
 
 
-def _secret_key(data_dir: Path) -> bytes:
-    """The data dir's session signing key, created on first use (readable by its owner only)."""
-    path = data_dir / "secret.key"
+def _secret_key(folder: Path, local: bool) -> bytes:
+    """The session signing key of the user data folder, created on first use (readable by its
+    owner only)."""
+    path = folder / "secret.key"
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
         try:
+            folder.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             pass  # another worker won the race
+        except OSError as exc:
+            if not local or problem(exc) is None:
+                raise
+            # Local mode has no sign-in: the key only signs the forms' CSRF tokens, and every
+            # form that posts would write to this read-only folder anyway.
+            return secrets.token_bytes(32)
         else:
             with os.fdopen(fd, "wb") as f:
                 f.write(secrets.token_bytes(32))

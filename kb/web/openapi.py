@@ -351,7 +351,7 @@ def spec() -> dict[str, Any]:
                     "Flag a ruling as a teaching example",
                     [case_id],
                     _obj("case_id teaching_example", case_id=_STR, teaching_example=_BOOL),
-                    (400, 404),
+                    (400, 404, 503),
                     body=_obj("teaching_example", teaching_example=_BOOL, note=_STR),
                 )
             },
@@ -376,21 +376,21 @@ def spec() -> dict[str, Any]:
                     "Create a collection",
                     [],
                     _obj("name", name=_STR),
-                    (400, 409),
+                    (400, 409, 503),
                     status=201,
                     body=_obj("name", name=collection_name, description=_STR),
                 ),
             },
             "/api/collections/{name}": {
                 "get": _op("A collection's items with citations", [name], "Collection", (404,)),
-                "delete": _op("Delete a collection", [name], None, (404,), status=204),
+                "delete": _op("Delete a collection", [name], None, (404, 503), status=204),
             },
             "/api/collections/{name}/items": {
                 "post": _op(
                     "Add a passage (by id) or a ruling (by case id)",
                     [name],
                     _obj("item_id", item_id=_INT),
-                    (400, 404),
+                    (400, 404, 503),
                     status=201,
                     body=_obj("ref", ref={"type": "string", "pattern": NOT_BLANK}, note=_STR),
                 )
@@ -400,10 +400,10 @@ def spec() -> dict[str, Any]:
                     "Annotate or reorder an item",
                     [name, item],
                     _obj("item_id", item_id=_INT),
-                    (400, 404),
+                    (400, 404, 503),
                     body=_obj("", note=_STR, position=_INT),
                 ),
-                "delete": _op("Remove an item", [name, item], None, (404,), status=204),
+                "delete": _op("Remove an item", [name, item], None, (404, 503), status=204),
             },
             "/api/collections/{name}/export": {
                 "get": _op(

@@ -70,7 +70,7 @@ class KBState:
         """Trainers' collections (user data beside the index generations)."""
         from kb.collections import Collections
 
-        return Collections(self.settings.data_dir)
+        return Collections(self.settings.user_data_path())
 
     def request(self, args, default_k: int = 10):
         """A validated search request, with trainers' teaching flags applied, narrowed to

@@ -8,21 +8,41 @@ cosine > 0.999 (a test checks it), so passages and queries may come from either.
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from kb.errors import ConfigError
+from kb.errors import ConfigError, StorageError
 from kb.search.encoders.base import ModelInfo, normalise
+from kb.storage import fix, problem
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def export_onnx(info: ModelInfo, target: Path) -> Path:
-    """Export the model's transformer to `target` (atomically); returns `target`."""
+    """Export the model's transformer to `target` (atomically); returns `target`. StorageError
+    when it is missing and cannot be written (a read-only cache)."""
     if target.is_file():
         return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=target.parent):  # fail now, not after loading torch
+            pass
+        return _export(info, target)
+    except OSError as exc:
+        found = problem(exc)
+        if found is None:
+            raise
+        raise StorageError(
+            f"the model is not exported to ONNX in {target.parent} yet, and it {found}; "
+            f"{fix(found, 'KB_CACHE_DIR')} (or copy the cache folder of the machine that built "
+            "the index)"
+        ) from None
+
+
+def _export(info: ModelInfo, target: Path) -> Path:
     try:
         import torch
         from transformers import AutoModel
@@ -49,7 +69,6 @@ def export_onnx(info: ModelInfo, target: Path) -> Path:
     model.eval()
     sample = tuple(torch.ones(1, 8, dtype=torch.long) for _ in _INPUTS)
     axes = {name: {0: "batch", 1: "seq"} for name in (*_INPUTS, "last_hidden_state")}
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import time
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 
 import tantivy
 
+from kb.errors import StorageError
 from kb.search.filters import Filters
 from kb.search.keyword.base import SEARCH_FIELDS, IndexedPassage, plain_terms, prepare
 
@@ -64,6 +69,12 @@ class TantivyBackend:
             writer.add_document(doc)
         writer.commit()
         writer.wait_merging_threads()
+        # Tantivy writes these two through a private temporary file (mode 0600); give them the
+        # mode of the folder's other files, so a server running as another user can read them.
+        mode = folder.stat().st_mode & 0o666
+        for name in ("meta.json", ".managed.json"):
+            if (folder / name).is_file():
+                (folder / name).chmod(mode)
 
     def open(self, folder: Path, boosts: dict[str, float]) -> TantivyIndex:
         """Open the index in `folder`."""
@@ -74,7 +85,7 @@ class TantivyIndex:
     """Search over one Tantivy index."""
 
     def __init__(self, folder: Path, boosts: dict[str, float]) -> None:
-        self.index = tantivy.Index.open(str(folder))
+        self.index = _open(folder, self)
         _register(self.index)
         self.schema = self.index.schema
         self.boosts = boosts
@@ -140,3 +151,38 @@ class TantivyIndex:
 
     def close(self) -> None:
         """Nothing to release explicitly."""
+
+
+def _open(folder: Path, owner: object) -> tantivy.Index:
+    """The index in `folder`. Its reader takes a lock file there, which a read-only folder
+    (an index built elsewhere and mounted read-only) refuses, and tantivy-py has no read-only
+    mode: then the index is opened through a writable folder of links to its files, removed
+    with `owner`."""
+    try:
+        return tantivy.Index.open(str(folder))
+    except ValueError as exc:
+        if "Lockfile" not in str(exc):
+            raise
+    try:
+        shadow = Path(tempfile.mkdtemp(prefix="kb-keyword-"))
+    except OSError as exc:
+        raise StorageError(
+            f"the keyword index in {folder} is read-only, and Tantivy needs a writable folder "
+            f"for its lock files: {exc.strerror} in {tempfile.gettempdir()}; set TMPDIR to a "
+            "writable folder"
+        ) from None
+    weakref.finalize(owner, _remove, shadow)
+    for path in folder.iterdir():
+        if not path.name.endswith(".lock"):
+            (shadow / path.name).symlink_to(path.resolve())
+    return tantivy.Index.open(str(shadow))
+
+
+def _remove(shadow: Path) -> None:
+    """Remove a folder of links. The reader's watcher thread may be taking (creating, then
+    deleting) its lock file there meanwhile, so try again until the folder is gone."""
+    for _ in range(20):
+        shutil.rmtree(shadow, ignore_errors=True)
+        if not shadow.exists():
+            return
+        time.sleep(0.05)
