@@ -612,15 +612,28 @@ def serve(
     default="all",
     show_default=True,
 )
+@click.option(
+    "--unit",
+    type=click.Choice(["document", "clause", "section"]),
+    help="What a hit counts for (default: document with a corpus.jsonl, else clause).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def eval_cmd(settings: Settings, dataset: Path, split: str, mode: str, as_json: bool) -> None:
-    """Measure retrieval on a BEIR-layout DATASET (nDCG@10, Recall@10/100, MRR@10)."""
-    from kb.evaluation import PRIMARY, evaluate
+def eval_cmd(
+    settings: Settings, dataset: Path, split: str, mode: str, unit: str | None, as_json: bool
+) -> None:
+    """Measure retrieval on a BEIR-layout DATASET: nDCG@10, Recall and MRR@10 per document, or
+    MRR@10 and Success@1/3/10 per clause or section, overall and per kind of question."""
+    from kb.evaluation import evaluate
 
     modes = ("keyword", "dense", "hybrid") if mode == "all" else (mode,)
     result = evaluate(
-        settings, dataset, split=split, modes=modes, progress=not as_json and sys.stderr.isatty()
+        settings,
+        dataset,
+        split=split,
+        modes=modes,
+        progress=not as_json and sys.stderr.isatty(),
+        unit=unit,
     )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
@@ -629,12 +642,32 @@ def eval_cmd(settings: Settings, dataset: Path, split: str, mode: str, as_json: 
         title=f"{result.dataset} ({split}, {result.queries} queries, judged per {result.unit})"
     )
     table.add_column("mode")
+    table.add_column("kind")
+    table.add_column("n", justify="right")
     names = list(next(iter(result.metrics.values())))
     for name in names:
-        table.add_column(name + (" *" if name == PRIMARY else ""), justify="right")
-    table.add_column("ms/query", justify="right")
+        shown = name.replace("Success@", "S@").replace("Recall@", "R@")
+        table.add_column(shown + ("*" if name == result.primary else ""), justify="right")
+    table.add_column("ms/q", justify="right")
     for m, scores in result.metrics.items():
-        table.add_row(m, *(f"{scores[n]:.3f}" for n in names), f"{result.latency_ms[m]:.1f}")
+        table.add_row(
+            m,
+            "all",
+            str(result.queries),
+            *(f"{scores[n]:.3f}" for n in names),
+            f"{result.latency_ms[m]:.1f}",
+            end_section=not result.by_kind.get(m),
+        )
+        kinds = list(result.by_kind.get(m, {}).items())
+        for i, (kind, (count, kscores)) in enumerate(kinds):
+            table.add_row(
+                "",
+                kind,
+                str(count),
+                *(f"{kscores[n]:.3f}" for n in names),
+                "",
+                end_section=i == len(kinds) - 1,
+            )
     console.print(table)
 
 
