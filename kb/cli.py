@@ -195,6 +195,13 @@ def stats(settings: Settings, as_json: bool) -> None:
 )
 @click.option("--max-per-doc", type=int, help="At most this many passages per document.")
 @click.option(
+    "--by",
+    type=click.Choice(["clause", "passage"]),
+    default="clause",
+    show_default=True,
+    help="One result per clause (its best passage, the others listed), or per passage.",
+)
+@click.option(
     "--queries",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Batch mode: JSONL of {id, query, filters}; prints one JSON line each.",
@@ -212,10 +219,11 @@ def search(
     date_to: str | None,
     mode: str,
     max_per_doc: int | None,
+    by: str,
     queries: Path | None,
     as_json: bool,
 ) -> None:
-    """Search the knowledge base for QUERY: ranked, cited passages."""
+    """Search the knowledge base for QUERY: ranked, cited clauses (or passages)."""
     from kb.search.hybrid import Searcher
 
     if (query is None) == (queries is None):
@@ -223,7 +231,7 @@ def search(
     searcher = Searcher(settings)
     try:
         if queries is not None:
-            _batch(searcher, queries, k, mode, max_per_doc, list(filters), as_of)
+            _batch(searcher, queries, k, mode, max_per_doc, list(filters), as_of, by)
             return
         parsed = searcher.parse_filters(
             list(filters),
@@ -236,7 +244,9 @@ def search(
             from kb.collections import Collections
 
             parsed = Collections(settings.user_data_path()).apply_teaching(parsed, searcher.catalog)
-        response = searcher.search(query, k=k, filters=parsed, mode=mode, max_per_doc=max_per_doc)
+        response = searcher.search(
+            query, k=k, filters=parsed, mode=mode, max_per_doc=max_per_doc, by=by
+        )
     finally:
         searcher.close()
     if as_json:
@@ -245,7 +255,9 @@ def search(
     _print_results(response)
 
 
-def _batch(searcher, path: Path, k: int, mode: str, max_per_doc, base_filters, as_of) -> None:
+def _batch(
+    searcher, path: Path, k: int, mode: str, max_per_doc, base_filters, as_of, by: str
+) -> None:
     from kb.errors import QueryError
 
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -261,7 +273,7 @@ def _batch(searcher, path: Path, k: int, mode: str, max_per_doc, base_filters, a
             ]
             parsed = searcher.parse_filters(pairs, as_of=item.get("as_of", as_of))
             response = searcher.search(
-                item["query"], k=k, filters=parsed, mode=mode, max_per_doc=max_per_doc
+                item["query"], k=k, filters=parsed, mode=mode, max_per_doc=max_per_doc, by=by
             )
             out = {"id": item.get("id", n), "results": response.to_dict()["results"]}
         except (json.JSONDecodeError, KBError) as exc:
@@ -286,10 +298,14 @@ def _print_results(response) -> None:
             )
         console.print(
             f"[bold]{hit.rank}. [{tag}][/bold] [cyan]{escape(c.line())}[/cyan]"
-            f"{escape(extra)}  [dim]{c.passage_id} · score {hit.score:.4f}[/dim]"
+            f"{escape(extra)}  [dim]{c.passage_id} · score {hit.score:.4f}"
+            + (" · exact id" if hit.scores.get("exact_id") else "")
+            + "[/dim]"
         )
         text = hit.passage.text if len(hit.passage.text) < 700 else hit.passage.text[:700] + " …"
         console.print("   " + to_terminal(text, response.query).replace("\n", "\n   "), emoji=False)
+        if hit.more:
+            console.print(f"   [dim]+{len(hit.more)} more matching passage(s) of this clause[/dim]")
         console.print()
     console.print(
         f"[dim]{len(response.results)} results in {response.took_ms:.0f} ms ({response.mode})[/dim]"

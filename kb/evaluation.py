@@ -197,7 +197,8 @@ def _run(searcher: Searcher, data: Dataset, mode: str, *, unit: str):
             text, k=min(searcher.settings.max_k, 100), filters=filters, mode=mode, fetch=300
         )
         ranked: dict[str, float] = {}
-        for item in fused:
+        # In the order results are shown: one per clause (or section), as `kb search` does.
+        for item in [g.best for g in searcher.group(fused)]:
             passage = searcher.catalog.passage(searcher.ids[item.ordinal])
             if unit == "clause":
                 key = passage.clause_id or passage.doc_id

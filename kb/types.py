@@ -234,6 +234,8 @@ class SearchHit:
     scores: dict[str, Any]
     metadata: dict[str, Any]
     highlighted: str
+    # Other passages of the same clause (or section, or ruling) that matched, best first.
+    more: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The `kb search --json` / API shape."""
@@ -251,6 +253,7 @@ class SearchHit:
             "scores": self.scores,
             "metadata": self.metadata,
             "citation": self.citation.to_dict(),
+            "more_passages": self.more,
         }
 
 

@@ -105,8 +105,12 @@ class Answerer:
         hits = self.searcher.search(query, k=self.max_sources * 2, filters=authority).results
         qvec = self.searcher.query_vector(query)
         best = max((h.scores.get("dense_score") or 0.0 for h in hits), default=0.0)
+        named = bool(hits) and bool(hits[0].scores.get("exact_id"))  # "LIVE-DNG-3.1"
         answer = Answer(
-            query=query, answered=best >= self.threshold, confidence=best, threshold=self.threshold
+            query=query,
+            answered=named or best >= self.threshold,
+            confidence=1.0 if named else best,
+            threshold=self.threshold,
         )
         if not answer.answered:
             answer.message = ABSTAIN_MESSAGE

@@ -59,3 +59,34 @@ def weighted(
 def single(name: str, hits: list[tuple[int, float]]) -> list[Fused]:
     """One retriever's list in the same shape as a fused one."""
     return [Fused(o, s, {name: {"rank": r, "score": s}}) for r, (o, s) in enumerate(hits, 1)]
+
+
+@dataclass
+class Group:
+    """Candidates that are one unit for a reader (a clause, a section, a ruling): shown as one
+    result, its best passage first."""
+
+    key: str
+    best: Fused
+    score: float
+    members: list[Fused] = field(default_factory=list)
+
+
+def group(candidates: list[Fused], key_of, share: float = 0.1) -> list[Group]:
+    """Candidates grouped by `key_of(ordinal)`, each group scored by its best member plus
+    `share` of the others' scores, best group first.
+
+    A clause split into three passages takes one place, not three; the small share lets a
+    clause whose several passages match edge out one with a single equally good passage,
+    without letting many weak passages outvote one strong one.
+    """
+    groups: dict[str, Group] = {}
+    for item in candidates:
+        key = key_of(item.ordinal)
+        found = groups.get(key)
+        if found is None:
+            groups[key] = Group(key, item, item.score, [item])
+        else:
+            found.members.append(item)
+            found.score += share * item.score
+    return sorted(groups.values(), key=lambda g: (-g.score, g.best.ordinal))

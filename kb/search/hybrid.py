@@ -14,7 +14,7 @@ from kb.catalog import Catalog
 from kb.config import Settings
 from kb.datadir import DataDir
 from kb.errors import IndexMismatchError, QueryError
-from kb.search import fusion, highlight
+from kb.search import fusion, highlight, identifiers
 from kb.search.build import IDS_FILE
 from kb.search.dense import DenseIndex
 from kb.search.encoders import Encoder, get_encoder, model_info
@@ -24,6 +24,10 @@ from kb.search.keyword import get_backend
 from kb.types import Citation, Passage, SearchHit, SearchResponse
 
 MODES = ("hybrid", "keyword", "dense")
+# What one result is: a clause (or section, or ruling) with its best passage, or a passage.
+UNITS = ("clause", "passage")
+# Fused score of an item an exact id in the query names: above anything retrieval gives.
+PINNED_SCORE = 1000.0
 
 
 class Searcher:
@@ -55,6 +59,7 @@ class Searcher:
         self._versions: dict[int, Any] = {}
         self._doc_types: dict[str, str] = {}
         self._qvecs: dict[str, np.ndarray] = {}
+        self._units: dict[int, str] = {}
 
     def _check_manifest(self) -> None:
         dense = self.manifest.get("dense")
@@ -112,10 +117,26 @@ class Searcher:
         fetch: int | None = None,
     ) -> list[fusion.Fused]:
         """Ranked candidates (ordinals with score breakdowns), no hydration. Each retriever
-        hands `fetch` candidates (default fetch_k) to fusion."""
+        hands `fetch` candidates (default fetch_k) to fusion. Items an exact id in the query
+        names (clause, section, case or document id) come first; the rest of the query ranks
+        the rest."""
         query = self._check(query, k, mode)
         filters = filters or Filters()
         fetch = max(fetch or self.settings.fetch_k, k)
+        pinned = identifiers.pin(query, self.filters, lambda: self.filters.mask(filters))
+        if not pinned.ordinals:
+            return self._retrieve(query, k, filters, mode, fetch)
+        first = [
+            fusion.Fused(o, PINNED_SCORE - i * 1e-3, {"id": {"rank": i + 1, "score": 1.0}})
+            for i, o in enumerate(pinned.ordinals)
+        ]
+        rest = self._retrieve(pinned.rest, k, filters, mode, fetch) if pinned.rest else []
+        taken = set(pinned.ordinals)
+        return (first + [f for f in rest if f.ordinal not in taken])[: max(k, len(first))]
+
+    def _retrieve(
+        self, query: str, k: int, filters: Filters, mode: str, fetch: int
+    ) -> list[fusion.Fused]:
         lists: dict[str, list[tuple[int, float]]] = {}
         if mode in ("keyword", "hybrid"):
             lists["keyword"] = self.keyword.search(query, filters, fetch)
@@ -143,24 +164,35 @@ class Searcher:
         mode: str = "hybrid",
         max_per_doc: int | None = None,
         candidates: list[fusion.Fused] | None = None,
+        by: str = "clause",
     ) -> SearchResponse:
-        """Ranked, cited, highlighted passages for `query` (from `candidates` when the caller
-        already retrieved them, e.g. for facet counts)."""
+        """Ranked, cited, highlighted results for `query` (from `candidates` when the caller
+        already retrieved them, e.g. for facet counts). `by="clause"`: one result per clause
+        (or guidance section, or ruling), its best passage shown and the others listed in
+        `more`; `by="passage"`: every passage on its own."""
         started = time.perf_counter()
         filters = filters or Filters()
+        if by not in UNITS:
+            raise QueryError(f"unknown unit {by!r}; valid: {', '.join(UNITS)}")
         if candidates is None:
-            want = k * 4 if max_per_doc else k
+            want = k * 4 if max_per_doc or by == "clause" else k
             candidates = self.retrieve(
                 query, k=min(want, max(self.settings.fetch_k, k)), filters=filters, mode=mode
             )
+        if by == "clause":
+            units = [(g.best, [m.ordinal for m in g.members[1:]]) for g in self.group(candidates)]
+        else:
+            units = [(item, []) for item in candidates]
         hits: list[SearchHit] = []
         per_doc: dict[str, int] = {}
-        for item in candidates:
+        for item, others in units:
             passage = self.catalog.passage(self.ids[item.ordinal])
             if max_per_doc and per_doc.get(passage.doc_id, 0) >= max_per_doc:
                 continue
             per_doc[passage.doc_id] = per_doc.get(passage.doc_id, 0) + 1
-            hits.append(self.hydrate(item, query, rank=len(hits) + 1, passage=passage))
+            hit = self.hydrate(item, query, rank=len(hits) + 1, passage=passage)
+            hit.more = [self.ids[o] for o in others]
+            hits.append(hit)
             if len(hits) == k:
                 break
         return SearchResponse(
@@ -170,6 +202,29 @@ class Searcher:
             filters=filters.to_dict(),
             took_ms=(time.perf_counter() - started) * 1000,
         )
+
+    def group(self, candidates: list[fusion.Fused]) -> list[fusion.Group]:
+        """Candidates as results a reader sees: one per clause (or section, or ruling), best
+        first. Items an exact id named keep their order (the id's own clause first); the rest
+        are grouped and scored as clauses."""
+        named = [c for c in candidates if "id" in c.parts]
+        groups = fusion.group(named, self.unit_key, share=0.0)
+        seen = {g.key for g in groups}
+        ranked = [c for c in candidates if "id" not in c.parts]
+        return groups + [g for g in fusion.group(ranked, self.unit_key) if g.key not in seen]
+
+    def unit_key(self, ordinal: int) -> str:
+        """What a passage belongs to for a reader: its ruling, else its clause (or, without a
+        clause id, its section) within its version."""
+        key = self._units.get(ordinal)
+        if key is None:
+            p = self.catalog.passage(self.ids[ordinal])
+            if self._doc_type(p.doc_id) == "ruling":
+                key = f"ruling:{p.doc_id}"
+            else:
+                key = f"{p.version_id}:{p.clause_id or '#' + p.anchor}"
+            self._units[ordinal] = key
+        return key
 
     def query_vector(self, query: str) -> np.ndarray:
         """The (cached) dense vector of a query: the search page embeds each query once for
@@ -209,6 +264,8 @@ class Searcher:
             part = item.parts.get(name)
             scores[f"{name}_rank"] = part["rank"] if part else None
             scores[f"{name}_score"] = part["score"] if part else None
+        if "id" in item.parts:  # named by an exact id in the query
+            scores["exact_id"] = True
         return SearchHit(
             rank=rank,
             passage=passage,

@@ -7,7 +7,7 @@ from typing import Any
 
 from kb.blank import NOT_BLANK
 from kb.search.filters import MAX_FILTER_VALUES, MAX_VALUE_LENGTH
-from kb.search.hybrid import MODES
+from kb.search.hybrid import MODES, UNITS
 
 
 def _ref(name: str) -> dict:
@@ -66,6 +66,7 @@ _FILTER_FIELDS = {
 _K = {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}
 _MODE = {"type": "string", "enum": list(MODES)}
 _MAX_PER_DOC = {"type": "integer", "minimum": 1}
+_BY = {"type": "string", "enum": list(UNITS), "default": "clause"}
 _OPTIONS = [
     _q("k", _K, "How many results."),
     _q("mode", _MODE, "Retrieval mode."),
@@ -74,6 +75,11 @@ _OPTIONS = [
     _q("date_from", _DATE, "Documents dated on or after (not after date_to)."),
     _q("date_to", _DATE, "Documents dated on or before."),
     _q("max_per_doc", _MAX_PER_DOC, "At most this many per document."),
+    _q(
+        "by",
+        _BY,
+        "One result per clause (its best passage; the others in more_passages), or per passage.",
+    ),
     *(_q(key, _FILTER, f"Filter: {text}.") for key, text in _FILTER_FIELDS.items()),
 ]
 _SEARCH_PARAMS = [_q("q", _QUERY, "The question or case description.", True), *_OPTIONS]
@@ -89,6 +95,7 @@ _SEARCH_BODY = {
         date_from=_DATE,
         date_to=_DATE,
         max_per_doc=_MAX_PER_DOC,
+        by=_BY,
         filters={
             "type": "object",
             "description": "Field -> a value or a list of values (any of them). Any other "
@@ -134,6 +141,7 @@ _HIT = _obj(
     scores={"type": "object"},
     metadata={"type": "object"},
     citation=_ref("Citation"),
+    more_passages=_STRS,
 )
 _PASSAGE = _obj(
     "passage_id doc_id version_id heading_path text",

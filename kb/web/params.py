@@ -9,7 +9,7 @@ from typing import Any
 
 from kb.errors import QueryError
 from kb.search.filters import Filters
-from kb.search.hybrid import MODES
+from kb.search.hybrid import MODES, UNITS
 
 # Filter fields the search page offers, with labels; the API accepts any known metadata key.
 FACETS = (
@@ -29,6 +29,7 @@ _RESERVED = {
     "as_of",
     "history",
     "max_per_doc",
+    "by",
     "filters",
     "page",
     "date_from",
@@ -45,6 +46,7 @@ class SearchRequest:
     mode: str
     filters: Filters
     max_per_doc: int | None
+    by: str = "clause"
 
 
 def parse(
@@ -78,6 +80,10 @@ def parse(
         max_per_doc = _int(max_per_doc, "max_per_doc", strict)
         if max_per_doc < 1:
             raise QueryError(f"max_per_doc must be at least 1, got {max_per_doc}")
+    by = given("by")
+    by = "clause" if by is None else by
+    if by not in UNITS:
+        raise QueryError(f"unknown unit {by!r}; valid: {', '.join(UNITS)}")
     if strict and "filters" in args:
         if not isinstance(args["filters"], dict):
             raise QueryError("'filters' must be an object of field: value or [values]")
@@ -105,7 +111,9 @@ def parse(
         date_from=date_param(given("date_from"), "date_from"),
         date_to=date_param(given("date_to"), "date_to"),
     )
-    return SearchRequest(query=query, k=k, mode=mode, filters=filters, max_per_doc=max_per_doc)
+    return SearchRequest(
+        query=query, k=k, mode=mode, filters=filters, max_per_doc=max_per_doc, by=by
+    )
 
 
 def _int(value: Any, name: str, strict: bool) -> int:

@@ -27,10 +27,14 @@ def run_search(searcher: Searcher, req: SearchRequest) -> tuple[SearchResponse, 
         mode=req.mode,
         max_per_doc=req.max_per_doc,
         candidates=candidates,
+        by=req.by,
     )
-    counts = searcher.filters.facet_counts(
-        [c.ordinal for c in candidates], tuple(k for k, _ in FACETS)
-    )
+    # Counted as the results are shown: clauses (and rulings) when results are grouped.
+    if req.by == "clause":
+        shown = [g.best.ordinal for g in searcher.group(candidates)]
+    else:
+        shown = [c.ordinal for c in candidates]
+    counts = searcher.filters.facet_counts(shown, tuple(k for k, _ in FACETS))
     facets = {key: sorted(counts[key].items(), key=lambda kv: (-kv[1], kv[0])) for key, _ in FACETS}
     return response, facets
 
