@@ -202,6 +202,11 @@ def _run(searcher: Searcher, data: Dataset, mode: str, *, unit: str):
             passage = searcher.catalog.passage(searcher.ids[item.ordinal])
             if unit == "clause":
                 key = passage.clause_id or passage.doc_id
+                # A section judged as a whole (its id typed, or no clause of it fitting): any
+                # of its clauses is that section.
+                gold = data.qrels.get(qid, {})
+                if key not in gold:
+                    key = next((g for g in gold if key.startswith(g + ".")), key)
             elif unit == "section":
                 key = f"{passage.doc_id}#{passage.anchor}"
             else:

@@ -177,3 +177,37 @@ def test_corpus_readme_documents_every_ruling_field():
     for field in (*REQUIRED, *OPTIONAL):
         assert f"`{field}`" in readme
     assert Path(CORPUS / ".kbignore").is_file()
+
+
+def test_independent_moderator_questions_are_well_formed():
+    """The dev/test questions: every gold id is a heading of a current policy, every question
+    is in exactly one split, and none copies six words in a row from the corpus."""
+    folder = CORPUS / "eval" / "moderator"
+    queries = [json.loads(line) for line in (folder / "queries.jsonl").read_text().splitlines()]
+    headings = set()
+    for path in (CORPUS / "policies").glob("*.md"):
+        headings |= set(
+            re.findall(r"^#{2,3} (LIVE-[A-Z]+-\d+(?:\.\d+)?)\b", path.read_text(), re.M)
+        )
+    splits = {}
+    for split in ("dev", "test"):
+        rows = (folder / "qrels" / f"{split}.tsv").read_text().splitlines()[1:]
+        for row in rows:
+            qid, gold, score = row.split("\t")
+            assert gold in headings and score == "1", row
+            splits.setdefault(qid, set()).add(split)
+    assert {q["_id"] for q in queries} == set(splits)
+    assert all(len(s) == 1 for s in splits.values())
+    assert len(queries) >= 200
+    words = re.compile(r"[a-z0-9]+")
+    corpus_text = " ".join(
+        " ".join(words.findall(path.read_text().lower()))
+        for path in CORPUS.rglob("*")
+        if path.is_file() and path.suffix in (".md", ".html", ".jsonl") and "eval" not in path.parts
+    )
+    for q in queries:
+        if q["metadata"]["kind"] == "id":  # "LIVE-REG-6.2 spin wheel" may echo a heading
+            continue
+        tokens = words.findall(q["text"].lower())
+        for i in range(len(tokens) - 5):
+            assert " ".join(tokens[i : i + 6]) not in corpus_text, q
