@@ -435,6 +435,29 @@ class Catalog:
             row = self.db.execute(sql, (clause_id, on, on)).fetchone()
         return _passage(row) if row else None
 
+    def current_rulings(self) -> list[dict[str, Any]]:
+        """The ruling records of every current ruling version (lists decoded), by case id."""
+        rows = self.db.execute(
+            "SELECT r.* FROM rulings r JOIN documents d ON d.current_version_id = r.version_id "
+            "WHERE d.removed_at IS NULL ORDER BY r.case_id"
+        ).fetchall()
+        out = []
+        for row in rows:
+            record = dict(row)
+            for key in ("policy_areas", "clauses", "extra"):
+                record[key] = json.loads(record[key])
+            out.append(record)
+        return out
+
+    def current_passages(self, doc_type: str) -> list[Passage]:
+        """Every passage of the current versions of documents of `doc_type`, in reading order."""
+        rows = self.db.execute(
+            "SELECT p.* FROM passages p JOIN documents d ON d.current_version_id = p.version_id "
+            "WHERE d.removed_at IS NULL AND d.doc_type = ? ORDER BY p.version_id, p.ordinal",
+            (doc_type,),
+        )
+        return [_passage(r) for r in rows]
+
     def versions_in_force(self, on: str, doc_type: str = "policy") -> list[VersionInfo]:
         """Versions of documents of `doc_type` in force on date `on`."""
         rows = self.db.execute(

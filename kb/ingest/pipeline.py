@@ -248,7 +248,7 @@ def _stopped_by_storage(exc: Exception, where: Path, live: str | None) -> None:
 def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport:
     catalog = Catalog(generation / "catalog.sqlite")
     try:
-        counter = TokenCounter(settings.model_path(), settings.model_name())
+        counter = TokenCounter(settings.model_path(), settings.tokenizer_name())
         chunker = Chunker(counter, settings.chunk_max_tokens)
         params = chunker.params.to_dict()
         stored = catalog.get_meta("chunking")
@@ -281,7 +281,12 @@ def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport
             report.added, report.updated = counts["added"], counts["updated"]
             report.unchanged, report.removed = counts["unchanged"], len(report.removed_ids)
             report.timings["parse_chunk_store"] = time.perf_counter() - t
-            changed = report.changed or run.dirty or datadir.current_name() is None
+            changed = (
+                report.changed
+                or run.dirty
+                or datadir.current_name() is None
+                or _model_changed(datadir, settings)
+            )
             if changed:
                 catalog.record_run(report.to_dict())
         if not changed:
@@ -305,6 +310,17 @@ def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport
     datadir.commit(generation, manifest, settings.keep_generations)
     report.generation = generation.name
     return report
+
+
+def _model_changed(datadir: DataDir, settings: Settings) -> bool:
+    """Whether the live generation was embedded by another model than the settings name (say,
+    after `kb tune`): then an unchanged corpus is embedded again (the cache is keyed by model)."""
+    if not settings.dense_index:
+        return False
+    from kb.search.encoders import model_info
+
+    dense = datadir.manifest(datadir.current()).get("dense") or {}
+    return dense.get("model_key") != model_info(settings).key
 
 
 def corpus_hash(catalog: Catalog) -> str:

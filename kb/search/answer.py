@@ -9,6 +9,7 @@ threshold is calibrated on data (see `benchmarks/calibrate_abstain.py` and the R
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,15 @@ from kb.search.hybrid import Searcher
 from kb.types import AUTHORITY_TYPES, SearchHit
 
 MAX_SENTENCES_PER_SOURCE = 3
+# Sentences that decide a case (what is not allowed, when we act, what to do) lead the card;
+# background ("Adults may drink on stream where that is legal") does not.
+DECIDING_RE = re.compile(
+    r"\b(?:must|may not|cannot|can't|never|not allowed|prohibit\w*|forbid\w*|ban\w*|"
+    r"remov\w+|end (?:the )?stream|we act|violat\w+|requir\w+|do not|don't|is not|are not|"
+    r"strike|suspend\w*|escalat\w+|report\w*|take down|warn\w*|restrict\w*)\b",
+    re.IGNORECASE,
+)
+DECIDING_BONUS = 0.08
 # Marks a passage (by content hash) whose quotable sentences are in the embedding cache; the
 # version changes whenever `quotable_sentences` picks sentences differently.
 SENTENCES_TAG = "answer-sentences-1"
@@ -51,6 +61,19 @@ class Answer:
     precedents: list[SearchHit] = field(default_factory=list)
     message: str = ""
 
+    def governing(self) -> dict[str, Any] | None:
+        """The clause the card leads with (its first source): id, heading, document, version."""
+        if not self.sources:
+            return None
+        top = self.sources[0]
+        return {
+            "clause_id": top.passage.clause_id,
+            "heading": top.passage.heading_path[-1] if top.passage.heading_path else "",
+            "document": top.citation.title,
+            "version": top.citation.version,
+            "url": top.citation.url,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {
@@ -59,6 +82,7 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "threshold": self.threshold,
             "message": self.message,
+            "governing": self.governing(),
             "sentences": [{"text": s.text, "source": s.source + 1} for s in self.sentences],
             "sources": [
                 {
@@ -128,6 +152,10 @@ class Answerer:
         return answer
 
     def _sentences(self, qvec: np.ndarray, sources: list[SearchHit]) -> list[AnswerSentence]:
+        """The card's sentences: the first from the governing (top) source, each chosen by
+        its similarity to the question, with a lead for sentences that decide (a
+        prohibition, a condition, a required action) over background; shown source by
+        source, in reading order."""
         candidates = [
             (i, position, sentence)
             for i, hit in enumerate(sources)
@@ -136,11 +164,14 @@ class Answerer:
         if not candidates:
             return []
         vectors = self._vectors([c[2] for c in candidates])
-        scores = vectors @ qvec
-        chosen = sorted(
-            np.argsort(-scores)[: self.max_sentences],
-            key=lambda j: (candidates[j][0], candidates[j][1]),
+        scores = vectors @ qvec + np.array(
+            [DECIDING_BONUS if DECIDING_RE.search(c[2]) else 0.0 for c in candidates]
         )
+        order = list(np.argsort(-scores))
+        first = next((j for j in order if candidates[j][0] == 0), order[0])
+        rest = [j for j in order if j != first]
+        picked = [first, *rest[: self.max_sentences - 1]]
+        chosen = sorted(picked, key=lambda j: (candidates[j][0], candidates[j][1]))
         return [AnswerSentence(text=candidates[j][2], source=candidates[j][0]) for j in chosen]
 
     def _vectors(self, sentences: list[str]) -> np.ndarray:

@@ -15,6 +15,7 @@ from kb.search.filter_index import FilterIndex
 from kb.search.filters import FAR_FUTURE, date_int, passage_terms
 from kb.search.keyword import get_backend
 from kb.search.keyword.base import IndexedPassage
+from kb.search.spelling import save_vocabulary, vocabulary
 from kb.types import AUTHORITY_TYPES, HEADING_SEPARATOR, IngestReport
 
 IDS_FILE = "passage_ids.txt"
@@ -53,6 +54,7 @@ def build_indexes(
         if doc_type in AUTHORITY_TYPES:
             quotable[passage.content_hash] = passage.text
     (generation / IDS_FILE).write_text("\n".join(ids) + ("\n" if ids else ""))
+    save_vocabulary(vocabulary(f"{r.title} {r.heading} {r.text}" for r in rows), generation)
     filters = FilterIndex.build(rows)
     filters.save(generation / "filters.npz")
     report.timings["index_prepare"] = time.perf_counter() - t

@@ -21,6 +21,7 @@ from kb.search.encoders import Encoder, get_encoder, model_info
 from kb.search.filter_index import FilterIndex
 from kb.search.filters import Filters
 from kb.search.keyword import get_backend
+from kb.search.spelling import Speller
 from kb.types import Citation, Passage, SearchHit, SearchResponse
 
 MODES = ("hybrid", "keyword", "dense")
@@ -77,6 +78,12 @@ class Searcher:
                 f"keyword index, the settings ask for {wanted}; re-ingest with "
                 f"KB_KEYWORD_BACKEND={wanted} into a new --data-dir, or set it back"
             )
+
+    @cached_property
+    def speller(self) -> Speller | None:
+        """Corrections from the corpus's own vocabulary, for the keyword side (built on first
+        use; None for a generation written before vocabularies were)."""
+        return Speller.load(self.generation)
 
     @cached_property
     def encoder(self) -> Encoder:
@@ -139,7 +146,8 @@ class Searcher:
     ) -> list[fusion.Fused]:
         lists: dict[str, list[tuple[int, float]]] = {}
         if mode in ("keyword", "hybrid"):
-            lists["keyword"] = self.keyword.search(query, filters, fetch)
+            spelled = self.speller.expand(query) if self.speller else query
+            lists["keyword"] = self.keyword.search(spelled, filters, fetch)
         if mode in ("dense", "hybrid"):
             vector = self.query_vector(query)
             mask = self.filters.mask(filters)

@@ -188,6 +188,19 @@ _SCHEMAS = {
         confidence=_NUM,
         threshold=_NUM,
         message=_STR,
+        governing={
+            "anyOf": [
+                {"type": "null"},
+                _obj(
+                    "clause_id heading document version url",
+                    clause_id=_OPT_STR,
+                    heading=_STR,
+                    document=_STR,
+                    version=_STR,
+                    url=_STR,
+                ),
+            ]
+        },
         sentences={"type": "array", "items": _obj("text source", text=_STR, source=_INT)},
         sources={
             "type": "array",

@@ -58,7 +58,8 @@ class ModelInfo:
                 pooling = "cls"
         dim = int(config.get("hidden_size") or config.get("dim") or 0)
         h = hashlib.sha256()
-        for fname in ("config.json", "tokenizer.json"):
+        # A tuned model has its base's files, sizes included: its card tells them apart.
+        for fname in ("config.json", "tokenizer.json", "kb_tune.json"):
             if (path / fname).is_file():
                 h.update((path / fname).read_bytes())
         for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):

@@ -1,0 +1,73 @@
+"""How often the answer card leads with the governing clause.
+
+    python benchmarks/answer_card.py DATA_DIR [--split dev|test]
+
+DATA_DIR holds the shipped sample corpus (`make run` builds `index/`). For each moderator
+question of corpus/eval/moderator (the chosen split), builds the answer card as the web app
+does and prints, per kind of question and overall: how often the card answers, how often its
+governing (first) source is a gold clause, and how often its first sentence comes from one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from kb.config import Settings
+from kb.search.answer import Answerer
+from kb.search.hybrid import Searcher
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTIONS = ROOT / "corpus" / "eval" / "moderator"
+
+
+def _gold(clause: str | None, wanted: set[str]) -> bool:
+    return bool(clause) and any(clause == g or clause.startswith(g + ".") for g in wanted)
+
+
+def main() -> None:
+    """Print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--split", default="dev", choices=("dev", "test"))
+    args = parser.parse_args()
+    settings = Settings.load(data_dir=args.data_dir)
+    queries = {
+        q["_id"]: q for q in map(json.loads, (QUESTIONS / "queries.jsonl").read_text().splitlines())
+    }
+    gold: dict[str, set[str]] = defaultdict(set)
+    with open(QUESTIONS / "qrels" / f"{args.split}.tsv", newline="") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            gold[row["query-id"]].add(row["corpus-id"])
+    searcher = Searcher(settings)
+    answerer = Answerer(searcher, settings.answer_threshold)
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for qid, wanted in gold.items():
+        q = queries[qid]
+        card = answerer.answer(q["text"])
+        lead = card.sources[0].passage.clause_id if card.sources else None
+        first = card.sources[card.sentences[0].source].passage.clause_id if card.sentences else None
+        for kind in (q["metadata"]["kind"], "all"):
+            c = counts[kind]
+            c[0] += 1
+            c[1] += card.answered
+            c[2] += card.answered and _gold(lead, wanted)
+            c[3] += card.answered and _gold(first, wanted)
+    searcher.close()
+    print(f"answer card on corpus/eval/moderator ({args.split}), model {settings.model_name()}")
+    print(f"{'kind':8} {'n':>4} {'answers':>8} {'governing':>10} {'1st sentence':>13}")
+    for kind in sorted(counts, key=lambda k: (k == "all", k)):
+        n, answered, lead, first = counts[kind]
+        print(f"{kind:8} {n:4d} {answered / n:8.2f} {lead / n:10.2f} {first / n:13.2f}")
+    print("command: python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    main()

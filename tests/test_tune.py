@@ -1,0 +1,137 @@
+"""`kb tune` on a small knowledge base whose rulings use words the base model cannot know: the
+pairs come from the catalog, held-out rulings decide when to stop, the tuned model is saved
+with its card, KB_MODEL=tuned re-embeds an unchanged corpus, and a second run reuses it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from kb.cli import main
+from kb.config import TUNED_POINTER
+from kb.datadir import DataDir
+from kb.errors import ConfigError
+from kb.ingest.pipeline import ingest
+from kb.search.filters import Filters
+from kb.search.hybrid import Searcher
+from kb.tune import CARD, TuneParams, build_pairs, tune
+
+# Each clause is named, in the rulings' facts, by a made-up word: only training can link them.
+CLAUSES = {
+    "LIVE-T-1.1": (
+        "Fire on stream",
+        "Open flames, sparklers and fireworks near people.",
+        "zorblat",
+    ),
+    "LIVE-T-1.2": ("Driving", "Streaming while driving a car on a public road.", "quenmire"),
+    "LIVE-T-1.3": ("Weapons", "Showing loaded firearms or pointing them at people.", "vashtook"),
+    "LIVE-T-1.4": ("Gambling", "Games of chance where gifts buy a chance to win.", "plimmety"),
+}
+POLICY = """---
+id: test-policy
+title: Test policy
+effective_from: 2024-01-01
+---
+# Test policy
+
+## LIVE-T-1 Rules
+
+{clauses}
+"""
+GUIDANCE = """<html><head><meta name="kb:id" content="guide"></head><body><main>
+<h2>Playbook</h2><p>When you see open flames near a child in the room, apply LIVE-T-1.1 and
+end the stream.</p></main></body></html>"""
+
+
+def _rulings() -> str:
+    lines = []
+    for n in range(48):
+        clause = sorted(CLAUSES)[n % 4]
+        word = CLAUSES[clause][2]
+        ruling = {
+            "case_id": f"ESC-9{n:03d}",
+            "title": "Case",
+            "decision_date": "2025-01-01",
+            "surface": "live",
+            "region": "EU",
+            "policy_areas": ["general"],
+            "clauses": [clause],
+            "facts": f"Report {n}: the host did a {word} while chat watched, round {n % 7}.",
+            "outcome": "warn",
+            "decision": "Warned.",
+            "rationale": f"Per {clause}.",
+            "status": "active",
+        }
+        lines.append(json.dumps(ruling))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def kb_with_rulings(settings, write, src):
+    clauses = "\n\n".join(
+        f"### {cid} {title}\n\n{text}" for cid, (title, text, _) in CLAUSES.items()
+    )
+    write("policy.md", POLICY.format(clauses=clauses))
+    write("guide.html", GUIDANCE)
+    write("rulings.jsonl", _rulings())
+    ingest(settings, [src])
+    return settings
+
+
+def test_pairs_come_from_rulings_headings_and_guidance(kb_with_rulings):
+    from kb.catalog import Catalog
+
+    catalog = Catalog(DataDir(kb_with_rulings.data_dir).current() / "catalog.sqlite", readonly=True)
+    pairs = build_pairs(catalog)
+    catalog.close()
+    sources = {p.source for p in pairs}
+    assert sources == {"ruling", "heading", "guidance"}
+    fire = [p for p in pairs if p.source == "guidance"]
+    assert fire and all("LIVE-T-1.1" not in p.anchor and p.clause == "LIVE-T-1.1" for p in fire)
+    assert sum(p.source == "ruling" for p in pairs) == 48
+
+
+def test_tune_learns_the_rulings_words_and_the_index_uses_it(kb_with_rulings, src):
+    settings = kb_with_rulings
+    params = TuneParams(epochs=3, batch_size=8, learning_rate=1e-4, holdout=0.25)
+    result = tune(settings, params)
+    assert result.path is not None and (result.path / CARD).is_file()
+    card = result.card
+    assert card["validation"]["best_mrr"] > card["validation"]["base_mrr"]
+    assert card["pairs"]["ruling"] == 48 and card["validation_rulings"] == 12
+    pointer = json.loads((settings.data_dir / TUNED_POINTER).read_text())
+    assert pointer["path"] == str(result.path)
+
+    tuned = settings.replace(model="tuned")
+    report = ingest(tuned, [src])  # nothing changed in the corpus, but the model did
+    assert report.generation and report.embedded > 0
+    manifest = DataDir(settings.data_dir).manifest(DataDir(settings.data_dir).current())
+    assert manifest["model"]["name"] == result.path.name
+    searcher = Searcher(tuned)
+    try:
+        hits = searcher.search(
+            "streamer doing a quenmire",
+            k=1,
+            filters=Filters(terms={"type": ["policy"]}),
+            mode="dense",
+        ).results
+        assert hits[0].passage.clause_id == "LIVE-T-1.2"
+    finally:
+        searcher.close()
+
+    again = tune(settings, params)
+    assert again.reused and again.path == result.path
+
+
+def test_tuned_without_tuning_is_a_clear_error(settings):
+    with pytest.raises(ConfigError, match="run `kb tune` first"):
+        settings.replace(model="tuned").model_path()
+
+
+def test_kb_tune_reports_and_refuses_a_tiny_knowledge_base(settings, write, src):
+    write("policy.md", POLICY.format(clauses="### LIVE-T-1.1 Fire\n\nNo fire."))
+    ingest(settings, [src])
+    out = CliRunner().invoke(main, ["--data-dir", str(settings.data_dir), "tune"])
+    assert out.exit_code != 0 and "training pairs" in out.output
