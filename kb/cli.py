@@ -629,6 +629,13 @@ def serve(
     show_default=True,
     help="Share of rulings held out to decide when to stop.",
 )
+@click.option(
+    "--sentences",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Also pair up to this many of each clause's own sentences with the rest of it.",
+)
 @click.option("--force", is_flag=True, help="Train again even if this exact model exists.")
 @click.option(
     "--check",
@@ -646,6 +653,7 @@ def tune(
     batch_size: int,
     learning_rate: float,
     holdout: float,
+    sentences: int,
     force: bool,
     check_dir: Path | None,
     split: str,
@@ -658,7 +666,11 @@ def tune(
     from kb.tune import tune as run_tune
 
     params = TuneParams(
-        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, holdout=holdout
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        holdout=holdout,
+        sentences=sentences,
     )
 
     def say(message: str) -> None:

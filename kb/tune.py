@@ -36,7 +36,7 @@ from kb.datadir import DataDir
 from kb.errors import KBError
 from kb.ingest.structure import CLAUSE_ID_RE
 from kb.search.encoders import model_info
-from kb.types import Passage
+from kb.types import HEADING_SEPARATOR, Passage
 
 CARD = "kb_tune.json"
 TUNE_FORMAT = 1
@@ -66,6 +66,7 @@ class TuneParams:
     holdout: float = 0.15
     patience: int = 1
     seed: int = 13
+    sentences: int = 0  # per clause: its own sentences -> the rest of it (0: none)
 
 
 @dataclass
@@ -78,8 +79,9 @@ class TuneResult:
     reused: bool = False
 
 
-def build_pairs(catalog: Catalog) -> list[Pair]:
-    """Training pairs from what the catalog holds (see the module docstring)."""
+def build_pairs(catalog: Catalog, sentences: int = 0) -> list[Pair]:
+    """Training pairs from what the catalog holds (see the module docstring); with
+    `sentences`, also up to that many sentences of each clause -> the rest of the clause."""
     pairs: list[Pair] = []
     for ruling in catalog.current_rulings():
         if ruling["status"] != "active":
@@ -103,11 +105,36 @@ def build_pairs(catalog: Catalog) -> list[Pair]:
         title = CLAUSE_ID_RE.sub("", passage.heading_path[-1]).strip(" :")
         if title and passage.text.strip():
             pairs.append(Pair(title, passage.text, "heading", clause, clause))
+    if sentences:
+        pairs += _sentence_pairs(catalog, sentences)
     for passage in catalog.current_passages("guidance"):
         for clause in sorted(set(_CITED_RE.findall(passage.text)) & set(firsts)):
             text = " ".join(_CITED_RE.sub(" ", passage.text).split())
             if len(text.split()) >= 5:
                 pairs.append(Pair(text, firsts[clause].embed_text, "guidance", clause, clause))
+    return pairs
+
+
+def _sentence_pairs(catalog: Catalog, per_clause: int) -> list[Pair]:
+    """A clause's own sentences (the longest first) -> the clause without that sentence: the
+    cases a clause describes, in other words than its heading."""
+    from kb.ingest.tokens import SentenceSplitter
+
+    splitter = SentenceSplitter()
+    texts: dict[str, list[Passage]] = {}
+    for passage in catalog.current_passages("policy"):
+        if passage.clause_id:
+            texts.setdefault(passage.clause_id, []).append(passage)
+    pairs = []
+    for clause, passages in texts.items():
+        text = "\n".join(p.text for p in passages)
+        found = sorted(
+            (text[s:e] for s, e in splitter.spans(text)), key=lambda t: (-len(t.split()), t)
+        )
+        heading = HEADING_SEPARATOR.join(passages[0].heading_path)
+        for sentence in [t for t in found if len(t.split()) >= 8][:per_clause]:
+            rest = " ".join(text.replace(sentence, " ").split())
+            pairs.append(Pair(sentence, f"{heading}\n{rest}", "sentence", clause, clause))
     return pairs
 
 
@@ -138,7 +165,7 @@ def tune(
     base = model_info(settings)
     catalog = Catalog(DataDir(settings.data_dir).current() / "catalog.sqlite", readonly=True)
     try:
-        pairs = build_pairs(catalog)
+        pairs = build_pairs(catalog, params.sentences)
         clauses = _clause_texts(catalog)
     finally:
         catalog.close()
@@ -209,7 +236,10 @@ def tune(
         "base_key": base.key,
         "data_hash": data_hash,
         "params": asdict(params),
-        "pairs": {s: sum(p.source == s for p in pairs) for s in ("ruling", "heading", "guidance")},
+        "pairs": {
+            s: sum(p.source == s for p in pairs)
+            for s in ("ruling", "heading", "guidance", "sentence")
+        },
         "train_pairs": len(train),
         "validation_pairs": len(validation),
         "validation_rulings": len({p.group for p in validation}),

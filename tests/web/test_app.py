@@ -51,6 +51,20 @@ def test_answer_card_answers_in_domain_and_abstains_off_topic(client):
         assert 'class="answer abstain"' in page
 
 
+def test_the_answer_card_leads_with_its_governing_clause(client):
+    body = client.get("/api/answer", query_string={"q": "can a 16 year old co-host a battle"})
+    body = body.get_json()
+    governing = body["governing"]
+    top = body["sources"][0]
+    assert governing["clause_id"] == top["citation"]["heading_path"][-1].split()[0]
+    assert governing["version"] == top["citation"]["version"]
+    assert body["sentences"][0]["source"] == 1  # the first sentence quotes the governing clause
+    page = client.get("/", query_string={"q": "can a 16 year old co-host a battle"})
+    assert f"Governing: <a href=\"{governing['url']}\">" in page.get_data(as_text=True)
+    off = client.get("/api/answer", query_string={"q": "best pizza in town"}).get_json()
+    assert off["governing"] is None
+
+
 def test_precedents_in_the_answer_carry_outcomes(client):
     body = client.get("/api/answer", query_string={"q": SPARKLER}).get_json()
     assert body["precedents"] and all(
