@@ -636,6 +636,11 @@ def serve(
     show_default=True,
     help="Also pair up to this many of each clause's own sentences with the rest of it.",
 )
+@click.option(
+    "--hard-negatives",
+    is_flag=True,
+    help="Give each pair the base model's best wrong clause as a negative.",
+)
 @click.option("--force", is_flag=True, help="Train again even if this exact model exists.")
 @click.option(
     "--check",
@@ -654,6 +659,7 @@ def tune(
     learning_rate: float,
     holdout: float,
     sentences: int,
+    hard_negatives: bool,
     force: bool,
     check_dir: Path | None,
     split: str,
@@ -671,6 +677,7 @@ def tune(
         learning_rate=learning_rate,
         holdout=holdout,
         sentences=sentences,
+        hard_negatives=hard_negatives,
     )
 
     def say(message: str) -> None:

@@ -89,6 +89,14 @@ class Settings:
         "Share of the dense side in fusion (0..1): weights RRF terms, or mixes min-max "
         "normalised scores for weighted fusion.",
     )
+    dense_weight_short: float = _setting(
+        0.4,
+        "dense_weight for short queries (at most short_query_words words): a few keywords lean "
+        "more on exact words than a case told by its facts does.",
+    )
+    short_query_words: int = _setting(
+        4, "Queries of at most this many words use dense_weight_short (0: never)."
+    )
     fetch_k: int = _setting(
         100, "How many candidates each retriever returns to fusion (over-fetch)."
     )
@@ -156,8 +164,9 @@ class Settings:
             raise ConfigError(f"chunk_max_tokens must be 32..8192, got {self.chunk_max_tokens}")
         if self.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb must be positive, got {self.max_file_mb}")
-        if not 0.0 <= self.dense_weight <= 1.0:
-            raise ConfigError(f"dense_weight must be within 0..1, got {self.dense_weight}")
+        for name in ("dense_weight", "dense_weight_short"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be within 0..1, got {getattr(self, name)}")
         if self.fusion not in ("rrf", "weighted"):
             raise ConfigError(f"unknown fusion {self.fusion!r}; valid: rrf, weighted")
         if self.rrf_k < 1 or self.fetch_k < 1 or self.max_k < 1:

@@ -53,6 +53,7 @@ class Pair:
     source: str  # "ruling", "heading" or "guidance"
     group: str  # the ruling's case id (held out together), else the clause id
     clause: str  # the clause the anchor should find
+    negative: str = ""  # a clause the anchor should not find (hard negatives)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class TuneParams:
     patience: int = 1
     seed: int = 13
     sentences: int = 0  # per clause: its own sentences -> the rest of it (0: none)
+    hard_negatives: bool = False  # each pair also gets the base model's best wrong clause
 
 
 @dataclass
@@ -192,6 +194,8 @@ def tune(
 
     started = time.perf_counter()
     model, loss, torch = _load(base.path, params.seed)
+    if params.hard_negatives:
+        train = _with_hard_negatives(model, train, pairs, clauses)
     base_mrr = validation_mrr(model, validation, clauses)
     log(f"base model: held-out rulings' clause MRR@10 {base_mrr:.3f}")
     history: list[dict[str, float]] = []
@@ -211,6 +215,8 @@ def tune(
         total, batches = 0.0, 0
         for batch in _batches(train, params.batch_size, rng):
             features = [prepare([p.anchor for p in batch]), prepare([p.positive for p in batch])]
+            if params.hard_negatives:
+                features.append(prepare([p.negative for p in batch]))
             value = loss(features, None)
             optimizer.zero_grad()
             value.backward()
@@ -334,14 +340,39 @@ def _batches(pairs: list[Pair], size: int, rng: random.Random):
     while pending:
         batch, texts, rest = [], set(), []
         for p in pending:
-            if len(batch) < size and p.anchor not in texts and p.positive not in texts:
+            mine = {p.anchor, p.positive, p.negative} - {""}
+            if len(batch) < size and not mine & texts:
                 batch.append(p)
-                texts |= {p.anchor, p.positive}
+                texts |= mine
             else:
                 rest.append(p)
         pending = rest
         if len(batch) >= 2:
             yield batch
+
+
+def _with_hard_negatives(
+    model, train: list[Pair], pairs: list[Pair], clauses: dict[str, list[str]]
+) -> list[Pair]:
+    """Each training pair with the clause the base model ranks highest among those its anchor
+    should not find (a clause no pair with that anchor names), as its negative."""
+    from dataclasses import replace
+
+    names = list(clauses)
+    firsts = [clauses[name][0] for name in names]
+    wanted: dict[str, set[str]] = {}
+    for p in pairs:
+        wanted.setdefault(p.anchor, set()).add(p.clause)
+    vectors = model.encode(firsts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+    anchors = list(dict.fromkeys(p.anchor for p in train))
+    queries = model.encode(anchors, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+    negative = {}
+    for anchor, qvec in zip(anchors, queries, strict=True):
+        for i in np.argsort(-(vectors @ qvec)):
+            if names[i] not in wanted[anchor]:
+                negative[anchor] = firsts[i]
+                break
+    return [replace(p, negative=negative.get(p.anchor, "")) for p in train if p.anchor in negative]
 
 
 def _load(path: Path, seed: int):

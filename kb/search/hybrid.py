@@ -154,7 +154,7 @@ class Searcher:
             lists["dense"] = self.dense.search(vector, None if mask.all() else mask, fetch)
         if mode != "hybrid":
             return fusion.single(mode, lists[mode])[:k]
-        w = self.settings.dense_weight
+        w = self.dense_weight(query)
         weights = {"dense": w, "keyword": 1.0 - w}
         if self.settings.fusion == "weighted":
             return fusion.weighted(lists, weights)[:k]
@@ -210,6 +210,12 @@ class Searcher:
             filters=filters.to_dict(),
             took_ms=(time.perf_counter() - started) * 1000,
         )
+
+    def dense_weight(self, query: str) -> float:
+        """The dense side's share in fusion: less for a few keywords than for a case."""
+        if len(query.split()) <= self.settings.short_query_words:
+            return self.settings.dense_weight_short
+        return self.settings.dense_weight
 
     def group(self, candidates: list[fusion.Fused]) -> list[fusion.Group]:
         """Candidates as results a reader sees: one per clause (or section, or ruling), best
