@@ -118,6 +118,15 @@ class Settings:
         "policy and guidance passage) into the embedding cache, so no server embeds them while "
         "a moderator waits. Off for bulk evaluation corpora.",
     )
+    sentence_vectors: bool = _setting(
+        True,
+        "At ingest, also embed every sentence of policy and guidance passages (prefixed with "
+        "its heading), so that a passage's best sentence counts in dense retrieval: a case "
+        "resembles one example of a clause more than the clause as a whole.",
+    )
+    sentence_weight: float = _setting(
+        0.5, "Share of the dense side given to passages' best sentences (0..1)."
+    )
     auth: str = _setting(
         "local",
         "Who may use the web app: local (single user, no login, everything visible; loopback "
@@ -164,7 +173,7 @@ class Settings:
             raise ConfigError(f"chunk_max_tokens must be 32..8192, got {self.chunk_max_tokens}")
         if self.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb must be positive, got {self.max_file_mb}")
-        for name in ("dense_weight", "dense_weight_short"):
+        for name in ("dense_weight", "dense_weight_short", "sentence_weight"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be within 0..1, got {getattr(self, name)}")
         if self.fusion not in ("rrf", "weighted"):

@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kb.catalog import Catalog
 from kb.config import Settings
 from kb.search.dense import build_dense
@@ -15,6 +17,8 @@ from kb.search.filter_index import FilterIndex
 from kb.search.filters import FAR_FUTURE, date_int, passage_terms
 from kb.search.keyword import get_backend
 from kb.search.keyword.base import IndexedPassage
+from kb.search.sentences import FOLDER as SENTENCES
+from kb.search.sentences import build_sentences, passage_sentences, sentence_key
 from kb.search.spelling import save_vocabulary, vocabulary
 from kb.types import AUTHORITY_TYPES, HEADING_SEPARATOR, IngestReport
 
@@ -35,6 +39,7 @@ def build_indexes(
     hashes: list[str] = []
     texts: list[str] = []
     quotable: dict[str, str] = {}  # content hash -> text, of passages the answer card quotes
+    authority: list[tuple[int, str, str]] = []  # (ordinal, heading, text) for sentence vectors
     for passage, version, doc_type in catalog.iter_indexable():
         ordinal = len(ids)
         ids.append(passage.passage_id)
@@ -53,6 +58,7 @@ def build_indexes(
         texts.append(passage.embed_text)
         if doc_type in AUTHORITY_TYPES:
             quotable[passage.content_hash] = passage.text
+            authority.append((ordinal, passage.heading_path[-1], passage.text))
     (generation / IDS_FILE).write_text("\n".join(ids) + ("\n" if ids else ""))
     save_vocabulary(vocabulary(f"{r.title} {r.heading} {r.text}" for r in rows), generation)
     filters = FilterIndex.build(rows)
@@ -92,6 +98,15 @@ def build_indexes(
             t = time.perf_counter()
             _embed_answer_sentences(quotable, cache, encode, progress)
             report.timings["answer_sentences"] = time.perf_counter() - t
+        if settings.sentence_vectors:
+            t = time.perf_counter()
+            owners, sentence_vectors = _sentence_vectors(authority, cache, encode, progress)
+            if owners:
+                build_sentences(
+                    generation / SENTENCES, owners, sentence_vectors, settings.hnsw_threshold
+                )
+            extra["sentences"] = {"count": len(owners)}
+            report.timings["sentence_vectors"] = time.perf_counter() - t
     finally:
         cache.close()
 
@@ -127,6 +142,24 @@ def _embed_answer_sentences(passages: dict[str, str], cache, encode, progress: b
     with _bar(progress, len(todo), "answer sentences") as advance:
         cache.embed(list(todo), list(todo.values()), encode, progress=advance)
     cache.mark_done(SENTENCES_TAG, new)
+
+
+def _sentence_vectors(
+    passages: list[tuple[int, str, str]], cache, encode, progress: bool
+) -> tuple[list[int], np.ndarray]:
+    """(passage ordinal of each sentence, vectors) for the sentence index; each text embedded
+    once ever (the cache is keyed by its hash)."""
+    from kb.ingest.tokens import SentenceSplitter
+
+    splitter = SentenceSplitter()
+    owners, texts = [], []
+    for ordinal, heading, text in passages:
+        for sentence in passage_sentences(heading, text, splitter):
+            owners.append(ordinal)
+            texts.append(sentence)
+    with _bar(progress, len(texts), "sentence vectors") as advance:
+        vectors, _ = cache.embed([sentence_key(t) for t in texts], texts, encode, progress=advance)
+    return owners, vectors
 
 
 def _bar(enabled: bool, total: int, label: str):

@@ -21,6 +21,8 @@ from kb.search.encoders import Encoder, get_encoder, model_info
 from kb.search.filter_index import FilterIndex
 from kb.search.filters import Filters
 from kb.search.keyword import get_backend
+from kb.search.sentences import FOLDER as SENTENCES
+from kb.search.sentences import SentenceIndex
 from kb.search.spelling import Speller
 from kb.types import Citation, Passage, SearchHit, SearchResponse
 
@@ -54,6 +56,11 @@ class Searcher:
         self.dense = (
             DenseIndex(self.generation / "dense", threads=settings.query_threads)
             if self.manifest.get("dense")
+            else None
+        )
+        self.sentences = (
+            SentenceIndex(self.generation / SENTENCES, threads=settings.query_threads)
+            if self.dense is not None and (self.generation / SENTENCES).is_dir()
             else None
         )
         self.filter_keys = set(self.manifest.get("filter_keys", []))
@@ -151,11 +158,17 @@ class Searcher:
         if mode in ("dense", "hybrid"):
             vector = self.query_vector(query)
             mask = self.filters.mask(filters)
-            lists["dense"] = self.dense.search(vector, None if mask.all() else mask, fetch)
-        if mode != "hybrid":
+            allowed = None if mask.all() else mask
+            lists["dense"] = self.dense.search(vector, allowed, fetch)
+            if self.sentences is not None and self.settings.sentence_weight > 0:
+                lists["sentence"] = self.sentences.search(vector, allowed, fetch)
+        w = self.dense_weight(query) if mode == "hybrid" else 1.0
+        if mode == "keyword" or (mode == "dense" and "sentence" not in lists):
             return fusion.single(mode, lists[mode])[:k]
-        w = self.dense_weight(query)
-        weights = {"dense": w, "keyword": 1.0 - w}
+        a = self.settings.sentence_weight if "sentence" in lists else 0.0
+        weights = {"dense": w * (1 - a), "sentence": w * a, "keyword": 1.0 - w}
+        if mode == "dense":
+            return fusion.weighted(lists, weights)[:k]
         if self.settings.fusion == "weighted":
             return fusion.weighted(lists, weights)[:k]
         # RRF weights scaled so that 0.5/0.5 is plain RRF.

@@ -1,0 +1,66 @@
+"""Sentence vectors: every sentence of a policy or guidance passage, prefixed with its heading,
+is a vector of its own, and a passage scores as its best sentence.
+
+A clause's one example ("a host reading chat at traffic lights") is what a moderator's case
+resembles; averaged into one passage vector with everything else the clause says, it fades.
+Measured on the moderator questions' dev split, adding the best sentence's similarity to the
+passage's own (half of the dense side each) raised clause MRR@10 from 0.767 to 0.797.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from kb.search.dense import DenseIndex, build_dense
+
+FOLDER = "sentences"
+MIN_WORDS = 4
+
+
+def passage_sentences(heading: str, text: str, splitter) -> list[str]:
+    """The texts embedded for one passage: `heading: sentence`, for sentences of at least
+    MIN_WORDS words (bullets stripped)."""
+    out = []
+    for start, end in splitter.spans(text):
+        sentence = text[start:end].lstrip("-*• ").strip()
+        if len(sentence.split()) >= MIN_WORDS:
+            out.append(f"{heading}: {sentence}")
+    return out
+
+
+def sentence_key(text: str) -> str:
+    """The embedding-cache key of a sentence text."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def build_sentences(
+    folder: Path, owners: list[int], vectors: np.ndarray, hnsw_threshold: int
+) -> str:
+    """Write the sentence vectors and, for each, the ordinal of its passage."""
+    kind = build_dense(folder, vectors, hnsw_threshold)
+    np.save(folder / "owners.npy", np.asarray(owners, dtype=np.int32))
+    return kind
+
+
+class SentenceIndex:
+    """Passages ranked by their best sentence."""
+
+    def __init__(self, folder: Path, threads: int = 1) -> None:
+        self.index = DenseIndex(folder, threads=threads)
+        self.owners = np.load(folder / "owners.npy")
+
+    def search(
+        self, query: np.ndarray, allowed: np.ndarray | None, limit: int
+    ) -> list[tuple[int, float]]:
+        """(passage ordinal, best sentence cosine), best first, among passages `allowed`."""
+        mask = None if allowed is None else allowed[self.owners]
+        best: dict[int, float] = {}
+        # Several sentences of one passage may come first: fetch more than `limit` sentences.
+        for row, score in self.index.search(query, mask, limit * 4):
+            owner = int(self.owners[row])
+            if owner not in best:
+                best[owner] = score
+        return sorted(best.items(), key=lambda kv: -kv[1])[:limit]
