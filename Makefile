@@ -31,16 +31,25 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
+# The model `kb tune` fits to the corpus's own rulings is used only if it beats the bundled
+# one on the moderator questions' dev split (KB_MODEL=auto); MODEL=base keeps the bundled one.
+MODEL ?= auto
+KB := HF_HUB_OFFLINE=1 KB_MODEL=$(subst base,,$(MODEL)) $(BIN)/kb --data-dir $(DATA_DIR)
+
 ingest: install
-	HF_HUB_OFFLINE=1 $(BIN)/kb --data-dir $(DATA_DIR) ingest corpus
+	$(KB) ingest corpus
+ifeq ($(MODEL),auto)
+	$(KB) tune --epochs 1 --check corpus/eval/moderator --split dev
+	$(KB) ingest corpus
+endif
 
 run: ingest
-	HF_HUB_OFFLINE=1 $(BIN)/kb --data-dir $(DATA_DIR) stats
-	HF_HUB_OFFLINE=1 $(BIN)/kb --data-dir $(DATA_DIR) search -k 2 --filter type=policy \
+	$(KB) stats
+	$(KB) search -k 2 --filter type=policy \
 		"streamer hands a lit sparkler to a toddler while chat cheers"
-	HF_HUB_OFFLINE=1 $(BIN)/kb --data-dir $(DATA_DIR) search -k 2 --filter type=ruling \
+	$(KB) search -k 2 --filter type=ruling \
 		"streamer hands a lit sparkler to a toddler while chat cheers"
-	HF_HUB_OFFLINE=1 $(BIN)/kb --data-dir $(DATA_DIR) serve --host $(HOST) --port $(PORT)
+	$(KB) serve --host $(HOST) --port $(PORT)
 
 test: install-test
 	HF_HUB_OFFLINE=1 $(BIN)/ruff check kb tests benchmarks

@@ -5,8 +5,9 @@ question, then score fusion and grouping variants offline (clause MRR@10, per ki
 
 DATA_DIR holds the shipped corpus (with the model the settings name, e.g. KB_MODEL=tuned).
 Variants: the dense weight (fixed, or by query length: short queries lean on keywords, long
-fact patterns on the dense side), RRF against weighted fusion, and the share of a clause's
-other passages in its score. Tune on dev; report the chosen defaults on test with `kb eval`.
+fact patterns on the dense side), RRF against weighted fusion, the share of a clause's
+other passages in its score, and (with sentence vectors) the share of the dense side given to
+passages' best sentences. Tune on dev; report the chosen defaults on test with `kb eval`.
 """
 
 from __future__ import annotations
@@ -55,16 +56,21 @@ def main() -> None:
                 searcher.query_vector(text), searcher.filters.mask(policy), 100
             ),
         }
+        if searcher.sentences is not None:
+            lists[qid]["sentence"] = searcher.sentences.search(
+                searcher.query_vector(text), searcher.filters.mask(policy), 100
+            )
 
     def clause(ordinal: int) -> str:
         p = searcher.catalog.passage(searcher.ids[ordinal])
         return p.clause_id or p.doc_id
 
-    def mrr(weight_of, kind: str, share: float) -> dict[str, float]:
+    def mrr(weight_of, kind: str, share: float, a: float = 0.0) -> dict[str, float]:
         per_kind: dict[str, list[float]] = defaultdict(list)
         for qid, sides in lists.items():
             w = weight_of(queries[qid]["text"])
-            weights = {"dense": w, "keyword": 1 - w}
+            weights = {"dense": w * (1 - a), "sentence": w * a, "keyword": 1 - w}
+            sides = {n: v for n, v in sides.items() if weights[n] > 0}
             if kind == "rrf":
                 fused = fusion.rrf(sides, 60, {n: 2 * v for n, v in weights.items()})
             else:
@@ -84,6 +90,12 @@ def main() -> None:
         return lambda text: short if len(text.split()) <= cut else long
 
     variants = {}
+    if searcher.sentences is not None:  # the share of the dense side given to best sentences
+        for a in (0.0, 0.3, 0.5, 0.7, 1.0):
+            for short, long in ((0.4, 0.7), (0.4, 0.8), (0.5, 0.8), (0.4, 0.9)):
+                variants[f"weighted short<=4:{short} long:{long} sentence={a}"] = mrr(
+                    by_length(short, long, 4), "weighted", 0.1, a
+                )
     for kind in ("weighted", "rrf"):
         for w in (0.4, 0.5, 0.6, 0.7, 0.8):
             for share in (0.0, 0.1, 0.2):
@@ -98,9 +110,9 @@ def main() -> None:
         f"clause MRR@10 on corpus/eval/moderator ({args.split}), model "
         f"{searcher.settings.model_name()}"
     )
-    print(f"{'variant':44} {'all':>6} " + " ".join(f"{k:>7}" for k in kinds))
+    print(f"{'variant':56} {'all':>6} " + " ".join(f"{k:>7}" for k in kinds))
     for name, scores in sorted(variants.items(), key=lambda kv: -kv[1]["all"])[:25]:
-        print(f"{name:44} {scores['all']:6.3f} " + " ".join(f"{scores[k]:7.3f}" for k in kinds))
+        print(f"{name:56} {scores['all']:6.3f} " + " ".join(f"{scores[k]:7.3f}" for k in kinds))
     print("command: python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]))
     searcher.close()
 

@@ -124,6 +124,12 @@ class Settings:
         "its heading), so that a passage's best sentence counts in dense retrieval: a case "
         "resembles one example of a clause more than the clause as a whole.",
     )
+    region_boost: float = _setting(
+        0.2,
+        "Added to the fused score of passages scoped to a region the query names (a country, "
+        "demonym or capitalised code: 'Indonesian host ...'); passages scoped only to other "
+        "regions lose half of it. 0: off.",
+    )
     sentence_weight: float = _setting(
         0.5, "Share of the dense side given to passages' best sentences (0..1)."
     )
@@ -173,7 +179,7 @@ class Settings:
             raise ConfigError(f"chunk_max_tokens must be 32..8192, got {self.chunk_max_tokens}")
         if self.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb must be positive, got {self.max_file_mb}")
-        for name in ("dense_weight", "dense_weight_short", "sentence_weight"):
+        for name in ("dense_weight", "dense_weight_short", "sentence_weight", "region_boost"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be within 0..1, got {getattr(self, name)}")
         if self.fusion not in ("rrf", "weighted"):
@@ -214,7 +220,7 @@ class Settings:
         """The embedding model folder: the configured one, the tuned one, or the bundled
         default."""
         if self._uses_tuned():
-            return Path(self._tuned()["path"])
+            return Path(self.data_dir) / self._tuned()["path"]  # absolute paths stay absolute
         if self.model == "auto":
             return bundled_model_path()
         if self.model:
@@ -252,7 +258,7 @@ class Settings:
             raise ConfigError(
                 f"KB_MODEL=tuned, but {pointer} names no tuned model: run `kb tune` first"
             ) from None
-        if not Path(found.get("path", "")).is_dir():
+        if not found.get("path") or not (Path(self.data_dir) / str(found["path"])).is_dir():
             raise ConfigError(
                 f"the tuned model {found.get('path')!r} named in {pointer} is gone (the cache "
                 "was cleared?): run `kb tune` again"

@@ -160,10 +160,7 @@ def tune(
     """Fine-tune the base model on the live generation's catalog; see the module docstring.
     With `record`, the model is also named in DATA_DIR/tuned-model.json (see `record_model`)."""
     params = params or TuneParams()
-    if settings.model in ("tuned", "auto"):
-        raise KBError(
-            f"tune starts from a base model: unset KB_MODEL={settings.model} (or name a folder)"
-        )
+    settings = base_settings(settings)
     base = model_info(settings)
     catalog = Catalog(DataDir(settings.data_dir).current() / "catalog.sqlite", readonly=True)
     try:
@@ -305,6 +302,14 @@ def clause_mrr(model, gold: dict[str, set[str]], clauses: dict[str, list[str]]) 
     return total / len(gold)
 
 
+def base_settings(settings: Settings) -> Settings:
+    """The settings naming the model to tune from: `auto` tunes the bundled model (what `auto`
+    falls back to), `tuned` is refused (a tuned model is not tuned again)."""
+    if settings.model == "tuned":
+        raise KBError("tune starts from a base model: unset KB_MODEL=tuned (or name a folder)")
+    return settings.replace(model="") if settings.model == "auto" else settings
+
+
 def check(settings: Settings, tuned: Path, dataset: Path, split: str) -> dict[str, float]:
     """Dense clause MRR@10 of the base and the tuned model on a BEIR folder's questions (judged
     per clause, as `kb eval` does for the shipped corpus)."""
@@ -318,7 +323,7 @@ def check(settings: Settings, tuned: Path, dataset: Path, split: str) -> dict[st
     finally:
         catalog.close()
     out = {}
-    for name, path in (("base", model_info(settings).path), ("tuned", tuned)):
+    for name, path in (("base", model_info(base_settings(settings)).path), ("tuned", tuned)):
         model, _, _ = _load(path, 0)
         out[name] = clause_mrr(model, gold, clauses)
     return out
@@ -397,11 +402,15 @@ def _load(path: Path, seed: int):
 def record_model(settings: Settings, folder: Path, card: dict[str, Any]) -> None:
     """Point DATA_DIR/tuned-model.json at `folder` (read by KB_MODEL=tuned and auto)."""
     pointer = Path(settings.data_dir) / TUNED_POINTER
+    try:  # relative to the data dir when inside it, so a moved data dir keeps its model
+        where = str(folder.resolve().relative_to(pointer.parent.resolve()))
+    except ValueError:
+        where = str(folder.resolve())
     tmp = pointer.with_name(pointer.name + ".tmp")
     tmp.write_text(
         json.dumps(
             {
-                "path": str(folder),
+                "path": where,
                 "name": folder.name,
                 "base": card["base"],
                 "validation": card["validation"],

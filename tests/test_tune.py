@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from kb.cli import main
 from kb.config import TUNED_POINTER
 from kb.datadir import DataDir
-from kb.errors import ConfigError
+from kb.errors import ConfigError, KBError
 from kb.ingest.pipeline import ingest
 from kb.search.filters import Filters
 from kb.search.hybrid import Searcher
-from kb.tune import CARD, TuneParams, build_pairs, tune
+from kb.tune import CARD, TuneParams, build_pairs, record_model, tune
 
 # Each clause is named, in the rulings' facts, by a made-up word: only training can link them.
 CLAUSES = {
@@ -101,8 +101,7 @@ def test_tune_learns_the_rulings_words_and_the_index_uses_it(kb_with_rulings, sr
     card = result.card
     assert card["validation"]["best_mrr"] > card["validation"]["base_mrr"]
     assert card["pairs"]["ruling"] == 48 and card["validation_rulings"] == 12
-    pointer = json.loads((settings.data_dir / TUNED_POINTER).read_text())
-    assert pointer["path"] == str(result.path)
+    assert settings.replace(model="tuned").model_path().resolve() == result.path.resolve()
 
     tuned = settings.replace(model="tuned")
     report = ingest(tuned, [src])  # nothing changed in the corpus, but the model did
@@ -121,8 +120,29 @@ def test_tune_learns_the_rulings_words_and_the_index_uses_it(kb_with_rulings, sr
     finally:
         searcher.close()
 
-    again = tune(settings, params)
+    # KB_MODEL=auto now means the tuned model, but tuning starts from the bundled one again.
+    again = tune(settings.replace(model="auto"), params)
     assert again.reused and again.path == result.path
+    with pytest.raises(KBError, match="starts from a base model"):
+        tune(tuned, params)
+
+
+def test_the_pointer_follows_a_moved_data_dir(settings, tmp_path):
+    model = settings.data_dir / "cache" / "models" / "m-tuned-1"
+    model.mkdir(parents=True)
+    record_model(settings, model, {"base": "m", "validation": {}})
+    pointer = json.loads((settings.data_dir / TUNED_POINTER).read_text())
+    assert pointer["path"] == "cache/models/m-tuned-1"
+    moved = tmp_path / "moved"
+    settings.data_dir.rename(moved)
+    assert settings.replace(data_dir=moved, model="tuned").model_path() == (
+        moved / "cache" / "models" / "m-tuned-1"
+    )
+    assert settings.replace(data_dir=moved, model="auto").model_name() == "m-tuned-1"
+    elsewhere = tmp_path / "elsewhere-model"
+    elsewhere.mkdir()
+    record_model(settings.replace(data_dir=moved), elsewhere, {"base": "m", "validation": {}})
+    assert json.loads((moved / TUNED_POINTER).read_text())["path"] == str(elsewhere.resolve())
 
 
 def test_tuned_without_tuning_is_a_clear_error(settings):

@@ -19,8 +19,9 @@ from kb.search.build import IDS_FILE
 from kb.search.dense import DenseIndex
 from kb.search.encoders import Encoder, get_encoder, model_info
 from kb.search.filter_index import FilterIndex
-from kb.search.filters import Filters
+from kb.search.filters import WILDCARDS, Filters
 from kb.search.keyword import get_backend
+from kb.search.places import named_regions
 from kb.search.sentences import FOLDER as SENTENCES
 from kb.search.sentences import SentenceIndex
 from kb.search.spelling import Speller
@@ -64,6 +65,13 @@ class Searcher:
             else None
         )
         self.filter_keys = set(self.manifest.get("filter_keys", []))
+        # Region values passages are scoped to (not those applying everywhere).
+        self.regions = frozenset(
+            value
+            for name in self.filters.names
+            for key, _, value in [name.partition("=")]
+            if key == "regions" and value not in WILDCARDS["regions"]
+        )
         self._versions: dict[int, Any] = {}
         self._doc_types: dict[str, str] = {}
         self._qvecs: dict[str, np.ndarray] = {}
@@ -167,14 +175,35 @@ class Searcher:
             return fusion.single(mode, lists[mode])[:k]
         a = self.settings.sentence_weight if "sentence" in lists else 0.0
         weights = {"dense": w * (1 - a), "sentence": w * a, "keyword": 1.0 - w}
-        if mode == "dense":
-            return fusion.weighted(lists, weights)[:k]
-        if self.settings.fusion == "weighted":
-            return fusion.weighted(lists, weights)[:k]
-        # RRF weights scaled so that 0.5/0.5 is plain RRF.
-        return fusion.rrf(lists, self.settings.rrf_k, {name: 2 * v for name, v in weights.items()})[
-            :k
-        ]
+        if mode == "dense" or self.settings.fusion == "weighted":
+            fused = fusion.weighted(lists, weights)
+        else:  # RRF weights scaled so that 0.5/0.5 is plain RRF.
+            fused = fusion.rrf(
+                lists, self.settings.rrf_k, {name: 2 * v for name, v in weights.items()}
+            )
+        return self._by_place(query, fused)[:k]
+
+    def _by_place(self, query: str, fused: list[fusion.Fused]) -> list[fusion.Fused]:
+        """Passages scoped to a region the query names ("Indonesian host ...") gain
+        `region_boost` of their score; passages scoped only to other regions lose half that."""
+        boost = self.settings.region_boost
+        named = named_regions(query, self.regions) if boost and fused else set()
+        if not named:
+            return fused
+        here = np.zeros(self.filters.size, dtype=bool)
+        elsewhere = np.zeros(self.filters.size, dtype=bool)
+        for value in self.regions:
+            (here if value in named else elsewhere)[self.filters.postings(f"regions={value}")] = (
+                True
+            )
+        for item in fused:
+            # In proportion to the score, so that only passages already on topic move.
+            factor = boost if here[item.ordinal] else -boost / 2 if elsewhere[item.ordinal] else 0
+            change = factor * max(item.score, 0.0)
+            if change:
+                item.score += change
+                item.parts["region"] = {"score": change}
+        return sorted(fused, key=lambda f: -f.score)
 
     def search(
         self,
@@ -287,10 +316,12 @@ class Searcher:
             url=f"/documents/{passage.doc_id}?version={passage.version_id}#{passage.anchor}",
         )
         scores: dict[str, Any] = {"fused": item.score}
-        for name in ("keyword", "dense"):
+        for name in ("keyword", "dense", "sentence"):
             part = item.parts.get(name)
             scores[f"{name}_rank"] = part["rank"] if part else None
             scores[f"{name}_score"] = part["score"] if part else None
+        if "region" in item.parts:  # scoped to a region the query names, or to another one
+            scores["region"] = item.parts["region"]["score"]
         if "id" in item.parts:  # named by an exact id in the query
             scores["exact_id"] = True
         return SearchHit(

@@ -1,0 +1,61 @@
+"""A region the query names (by country, demonym or code) brings clauses scoped to it first."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb.search.filters import Filters
+from kb.search.hybrid import Searcher
+from kb.search.places import named_regions
+
+KNOWN = frozenset({"eu", "id", "in", "kr", "uk", "us", "br"})
+
+
+@pytest.mark.parametrize(
+    ("query", "regions"),
+    [
+        ("indonesian host doing beer pong", {"id"}),
+        ("Korean host showing his bets", {"kr"}),  # South Korea: more populous than the North
+        ("host from south korea", {"kr"}),
+        ("French host, deepfake parody", {"eu"}),  # an EU member names the EU
+        ("US host on a slots site", {"us"}),
+        ("streamer in the UK", {"uk"}),
+        ("british streamer", {"uk"}),  # GB is written UK here
+        ("guy from brasil", {"br"}),
+        ("us in the id of the host", set()),  # codes count only in capitals
+        ("nail polish tutorial", set()),  # an everyday word, not Poland
+        ("Polish host", {"eu"}),
+        ("Mexican host", set()),  # no passage is scoped to Mexico
+        ("hosting in India and Indonesia", {"in", "id"}),
+    ],
+)
+def test_named_regions(query, regions):
+    assert named_regions(query, KNOWN) == regions
+
+
+def test_nothing_known_nothing_named():
+    assert named_regions("Indonesian host", frozenset()) == set()
+
+
+def test_a_clause_scoped_to_the_named_region_comes_first(corpus_settings):
+    """The shipped corpus scopes LIVE-REG-2.4 (alcohol) to Indonesia; LIVE-REG-2.1 applies
+    everywhere."""
+    searcher = Searcher(corpus_settings)
+    assert {"id", "kr", "eu", "uk"} <= searcher.regions
+
+    def ranked(query: str, boost: float) -> list[tuple[str, float | None]]:
+        searcher.settings = corpus_settings.replace(region_boost=boost)
+        hits = searcher.search(query, k=20, filters=Filters(terms={"type": ["policy"]})).results
+        return [(h.passage.clause_id, h.scores.get("region")) for h in hits]
+
+    try:
+        query = "Indonesian guys playing beer pong on stream"
+        off = ranked(query, 0.0)
+        assert off[0][0] == "LIVE-REG-2.1" and all(r is None for _, r in off)
+        on = ranked(query, 0.2)
+        assert on[0][0] == "LIVE-REG-2.4" and 0 < on[0][1] <= 0.2  # a share of its score
+        # Another region: the Indonesian clause loses ground, the global ones are untouched.
+        korean = dict(ranked(query.replace("Indonesian", "Korean"), 0.2))
+        assert korean.get("LIVE-REG-2.1", 0) is None and korean["LIVE-REG-2.4"] < 0
+    finally:
+        searcher.close()
