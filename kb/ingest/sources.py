@@ -201,7 +201,9 @@ def read_bounded(file: SourceFile, max_bytes: int) -> bytes:
         if before.st_size > max_bytes:
             raise ParseError(where, _too_big(before.st_size, max_bytes))
         try:
-            raw = f.read(max_bytes + 1)
+            # Never ask for more than the file holds: read(n) allocates n bytes up front, and
+            # the limit may be huge (kb eval lifts it for benchmark corpora).
+            raw = f.read(min(max_bytes, before.st_size) + 1)
         except OSError as exc:
             raise ParseError(where, f"cannot read: {exc.strerror}") from None
         after = os.fstat(fd)

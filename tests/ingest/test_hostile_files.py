@@ -114,6 +114,13 @@ def test_an_oversized_file_is_refused_without_reading_it_all(write, src):
         read_bounded(SourceFile(path=path, display="big.md", default_id="big"), 1_000_000)
 
 
+def test_a_huge_limit_reads_only_what_the_file_holds(write):
+    """`kb eval` lifts the limit for benchmark corpora: reading must not allocate it."""
+    path = write("small.md", "# Small\n\nText.\n")
+    file = SourceFile(path=path, display="small.md", default_id="small")
+    assert read_bounded(file, 10**15) == path.read_bytes()
+
+
 def test_a_file_rewritten_while_read_is_refused_not_stored_truncated(write):
     path = write("busy.md", "x" * 20_000_000)
     file = SourceFile(path=path, display="busy.md", default_id="busy")
