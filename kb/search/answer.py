@@ -127,7 +127,9 @@ class Answerer:
         filters = filters or Filters()
         authority = _with_types(filters, list(AUTHORITY_TYPES))
         hits = self.searcher.search(query, k=self.max_sources * 2, filters=authority).results
-        qvec = self.searcher.query_vector(query)
+        # The search embedded the query without the ids it pinned: one vector for all three.
+        meaning = self.searcher.meaning(query, authority)
+        qvec = self.searcher.query_vector(meaning)
         best = max((h.scores.get("dense_score") or 0.0 for h in hits), default=0.0)
         named = bool(hits) and bool(hits[0].scores.get("exact_id"))  # "LIVE-DNG-3.1"
         answer = Answer(
@@ -144,7 +146,7 @@ class Answerer:
         answer.sources = ordered[: self.max_sources]
         answer.sentences = self._sentences(qvec, answer.sources)
         rulings = self.searcher.search(
-            query, k=3, filters=_with_types(filters, ["ruling"]), max_per_doc=1
+            query, k=3, filters=_with_types(filters, ["ruling"]), max_per_doc=1, dense_text=meaning
         )
         answer.precedents = [
             h for h in rulings.results if (h.scores.get("dense_score") or 0) >= self.threshold

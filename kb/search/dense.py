@@ -50,17 +50,28 @@ class DenseIndex:
         self, query: np.ndarray, allowed: np.ndarray | None, limit: int
     ) -> list[tuple[int, float]]:
         """(ordinal, cosine) best first among passages `allowed` (a boolean mask) permits."""
+        ids, scores = self.search_arrays(query, allowed, limit)
+        return list(zip(ids.tolist(), scores.tolist(), strict=True))
+
+    def search_arrays(
+        self, query: np.ndarray, allowed: np.ndarray | None, limit: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`search` as (ordinals, cosines) arrays, best first."""
+        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
         if not len(self.vectors) or limit <= 0:
-            return []
+            return empty
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        if allowed is not None and self.kind == "flat":
+            # Every row is scored anyway in a flat index: one product, then the mask.
+            scores = np.asarray(self.vectors) @ q[0]
+            idx = np.flatnonzero(allowed)
+            return _best(idx, scores[idx], limit)
         if allowed is not None:
             idx = np.flatnonzero(allowed)
             if len(idx) == 0:
-                return []
+                return empty
             if len(idx) <= SMALL_SUBSET:
-                scores = np.asarray(self.vectors[idx]) @ q[0]
-                top = np.argsort(-scores, kind="stable")[:limit]
-                return [(int(idx[i]), float(scores[i])) for i in top]
+                return _best(idx, np.asarray(self.vectors[idx]) @ q[0], limit)
             if len(idx) < len(self.vectors):
                 bitmap = np.packbits(allowed, bitorder="little")
                 selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
@@ -70,8 +81,18 @@ class DenseIndex:
                     else faiss.SearchParameters(sel=selector)
                 )
                 scores, ids = self.index.search(q, min(limit, len(idx)), params=params)
-                return [
-                    (int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0
-                ]
+                keep = ids[0] >= 0
+                return ids[0][keep].astype(np.int64), scores[0][keep]
         scores, ids = self.index.search(q, min(limit, len(self.vectors)))
-        return [(int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+        keep = ids[0] >= 0
+        return ids[0][keep].astype(np.int64), scores[0][keep]
+
+
+def _best(idx: np.ndarray, scores: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `limit` best of `scores` (for rows `idx`), best first; ties keep row order."""
+    if limit < len(scores):
+        part = np.argpartition(-scores, limit - 1)[:limit]
+        top = part[np.lexsort((part, -scores[part]))]
+    else:
+        top = np.argsort(-scores, kind="stable")
+    return idx[top].astype(np.int64), scores[top]

@@ -48,10 +48,13 @@ def weighted(
         hi = max(scores)
         lo = lower[name] if lower and name in lower else min(scores)
         span = hi - lo
+        weight = weights.get(name, 0.0)
         for rank, (ordinal, score) in enumerate(hits, start=1):
             norm = max(0.0, (score - lo) / span) if span > 0 else 1.0
-            item = fused.setdefault(ordinal, Fused(ordinal, 0.0))
-            item.score += weights.get(name, 0.0) * norm
+            item = fused.get(ordinal)
+            if item is None:
+                item = fused[ordinal] = Fused(ordinal, 0.0)
+            item.score += weight * norm
             item.parts[name] = {"rank": rank, "score": score}
     return sorted(fused.values(), key=lambda f: (-f.score, f.ordinal))
 

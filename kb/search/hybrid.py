@@ -137,34 +137,51 @@ class Searcher:
         filters: Filters | None = None,
         mode: str = "hybrid",
         fetch: int | None = None,
+        dense_text: str | None = None,
     ) -> list[fusion.Fused]:
         """Ranked candidates (ordinals with score breakdowns), no hydration. Each retriever
         hands `fetch` candidates (default fetch_k) to fusion. Items an exact id in the query
         names (clause, section, case or document id) come first; the rest of the query ranks
-        the rest."""
+        the rest. `dense_text`: what the dense side embeds instead (a caller searching twice
+        with different filters keeps one query vector)."""
         query = self._check(query, k, mode)
         filters = filters or Filters()
         fetch = max(fetch or self.settings.fetch_k, k)
         pinned = identifiers.pin(query, self.filters, lambda: self.filters.mask(filters))
         if not pinned.ordinals:
-            return self._retrieve(query, k, filters, mode, fetch)
+            return self._retrieve(query, k, filters, mode, fetch, dense_text)
         first = [
             fusion.Fused(o, PINNED_SCORE - i * 1e-3, {"id": {"rank": i + 1, "score": 1.0}})
             for i, o in enumerate(pinned.ordinals)
         ]
-        rest = self._retrieve(pinned.rest, k, filters, mode, fetch) if pinned.rest else []
+        rest = (
+            self._retrieve(pinned.rest, k, filters, mode, fetch, dense_text) if pinned.rest else []
+        )
         taken = set(pinned.ordinals)
         return (first + [f for f in rest if f.ordinal not in taken])[: max(k, len(first))]
 
+    def meaning(self, query: str, filters: Filters | None = None) -> str:
+        """The part of `query` the dense side embeds: without the exact ids it names (the
+        whole query when it is nothing but ids)."""
+        filters = filters or Filters()
+        rest = identifiers.pin(query, self.filters, lambda: self.filters.mask(filters)).rest
+        return rest if rest.strip() else query
+
     def _retrieve(
-        self, query: str, k: int, filters: Filters, mode: str, fetch: int
+        self,
+        query: str,
+        k: int,
+        filters: Filters,
+        mode: str,
+        fetch: int,
+        dense_text: str | None = None,
     ) -> list[fusion.Fused]:
         lists: dict[str, list[tuple[int, float]]] = {}
         if mode in ("keyword", "hybrid"):
             spelled = self.speller.expand(query) if self.speller else query
             lists["keyword"] = self.keyword.search(spelled, filters, fetch)
         if mode in ("dense", "hybrid"):
-            vector = self.query_vector(query)
+            vector = self.query_vector(dense_text or query)
             mask = self.filters.mask(filters)
             allowed = None if mask.all() else mask
             lists["dense"] = self.dense.search(vector, allowed, fetch)
@@ -215,6 +232,7 @@ class Searcher:
         max_per_doc: int | None = None,
         candidates: list[fusion.Fused] | None = None,
         by: str = "clause",
+        dense_text: str | None = None,
     ) -> SearchResponse:
         """Ranked, cited, highlighted results for `query` (from `candidates` when the caller
         already retrieved them, e.g. for facet counts). `by="clause"`: one result per clause
@@ -227,7 +245,11 @@ class Searcher:
         if candidates is None:
             want = k * 4 if max_per_doc or by == "clause" else k
             candidates = self.retrieve(
-                query, k=min(want, max(self.settings.fetch_k, k)), filters=filters, mode=mode
+                query,
+                k=min(want, max(self.settings.fetch_k, k)),
+                filters=filters,
+                mode=mode,
+                dense_text=dense_text,
             )
         if by == "clause":
             units = [(g.best, [m.ordinal for m in g.members[1:]]) for g in self.group(candidates)]

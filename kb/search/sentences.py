@@ -57,10 +57,9 @@ class SentenceIndex:
     ) -> list[tuple[int, float]]:
         """(passage ordinal, best sentence cosine), best first, among passages `allowed`."""
         mask = None if allowed is None else allowed[self.owners]
-        best: dict[int, float] = {}
         # Several sentences of one passage may come first: fetch more than `limit` sentences.
-        for row, score in self.index.search(query, mask, limit * 4):
-            owner = int(self.owners[row])
-            if owner not in best:
-                best[owner] = score
-        return sorted(best.items(), key=lambda kv: -kv[1])[:limit]
+        rows, scores = self.index.search_arrays(query, mask, limit * 4)
+        owners = self.owners[rows]
+        _, first = np.unique(owners, return_index=True)  # each passage's best sentence
+        first = np.sort(first)[:limit]  # rows come best first
+        return list(zip(owners[first].tolist(), scores[first].tolist(), strict=True))

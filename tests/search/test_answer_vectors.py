@@ -44,3 +44,10 @@ def test_ingest_embeds_quotable_sentences_once_and_the_answerer_reads_them(
     answer = answerer.answer("child holding a burning sparkler on a live stream")
     assert answer.answered and answer.sentences
     assert calls == [["child holding a burning sparkler on a live stream"]]  # the query only
+
+    # A question naming a clause: the id goes first, and the words around it are embedded
+    # once, for both the search and the choice of sentences.
+    calls.clear()
+    answer = answerer.answer("LIVE-FIR-1.1 kid holding a candle")
+    assert answer.answered and answer.sources[0].passage.clause_id == "LIVE-FIR-1.1"
+    assert calls == [["kid holding a candle"]]
