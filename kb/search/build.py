@@ -18,12 +18,12 @@ from kb.search.filter_index import FilterIndex
 from kb.search.filters import FAR_FUTURE, date_int, passage_terms
 from kb.search.keyword import get_backend
 from kb.search.keyword.base import IndexedPassage
+from kb.search.layout import IDS_FILE
+from kb.search.quotable import SENTENCES_TAG, quotable_sentences, sentence_hash
 from kb.search.sentences import FOLDER as SENTENCES
 from kb.search.sentences import build_sentences, passage_sentences, sentence_key
 from kb.search.spelling import save_vocabulary, vocabulary
 from kb.types import AUTHORITY_TYPES, HEADING_SEPARATOR, IngestReport
-
-IDS_FILE = "passage_ids.txt"
 
 
 def build_indexes(
@@ -130,7 +130,6 @@ def _embed_answer_sentences(passages: dict[str, str], cache, encode, progress: b
     so a server never embeds them while a moderator waits. Passages already done (by content
     hash) are skipped, so a re-ingest only splits and embeds what changed."""
     from kb.ingest.tokens import SentenceSplitter
-    from kb.search.answer import SENTENCES_TAG, quotable_sentences, sentence_hash
 
     done = cache.done(SENTENCES_TAG, list(passages))
     new = [h for h in passages if h not in done]
