@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kb.errors import ParseError
+from kb.ingest.base import ParseResult, Source, json_lines
 from kb.ingest.metadata import normalize_metadata
-from kb.ingest.registry import ParseResult, Source, json_lines
 from kb.ingest.structure import SectionBuilder, TextAssembler
 from kb.types import ParsedDocument
 

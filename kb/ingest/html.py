@@ -7,8 +7,8 @@ from pathlib import Path
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 
 from kb.errors import ParseError
+from kb.ingest.base import ParseResult, Source, build_document
 from kb.ingest.metadata import normalize_metadata
-from kb.ingest.registry import ParseResult, Source, build_document
 from kb.ingest.structure import SectionBuilder, TextAssembler, parse_applies
 
 # Elements that never hold the page's own content.

@@ -10,14 +10,14 @@ import yaml
 from markdown_it import MarkdownIt
 
 from kb.errors import ParseError
-from kb.ingest.metadata import normalize_metadata
-from kb.ingest.registry import (
+from kb.ingest.base import (
     LONE_SURROGATE,
     ParseResult,
     Source,
     build_document,
     has_lone_surrogate,
 )
+from kb.ingest.metadata import normalize_metadata
 from kb.ingest.structure import SectionBuilder, parse_applies
 
 # Block structure is all we need: inline parsing (emphasis, links) is skipped for speed.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
@@ -16,6 +15,7 @@ from kb.ingest.chunker import Chunker
 from kb.ingest.registry import parser_for
 from kb.ingest.sources import Collected, SourceFile, collect, read_bounded, read_source
 from kb.ingest.tokens import TokenCounter
+from kb.progress import progress_bar
 from kb.storage import fix, problem
 from kb.types import DOC_TYPES, IngestReport, ParsedDocument
 
@@ -333,22 +333,3 @@ def corpus_hash(catalog: Catalog) -> str:
     for row in rows:
         h.update("\x00".join(map(str, tuple(row))).encode())
     return h.hexdigest()
-
-
-@contextlib.contextmanager
-def progress_bar(enabled: bool, total: int, label: str):
-    """A rich progress bar (or nothing); yields `advance(n=1)`."""
-    if not enabled or total < 2:
-        yield lambda n=1: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n=1: bar.advance(task, n)

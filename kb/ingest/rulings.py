@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from kb.errors import ParseError
+from kb.ingest.base import ParseResult, Source, json_lines
 from kb.ingest.metadata import (
     canonical_items,
     canonical_key,
@@ -16,7 +17,6 @@ from kb.ingest.metadata import (
     overlay,
     parse_date,
 )
-from kb.ingest.registry import ParseResult, Source, json_lines
 from kb.ingest.structure import SectionBuilder, TextAssembler
 from kb.types import OUTCOMES, RULING_STATUSES, ParsedDocument, Ruling
 

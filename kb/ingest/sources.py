@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import ParseError
+from kb.ingest.base import Source, json_lines
 from kb.ingest.metadata import normalize_metadata, slugify
-from kb.ingest.registry import Source, json_lines, parser_for
+from kb.ingest.registry import parser_for
 
 IGNORE_FILE = ".kbignore"
 NOT_REGULAR = "not a regular file (a FIFO, device or socket); not read"

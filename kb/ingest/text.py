@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from kb.ingest.registry import ParseResult, Source, build_document
+from kb.ingest.base import ParseResult, Source, build_document
 from kb.ingest.structure import SectionBuilder
 
 _PARA_RE = re.compile(r"\S(?:.*?\S)?(?=\n[ \t]*\n|\s*\Z)", re.S)

@@ -8,7 +8,6 @@ threshold is calibrated on data (see `benchmarks/calibrate_abstain.py` and the R
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 from dataclasses import dataclass, field
@@ -19,9 +18,10 @@ import numpy as np
 from kb.ingest.tokens import SentenceSplitter
 from kb.search.filters import Filters
 from kb.search.hybrid import Searcher
+from kb.search.quotable import SENTENCES_TAG as SENTENCES_TAG  # still importable from here
+from kb.search.quotable import quotable_sentences, sentence_hash
 from kb.types import AUTHORITY_TYPES, SearchHit
 
-MAX_SENTENCES_PER_SOURCE = 3
 # Sentences that decide a case (what is not allowed, when we act, what to do) lead the card;
 # background ("Adults may drink on stream where that is legal") does not.
 DECIDING_RE = re.compile(
@@ -31,9 +31,6 @@ DECIDING_RE = re.compile(
     re.IGNORECASE,
 )
 DECIDING_BONUS = 0.08
-# Marks a passage (by content hash) whose quotable sentences are in the embedding cache; the
-# version changes whenever `quotable_sentences` picks sentences differently.
-SENTENCES_TAG = "answer-sentences-1"
 ABSTAIN_MESSAGE = (
     "No policy passage matches this closely — consider escalating to a senior reviewer "
     "rather than guessing."
@@ -221,30 +218,6 @@ class Answerer:
                 settings.cache_path() / "embeddings", info.key, info.dim, threads=True
             )
         return self._disk
-
-
-def quotable_sentences(text: str, splitter: SentenceSplitter) -> list[tuple[int, str]]:
-    """(position, sentence) of the sentences the answer card may quote from a passage: the
-    first few of its prose lines (table rows read badly as prose; the cited passage has them),
-    bullets stripped, at least four words."""
-    out: list[tuple[int, str]] = []
-    position = 0
-    for line in text.split("\n"):
-        if position >= MAX_SENTENCES_PER_SOURCE:
-            break
-        if line.count("|") >= 2 or not line.strip():
-            continue
-        for s, e in splitter.spans(line):
-            sentence = line[s:e].lstrip("-*• ").strip()
-            if len(sentence.split()) >= 4:
-                out.append((position, sentence))
-            position += 1
-    return out
-
-
-def sentence_hash(sentence: str) -> str:
-    """The embedding-cache key of a sentence (the same as a passage with that exact text)."""
-    return hashlib.sha256(sentence.encode()).hexdigest()
 
 
 def _with_types(filters: Filters, types: list[str]) -> Filters:

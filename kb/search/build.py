@@ -10,6 +10,7 @@ import numpy as np
 
 from kb.catalog import Catalog
 from kb.config import Settings
+from kb.progress import progress_bar
 from kb.search.dense import build_dense
 from kb.search.embed_cache import EmbeddingCache
 from kb.search.encoders import get_encoder, model_info
@@ -17,12 +18,12 @@ from kb.search.filter_index import FilterIndex
 from kb.search.filters import FAR_FUTURE, date_int, passage_terms
 from kb.search.keyword import get_backend
 from kb.search.keyword.base import IndexedPassage
+from kb.search.layout import IDS_FILE
+from kb.search.quotable import SENTENCES_TAG, quotable_sentences, sentence_hash
 from kb.search.sentences import FOLDER as SENTENCES
 from kb.search.sentences import build_sentences, passage_sentences, sentence_key
 from kb.search.spelling import save_vocabulary, vocabulary
 from kb.types import AUTHORITY_TYPES, HEADING_SEPARATOR, IngestReport
-
-IDS_FILE = "passage_ids.txt"
 
 
 def build_indexes(
@@ -90,7 +91,7 @@ def build_indexes(
         return encoder.encode(batch, batch_size=settings.embed_batch_size)
 
     try:
-        with _bar(progress, len(texts), "embed") as advance:
+        with progress_bar(progress, len(texts), "embed") as advance:
             vectors, embedded = cache.embed(hashes, texts, encode, progress=advance)
         report.timings["embed"] = time.perf_counter() - t
         report.embedded = embedded
@@ -129,7 +130,6 @@ def _embed_answer_sentences(passages: dict[str, str], cache, encode, progress: b
     so a server never embeds them while a moderator waits. Passages already done (by content
     hash) are skipped, so a re-ingest only splits and embeds what changed."""
     from kb.ingest.tokens import SentenceSplitter
-    from kb.search.answer import SENTENCES_TAG, quotable_sentences, sentence_hash
 
     done = cache.done(SENTENCES_TAG, list(passages))
     new = [h for h in passages if h not in done]
@@ -139,7 +139,7 @@ def _embed_answer_sentences(passages: dict[str, str], cache, encode, progress: b
     }
     have = cache.get_many(list(sentences))
     todo = {h: s for h, s in sentences.items() if h not in have}
-    with _bar(progress, len(todo), "answer sentences") as advance:
+    with progress_bar(progress, len(todo), "answer sentences") as advance:
         cache.embed(list(todo), list(todo.values()), encode, progress=advance)
     cache.mark_done(SENTENCES_TAG, new)
 
@@ -157,12 +157,6 @@ def _sentence_vectors(
         for sentence in passage_sentences(heading, text, splitter):
             owners.append(ordinal)
             texts.append(sentence)
-    with _bar(progress, len(texts), "sentence vectors") as advance:
+    with progress_bar(progress, len(texts), "sentence vectors") as advance:
         vectors, _ = cache.embed([sentence_key(t) for t in texts], texts, encode, progress=advance)
     return owners, vectors
-
-
-def _bar(enabled: bool, total: int, label: str):
-    from kb.ingest.pipeline import progress_bar
-
-    return progress_bar(enabled, total, label)

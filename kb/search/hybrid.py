@@ -15,12 +15,12 @@ from kb.config import Settings
 from kb.datadir import DataDir
 from kb.errors import IndexMismatchError, QueryError
 from kb.search import fusion, highlight, identifiers
-from kb.search.build import IDS_FILE
 from kb.search.dense import DenseIndex
 from kb.search.encoders import Encoder, get_encoder, model_info
 from kb.search.filter_index import FilterIndex
 from kb.search.filters import WILDCARDS, Filters
 from kb.search.keyword import get_backend
+from kb.search.layout import IDS_FILE
 from kb.search.places import named_regions
 from kb.search.sentences import FOLDER as SENTENCES
 from kb.search.sentences import SentenceIndex

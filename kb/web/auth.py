@@ -38,6 +38,7 @@ from kb.config import Settings
 from kb.errors import AuthError, ConfigError, ForbiddenError
 from kb.storage import problem
 from kb.users import LOCAL_USER, User, Users
+from kb.web.identity import current, signed_in
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -111,20 +112,6 @@ class AuthState:
 def auth() -> AuthState:
     """The auth state of the current app."""
     return current_app.extensions["kb_auth"]
-
-
-def signed_in() -> User | None:
-    """Who is making this request (the local user in local mode), or None before sign-in."""
-    user = current_user._get_current_object()
-    return user if isinstance(user, User) else None
-
-
-def current() -> User:
-    """Who is making this request; AuthError before sign-in."""
-    user = signed_in()
-    if user is None:
-        raise AuthError("sign in first")
-    return user
 
 
 def gate():

@@ -77,7 +77,7 @@ class KBState:
         what the current user may see."""
         from kb.access import restrict
         from kb.web import params
-        from kb.web.auth import current
+        from kb.web.identity import current
 
         req = params.parse(
             args, self.searcher.filter_keys, self.settings.max_k, default_k=default_k
