@@ -22,6 +22,7 @@ collections, so a re-ingest never touches them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
@@ -94,6 +95,7 @@ class Users:
     def __init__(self, folder: Path) -> None:
         self.db = DBFile(Path(folder) / "userdata.sqlite", _SCHEMA, what="users and tokens")
         self._hasher = PasswordHasher()
+        self._dummy_hash = _dummy_hash()  # now, so the first unknown name takes no longer
 
     def close(self) -> None:
         """Close the file."""
@@ -189,7 +191,7 @@ class Users:
         row = self.db.fetchone(
             "SELECT password_hash FROM users WHERE name = ?", ((name or "").strip().lower(),)
         )
-        stored = row[0] if row else _DUMMY_HASH
+        stored = row[0] if row else self._dummy_hash
         try:
             self._hasher.verify(stored, password or "")
         except (VerificationError, InvalidHashError):
@@ -306,5 +308,9 @@ def _check_password(password: str) -> None:
         raise QueryError(f"password: at least {MIN_PASSWORD} characters")
 
 
-# Verified against when the user does not exist, so timing does not reveal user names.
-_DUMMY_HASH = PasswordHasher().hash(secrets.token_hex(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash verified against when the user does not exist, so timing does not reveal user
+    names. Made once per process when the first store opens, not at import: it takes a fifth
+    of a second, and the command line imports this module for ROLES."""
+    return PasswordHasher().hash(secrets.token_hex(16))

@@ -1,4 +1,5 @@
-"""Shared fixtures: settings on a temporary data dir, file writers, the external data folder."""
+"""Shared fixtures: settings on a temporary data dir, file writers, the CLI runner, the external
+data folder."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import settings as hypothesis_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -64,6 +66,12 @@ def shared_cache(tmp_path_factory) -> Path:
 def settings(tmp_path: Path) -> Settings:
     """Settings with a fresh data dir under tmp_path (and the session's shared cache)."""
     return Settings.load(data_dir=tmp_path / "index")
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """click's test runner: runner.invoke(kb.cli.main, [...]) runs a `kb` command in-process."""
+    return CliRunner()
 
 
 @pytest.fixture

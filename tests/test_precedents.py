@@ -7,7 +7,6 @@ import io
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from kb.cli import main
 from kb.precedents import consistency_report, similar_rulings
@@ -69,8 +68,7 @@ def test_similar_rulings_find_the_same_facts(searcher):
     assert outcomes[group["outcome"]] >= len(others)
 
 
-def test_cli_consistency_and_similar(corpus_settings):
-    runner = CliRunner()
+def test_cli_consistency_and_similar(corpus_settings, runner):
     base = ["--data-dir", str(corpus_settings.data_dir)]
     out = runner.invoke(main, [*base, "consistency", "--json"])
     assert out.exit_code == 0, out.output
@@ -105,7 +103,7 @@ def test_web_consistency_and_similar(corpus_settings):
     assert "Similar rulings" in ruling_page
 
 
-def test_consistency_csv_never_writes_a_spreadsheet_formula(settings, write, src):
+def test_consistency_csv_never_writes_a_spreadsheet_formula(settings, write, src, runner):
     """Ruling fields are source text: `=HYPERLINK(...)` or `+cmd|...` must reach a spreadsheet
     as text, not as a formula."""
     facts = "A streamer hands a lit sparkler to a toddler while chat cheers him on."
@@ -135,7 +133,6 @@ def test_consistency_csv_never_writes_a_spreadsheet_formula(settings, write, src
         },
     ]
     write("r.jsonl", "".join(json.dumps(r) + "\n" for r in rulings))
-    runner = CliRunner()
     cli = ["--data-dir", str(settings.data_dir)]
     assert runner.invoke(main, [*cli, "ingest", str(src)]).exit_code == 0
     out = runner.invoke(main, [*cli, "consistency", "--csv"])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from kb.cli import main
 from kb.config import TUNED_POINTER
@@ -150,8 +149,8 @@ def test_tuned_without_tuning_is_a_clear_error(settings):
         settings.replace(model="tuned").model_path()
 
 
-def test_kb_tune_reports_and_refuses_a_tiny_knowledge_base(settings, write, src):
+def test_kb_tune_reports_and_refuses_a_tiny_knowledge_base(settings, write, src, runner):
     write("policy.md", POLICY.format(clauses="### LIVE-T-1.1 Fire\n\nNo fire."))
     ingest(settings, [src])
-    out = CliRunner().invoke(main, ["--data-dir", str(settings.data_dir), "tune"])
+    out = runner.invoke(main, ["--data-dir", str(settings.data_dir), "tune"])
     assert out.exit_code != 0 and "training pairs" in out.output

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import json
 
-from click.testing import CliRunner
-
 from kb.catalog import Catalog
 from kb.cli import main
 from kb.datadir import DataDir
@@ -169,10 +167,9 @@ def test_bad_input_is_reported_and_nothing_stored_is_lost(settings, write, src):
     cat.close()
 
 
-def test_strict_turns_errors_into_a_failing_exit(settings, write, src):
+def test_strict_turns_errors_into_a_failing_exit(settings, write, src, runner):
     write("good.md", policy(id="good"))
     write("bad.md", "---\nid: [x\n---\n")
-    runner = CliRunner()
     args = ["--data-dir", str(settings.data_dir), "ingest", str(src)]
     lax = runner.invoke(main, args)
     assert lax.exit_code == 0, lax.output
@@ -219,10 +216,10 @@ def test_manifest_lists_files_and_metadata(settings, write, src):
     cat.close()
 
 
-def test_stats_command_shows_counts_and_manifest(settings, write, src):
+def test_stats_command_shows_counts_and_manifest(settings, write, src, runner):
     write("a.md", policy(id="a"))
     ingest(settings, [src])
-    out = CliRunner().invoke(main, ["--data-dir", str(settings.data_dir), "stats", "--json"])
+    out = runner.invoke(main, ["--data-dir", str(settings.data_dir), "stats", "--json"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert data["documents"] == 1 and data["passages"] == 3

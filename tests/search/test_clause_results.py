@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from kb.access import MODERATOR_CLEARANCE
 from kb.cli import main
@@ -93,9 +92,9 @@ def test_an_id_never_opens_what_the_clearance_hides(searcher):
     assert old.citation.status == "historical" and old.passage.clause_id == "LIVE-DNG-2.2"
 
 
-def test_every_entry_point_puts_the_id_first(corpus_settings):
+def test_every_entry_point_puts_the_id_first(corpus_settings, runner):
     client = create_app(corpus_settings, testing=True).test_client()
-    out = CliRunner().invoke(
+    out = runner.invoke(
         main, ["--data-dir", str(corpus_settings.data_dir), "search", "LIVE-DNG-3.1", "--json"]
     )
     assert json.loads(out.output)["results"][0]["clause_id"] == "LIVE-DNG-3.1"

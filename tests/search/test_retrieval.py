@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from kb.cli import main
 from kb.config import Settings
@@ -248,9 +247,8 @@ def test_changed_passage_is_the_only_one_embedded_again(index, tmp_path):
     assert report.versions_added == 1 and report.embedded == 1
 
 
-def test_cli_search_json_and_batch(index, tmp_path):
+def test_cli_search_json_and_batch(index, tmp_path, runner):
     settings = index[1]["tantivy"]
-    runner = CliRunner()
     base = ["--data-dir", str(settings.data_dir), "search"]
     out = runner.invoke(
         main, [*base, "spin wheel coins", "-k", "2", "--json", "--filter", "type=policy"]

@@ -87,13 +87,11 @@ def test_a_session_cookie_replayed_after_sign_out_is_refused(app):
     assert replay(app, cookie) == 401
 
 
-def test_a_removed_user_added_again_does_not_get_old_sessions_back(app, tmp_path):
-    from click.testing import CliRunner
-
+def test_a_removed_user_added_again_does_not_get_old_sessions_back(app, tmp_path, runner):
     from kb.cli import main
 
     def kb_users(*args: str, password: str = "") -> None:
-        result = CliRunner().invoke(
+        result = runner.invoke(
             main, ["--data-dir", str(tmp_path), "users", *args], input=password + "\n"
         )
         assert result.exit_code == 0, result.output

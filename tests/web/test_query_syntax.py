@@ -4,7 +4,6 @@ results for the plain words, never with a server error or a traceback."""
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
 
 from kb.cli import main
 
@@ -42,8 +41,8 @@ def test_a_field_wildcard_beside_words_searches_the_words(client):
     assert ids and ids == [h["passage_id"] for h in plain.get_json()["results"]]
 
 
-def test_kb_search_prints_results_not_a_traceback(corpus_settings):
+def test_kb_search_prints_results_not_a_traceback(corpus_settings, runner):
     base = ["--data-dir", str(corpus_settings.data_dir), "search", "-k", "2"]
     for query in QUERIES:
-        out = CliRunner().invoke(main, [*base, "--", query])
+        out = runner.invoke(main, [*base, "--", query])
         assert out.exit_code == 0 and "Traceback" not in out.output, (query, out.output)

@@ -1,0 +1,125 @@
+"""`kb similar` and `kb consistency`: precedents for a case, and diverging outcomes."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.markup import escape
+
+from kb.cli.common import console, json_option
+from kb.config import Settings
+
+
+@click.command()
+@click.argument("text", required=False)
+@click.option("--case", "case_id", help="Use this ruling's facts as the description.")
+@click.option("-k", "k", default=10, show_default=True)
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE")
+@json_option(None)
+@click.pass_obj
+def similar(
+    settings: Settings,
+    text: str | None,
+    case_id: str | None,
+    k: int,
+    filters: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Rulings most similar to a case description TEXT (or to --case ID), with outcomes."""
+    from kb.precedents import similar_rulings
+    from kb.search.hybrid import Searcher
+
+    if (text is None) == (case_id is None):
+        raise click.UsageError("give a case description TEXT or --case ID (not both)")
+    searcher = Searcher(settings)
+    try:
+        if case_id:
+            ruling = searcher.catalog.current_ruling(case_id)
+            if ruling is None:
+                raise click.UsageError(f"{case_id} is not a ruling")
+            text = ruling["facts"]
+        hits, outcomes = similar_rulings(
+            searcher, text, k=k, exclude=case_id, filters=searcher.parse_filters(list(filters))
+        )
+    finally:
+        searcher.close()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"query": text, "outcomes": dict(outcomes), "rulings": [h.to_dict() for h in hits]},
+                ensure_ascii=False,
+            )
+        )
+        return
+    console.print("outcomes: " + ", ".join(f"{n} {o}" for o, n in outcomes.most_common()))
+    for h in hits:
+        m = h.metadata
+        flag = "" if m.get("ruling_status") == "active" else f" [{m.get('ruling_status')}]"
+        console.print(
+            f"{h.rank}. {escape(h.citation.title)} — [bold]{m.get('outcome')}[/bold], "
+            f"{m.get('decision_date')}, {', '.join(m.get('regions', []))}{flag} "
+            f"[dim](similarity {h.scores['dense_score']:.2f})[/dim]"
+        )
+
+
+@click.command()
+@click.option("--threshold", type=float, help="Facts similarity that makes rulings a group.")
+@click.option("--all", "show_all", is_flag=True, help="Also list consistent and explained groups.")
+@json_option(None)
+@click.option("--csv", "as_csv", is_flag=True, help="One row per ruling of each reported group.")
+@click.pass_obj
+def consistency(
+    settings: Settings, threshold: float | None, show_all: bool, as_json: bool, as_csv: bool
+) -> None:
+    """Groups of near-identical rulings whose outcomes diverge with no explanation."""
+    from kb.precedents import GROUP_THRESHOLD, consistency_report
+    from kb.search.hybrid import Searcher
+
+    searcher = Searcher(settings)
+    try:
+        groups = consistency_report(searcher, threshold or GROUP_THRESHOLD)
+    finally:
+        searcher.close()
+    shown = groups if show_all else [g for g in groups if g.inconsistent]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"threshold": threshold or GROUP_THRESHOLD, "groups": [g.to_dict() for g in shown]},
+                ensure_ascii=False,
+            )
+        )
+        return
+    if as_csv:
+        from kb.csv_export import write_csv
+
+        header = ["group", "explained_by", "case_id", "decision_date", "surface", "region"]
+        header += ["outcome", "clauses", "rationale"]
+        rows = [
+            (
+                *(n, g.explained_by or "", r.case_id, r.decision_date, r.surface, r.region),
+                *(r.outcome, ";".join(r.clauses), r.rationale),
+            )
+            for n, g in enumerate(shown, start=1)
+            for r in g.rulings
+        ]
+        click.echo(write_csv(header, rows), nl=False)
+        return
+    console.print(
+        f"{sum(g.inconsistent for g in groups)} inconsistent group(s) among "
+        f"{len(groups)} groups of near-identical rulings"
+    )
+    for n, g in enumerate(shown, start=1):
+        label = "INCONSISTENT" if g.inconsistent else (g.explained_by or "consistent")
+        console.print(
+            f"\n[bold]{n}. {label}[/bold] — "
+            + ", ".join(f"{c} {o}" for o, c in g.outcomes.most_common())
+        )
+        for r in g.rulings:
+            console.print(
+                f"   {r.case_id} {r.decision_date} {r.region} [bold]{r.outcome}"
+                f"[/bold]: {escape(r.rationale[:160])}"
+            )
+
+
+COMMANDS = (similar, consistency)

@@ -1,0 +1,114 @@
+"""`kb tune`: fine-tune the embedding model on this knowledge base."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from kb.cli.common import console, json_option
+from kb.config import Settings
+
+
+@click.command()
+@click.option("--epochs", type=int, default=3, show_default=True, help="At most this many.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--learning-rate", type=float, default=2e-5, show_default=True)
+@click.option(
+    "--holdout",
+    type=float,
+    default=0.15,
+    show_default=True,
+    help="Share of rulings held out to decide when to stop.",
+)
+@click.option(
+    "--sentences",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Also pair up to this many of each clause's own sentences with the rest of it.",
+)
+@click.option(
+    "--hard-negatives",
+    is_flag=True,
+    help="Give each pair the base model's best wrong clause as a negative.",
+)
+@click.option("--force", is_flag=True, help="Train again even if this exact model exists.")
+@click.option(
+    "--check",
+    "check_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Keep the tuned model only if it beats the base model on these BEIR questions "
+    "(judged per clause).",
+)
+@click.option("--split", default="dev", show_default=True, help="qrels/<split>.tsv for --check.")
+@json_option("Print the model card as JSON.")
+@click.pass_obj
+def tune(
+    settings: Settings,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    holdout: float,
+    sentences: int,
+    hard_negatives: bool,
+    force: bool,
+    check_dir: Path | None,
+    split: str,
+    as_json: bool,
+) -> None:
+    """Fine-tune the embedding model on this knowledge base's own rulings, clause headings and
+    guidance citations (CPU, minutes); then KB_MODEL=tuned (or auto) uses it."""
+    from kb.config import TUNED_POINTER
+    from kb.tune import TuneParams, check, record_model
+    from kb.tune import tune as run_tune
+
+    params = TuneParams(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        holdout=holdout,
+        sentences=sentences,
+        hard_negatives=hard_negatives,
+    )
+
+    def say(message: str) -> None:
+        if not as_json:
+            console.print(message, markup=False)
+
+    result = run_tune(settings, params, force=force, record=check_dir is None, log=say)
+    if result.path is not None and check_dir is not None:
+        scores = check(settings, result.path, check_dir, split)
+        result.card["check"] = {"dataset": str(check_dir), "split": split, **scores}
+        say(
+            f"{check_dir} ({split}), dense clause MRR@10: base {scores['base']:.3f}, "
+            f"tuned {scores['tuned']:.3f}"
+        )
+        if scores["tuned"] > scores["base"]:
+            record_model(settings, result.path, result.card)
+        else:
+            (settings.data_dir / TUNED_POINTER).unlink(missing_ok=True)
+            say("the tuned model does not win there: the base model stays (KB_MODEL=auto)")
+            if as_json:
+                click.echo(json.dumps({"path": None, **result.card}))
+            return
+    if as_json:
+        click.echo(json.dumps({"path": str(result.path) if result.path else None, **result.card}))
+        return
+    v = result.card["validation"]
+    if result.path is None:
+        console.print(
+            f"no epoch beat the base model on the held-out rulings (clause MRR@10 "
+            f"{v['base_mrr']:.3f}); nothing saved, the base model stays"
+        )
+        return
+    console.print(
+        f"{'reused' if result.reused else 'saved'} {result.path.name}: held-out rulings' clause "
+        f"MRR@10 {v['base_mrr']:.3f} -> {v['best_mrr']:.3f} (epoch {v['best_epoch']}); "
+        f"pairs {result.card['pairs']}"
+    )
+    console.print("use it: KB_MODEL=tuned kb ingest ... (re-embeds), then KB_MODEL=tuned kb serve")
+
+
+COMMANDS = (tune,)
