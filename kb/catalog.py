@@ -435,6 +435,16 @@ class Catalog:
             row = self.db.execute(sql, (clause_id, on, on)).fetchone()
         return _passage(row) if row else None
 
+    def teaching_flags(self) -> dict[str, bool]:
+        """case id -> the teaching flag its source gives, for every current ruling version."""
+        return {
+            case: bool(flag)
+            for case, flag in self.db.execute(
+                "SELECT r.case_id, r.teaching_example FROM rulings r JOIN documents d "
+                "ON d.current_version_id = r.version_id"
+            )
+        }
+
     def current_rulings(self) -> list[dict[str, Any]]:
         """The ruling records of every current ruling version (lists decoded), by case id."""
         rows = self.db.execute(

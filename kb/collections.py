@@ -14,15 +14,15 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kb.catalog import Catalog, now
+from kb.config import USER_DATA_FILE
 from kb.csv_export import write_csv
 from kb.dbfile import DBFile
 from kb.errors import ConflictError, NotFoundError, QueryError
-from kb.search.filters import Filters
 from kb.types import HEADING_SEPARATOR
 
 _SCHEMA = """
@@ -82,7 +82,7 @@ class Collections:
     """The collections of one user data folder (read-only when it cannot be written)."""
 
     def __init__(self, folder: Path) -> None:
-        self.db = DBFile(Path(folder) / "userdata.sqlite", _SCHEMA, what="collections")
+        self.db = DBFile(Path(folder) / USER_DATA_FILE, _SCHEMA, what="collections")
         if not self.db.read_only and self.db.fetchone(_HAS_UNIQUE_POSITIONS) is None:
             self._make_positions_unique()
 
@@ -222,28 +222,6 @@ class Collections:
         return {
             c: bool(f) for c, f in self.db.fetchall("SELECT case_id, flagged FROM teaching_flags")
         }
-
-    def apply_teaching(self, filters: Filters, catalog: Catalog) -> Filters:
-        """Filters where `teaching_example=...` also honours trainers' flags: the clause is
-        replaced by the matching rulings' ids, so it still applies inside the retrievers."""
-        wanted = filters.terms.get("teaching_example")
-        if not wanted:
-            return filters
-        flags = {
-            case: bool(t)
-            for case, t in catalog.db.execute(
-                "SELECT r.case_id, r.teaching_example FROM rulings r JOIN documents d "
-                "ON d.current_version_id = r.version_id"
-            )
-        }
-        flags.update(self.teaching_overrides())
-        want = {v in ("true", "1", "yes") for v in wanted}
-        ids = sorted(c.lower() for c, f in flags.items() if f in want)
-        terms = {k: v for k, v in filters.terms.items() if k != "teaching_example"}
-        if "doc_id" in terms:
-            ids = [i for i in ids if i in set(terms["doc_id"])]
-        terms["doc_id"] = ids or ["__none__"]
-        return replace(filters, terms=terms)
 
     def _require(self, name: str) -> None:
         if self.db.fetchone("SELECT 1 FROM collections WHERE name = ?", (name,)) is None:

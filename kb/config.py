@@ -267,6 +267,8 @@ class Settings:
 
 
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
+# In the user data folder: users and tokens, collections and teaching flags.
+USER_DATA_FILE = "userdata.sqlite"
 # In DATA_DIR: which model `kb tune` made for this knowledge base (read by KB_MODEL=tuned).
 TUNED_POINTER = "tuned-model.json"
 

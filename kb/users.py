@@ -35,6 +35,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from kb.catalog import now
+from kb.config import USER_DATA_FILE
 from kb.dbfile import DBFile
 from kb.errors import NotFoundError, QueryError
 
@@ -93,7 +94,7 @@ class Users:
     written)."""
 
     def __init__(self, folder: Path) -> None:
-        self.db = DBFile(Path(folder) / "userdata.sqlite", _SCHEMA, what="users and tokens")
+        self.db = DBFile(Path(folder) / USER_DATA_FILE, _SCHEMA, what="users and tokens")
         self._hasher = PasswordHasher()
         self._dummy_hash = _dummy_hash()  # now, so the first unknown name takes no longer
 

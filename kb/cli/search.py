@@ -68,13 +68,15 @@ def search(
 ) -> None:
     """Search the knowledge base for QUERY: ranked, cited clauses (or passages)."""
     from kb.search.hybrid import Searcher
+    from kb.service import KnowledgeBase, user_collections
 
     if (query is None) == (queries is None):
         raise click.UsageError("give a QUERY or --queries FILE (not both)")
     searcher = Searcher(settings)
+    kb = KnowledgeBase(searcher, user_collections(settings))
     try:
         if queries is not None:
-            _batch(searcher, queries, k, mode, max_per_doc, list(filters), as_of, by)
+            _batch(kb, queries, k, mode, max_per_doc, list(filters), as_of, by)
             return
         parsed = searcher.parse_filters(
             list(filters),
@@ -83,13 +85,7 @@ def search(
             date_from=date_from,
             date_to=date_to,
         )
-        if "teaching_example" in parsed.terms:  # trainers' flags live in the user data
-            from kb.collections import Collections
-
-            parsed = Collections(settings.user_data_path()).apply_teaching(parsed, searcher.catalog)
-        response = searcher.search(
-            query, k=k, filters=parsed, mode=mode, max_per_doc=max_per_doc, by=by
-        )
+        response = kb.search(query, k=k, filters=parsed, mode=mode, max_per_doc=max_per_doc, by=by)
     finally:
         searcher.close()
     if as_json:
@@ -98,9 +94,7 @@ def search(
     _print_results(response)
 
 
-def _batch(
-    searcher, path: Path, k: int, mode: str, max_per_doc, base_filters, as_of, by: str
-) -> None:
+def _batch(kb, path: Path, k: int, mode: str, max_per_doc, base_filters, as_of, by: str) -> None:
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -112,8 +106,8 @@ def _batch(
                 *base_filters,
                 *(f"{key}={v}" for key, v in (item.get("filters") or {}).items()),
             ]
-            parsed = searcher.parse_filters(pairs, as_of=item.get("as_of", as_of))
-            response = searcher.search(
+            parsed = kb.searcher.parse_filters(pairs, as_of=item.get("as_of", as_of))
+            response = kb.search(
                 item["query"], k=k, filters=parsed, mode=mode, max_per_doc=max_per_doc, by=by
             )
             out = {"id": item.get("id", n), "results": response.to_dict()["results"]}

@@ -30,7 +30,7 @@ def search():
     state = kb()
     req = state.request(_args())
     response, facets = views.run_search(state.searcher, req)
-    views.scrub_hits(response.results, gate())
+    views.scrub_hits(state.service.hits(response.results), gate())
     body = response.to_dict()
     body["facets"] = {k: dict(v) for k, v in facets.items()}
     return jsonify(body)
@@ -43,14 +43,17 @@ def answer():
     req = state.request(_args())
     if is_blank(req.query):
         raise QueryError("the query is empty")
-    return jsonify(state.answerer.answer(req.query, req.filters).to_dict())
+    answer = state.answerer.answer(req.query, req.filters)
+    state.service.hits(answer.precedents)
+    return jsonify(answer.to_dict())
 
 
 @bp.get("/documents/<doc_id>")
 def document(doc_id: str):
     """A document version (current by default; `?version=` takes an id or a label)."""
-    view = views.document_view(kb().searcher, doc_id, request.args.get("version"), gate())
-    return jsonify(views.document_json(view))
+    state = kb()
+    view = views.document_view(state.searcher, doc_id, request.args.get("version"), gate())
+    return jsonify(views.document_json(state.service.document_view(view)))
 
 
 @bp.get("/documents/<doc_id>/diff")
@@ -68,10 +71,12 @@ def document_diff(doc_id: str):
 @bp.get("/passages/<passage_id>")
 def passage(passage_id: str):
     """One passage with its citation."""
-    searcher = kb().searcher
+    state = kb()
     p = gate().passage_or_404(passage_id)
     body = views.passage_json(p)
-    view = views.document_view(searcher, p.doc_id, str(p.version_id), gate())
+    view = state.service.document_view(
+        views.document_view(state.searcher, p.doc_id, str(p.version_id), gate())
+    )
     body["document"] = {
         k: v
         for k, v in views.document_json(view).items()
@@ -88,9 +93,7 @@ def teaching(case_id: str):
     body = _json()
     if not isinstance(body.get("teaching_example"), bool):
         raise QueryError("teaching_example must be true or false")
-    state.collections.set_teaching(
-        case_id, body["teaching_example"], state.searcher.catalog, str(body.get("note", ""))
-    )
+    state.service.set_teaching(case_id, body["teaching_example"], str(body.get("note", "")))
     return jsonify({"case_id": case_id, "teaching_example": body["teaching_example"]})
 
 
@@ -116,7 +119,7 @@ def similar_rulings():
     query.setlist("q", [text])
     req = state.request(query)
     hits, outcomes = find(state.searcher, req.query, k=req.k, filters=req.filters, exclude=case_id)
-    views.scrub_hits(hits, gate())
+    views.scrub_hits(state.service.hits(hits), gate())
     return jsonify(
         {"query": req.query, "outcomes": dict(outcomes), "rulings": [h.to_dict() for h in hits]}
     )

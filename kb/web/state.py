@@ -72,6 +72,13 @@ class KBState:
 
         return Collections(self.settings.user_data_path())
 
+    @property
+    def service(self):
+        """The knowledge base as users see it: this request's generation and the user data."""
+        from kb.service import KnowledgeBase
+
+        return KnowledgeBase(self.searcher, self.collections)
+
     def request(self, args, default_k: int = 10):
         """A validated search request, with trainers' teaching flags applied, narrowed to
         what the current user may see."""
@@ -82,7 +89,7 @@ class KBState:
         req = params.parse(
             args, self.searcher.filter_keys, self.settings.max_k, default_k=default_k
         )
-        req.filters = self.collections.apply_teaching(req.filters, self.searcher.catalog)
+        req.filters = self.service.filters(req.filters)
         req.filters = restrict(req.filters, current())
         return req
 

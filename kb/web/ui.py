@@ -34,12 +34,14 @@ def search():
         try:
             req = state.request(request.args, default_k=20)
             response, facets = views.run_search(searcher, req)
-            views.scrub_hits(response.results, gate())
+            views.scrub_hits(state.service.hits(response.results), gate())
+            answer = state.answerer.answer(req.query, req.filters)
+            state.service.hits(answer.precedents)
             context.update(
                 response=response,
                 facets=facets,
                 groups=views.group_hits(response.results),
-                answer=state.answerer.answer(req.query, req.filters),
+                answer=answer,
             )
         except QueryError as exc:
             context["error"] = str(exc)
@@ -51,13 +53,14 @@ def search():
 @bp.get("/documents/<doc_id>")
 def document(doc_id: str):
     """A document version with heading navigation; the arriving passage is highlighted."""
-    searcher = kb().searcher
-    view = views.document_view(searcher, doc_id, request.args.get("version"), gate())
+    state = kb()
+    searcher = state.searcher
+    view = state.service.document_view(
+        views.document_view(searcher, doc_id, request.args.get("version"), gate())
+    )
     if view["ruling"]:
         from kb.precedents import similar_rulings
 
-        flags = kb().collections.teaching_overrides()
-        view["ruling"]["teaching_example"] = flags.get(doc_id, view["ruling"]["teaching_example"])
         similar, outcomes = similar_rulings(
             searcher,
             view["ruling"]["facts"],
@@ -65,7 +68,7 @@ def document(doc_id: str):
             filters=restrict(Filters(), current()),
             exclude=doc_id,
         )
-        views.scrub_hits(similar, gate())
+        views.scrub_hits(state.service.hits(similar), gate())
         return render_template("ruling.html", similar=similar, outcomes=outcomes, **view)
     return render_template("document.html", highlight=request.args.get("passage"), **view)
 
@@ -135,7 +138,7 @@ def teaching(case_id: str):
     """Flag or unflag a ruling as a teaching example from its page."""
     state = kb()
     flagged = request.form.get("teaching_example") == "true"
-    state.collections.set_teaching(case_id, flagged, state.searcher.catalog)
+    state.service.set_teaching(case_id, flagged)
     return redirect(url_for("ui.document", doc_id=case_id))
 
 
