@@ -57,19 +57,13 @@ class Gate:
         """May the user see this document version (any of its passages)?"""
         if self.open:
             return True
-        rows = self.searcher.catalog.db.execute(
-            "SELECT passage_id FROM passages WHERE version_id = ?", (version_id,)
-        )
-        return any(self.passage(pid) for (pid,) in rows.fetchall())
+        return any(self.passage(pid) for pid in self.searcher.catalog.passage_ids(version_id))
 
     def document(self, doc_id: str) -> bool:
         """May the user see any version of this document?"""
         if self.open:
             return True
-        rows = self.searcher.catalog.db.execute(
-            "SELECT version_id FROM versions WHERE doc_id = ?", (doc_id,)
-        )
-        return any(self.version(v) for (v,) in rows.fetchall())
+        return any(self.version(v) for v in self.searcher.catalog.version_ids(doc_id))
 
     def item(self, kind: str, ref: str) -> bool:
         """May the user see a collection item (a passage id or a ruling case id)?"""

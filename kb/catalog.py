@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -387,6 +388,59 @@ class Catalog:
             "SELECT * FROM passages WHERE version_id = ? ORDER BY ordinal", (version_id,)
         )
         return [_passage(r) for r in rows]
+
+    def version(self, version_id: int) -> VersionInfo:
+        """One stored version."""
+        row = self.db.execute(
+            "SELECT * FROM versions WHERE version_id = ?", (version_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no version {version_id!r}")
+        return _version(row)
+
+    def doc_type(self, doc_id: str) -> str | None:
+        """A document's type (policy, guidance, ruling), or None when there is no such document."""
+        row = self.db.execute(
+            "SELECT doc_type FROM documents WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def version_ids(self, doc_id: str) -> list[int]:
+        """The ids of every stored version of a document (none for an unknown one)."""
+        rows = self.db.execute("SELECT version_id FROM versions WHERE doc_id = ?", (doc_id,))
+        return [v for (v,) in rows.fetchall()]
+
+    def passage_ids(self, version_id: int) -> list[str]:
+        """The ids of a version's passages."""
+        rows = self.db.execute(
+            "SELECT passage_id FROM passages WHERE version_id = ?", (version_id,)
+        )
+        return [p for (p,) in rows.fetchall()]
+
+    def corpus_hash(self) -> str:
+        """Hash of every live version's content: equal hashes mean the same indexed corpus."""
+        rows = self.db.execute(
+            "SELECT v.doc_id, v.content_hash, v.status FROM versions v JOIN documents d "
+            "ON d.doc_id = v.doc_id WHERE d.removed_at IS NULL ORDER BY v.doc_id, v.version_id"
+        )
+        h = hashlib.sha256()
+        for row in rows:
+            h.update("\x00".join(map(str, tuple(row))).encode())
+        return h.hexdigest()
+
+    def ruling_facts(self) -> list[dict[str, Any]]:
+        """Every current ruling's record (lists still JSON) with its version's title
+        (`vtitle`) and the id of its first facts passage (`passage_id`), oldest first."""
+        rows = self.db.execute(
+            "SELECT r.*, v.title AS vtitle, p.passage_id FROM rulings r "
+            "JOIN documents d ON d.current_version_id = r.version_id AND d.removed_at IS NULL "
+            "JOIN versions v ON v.version_id = r.version_id "
+            "JOIN passages p ON p.version_id = r.version_id AND p.anchor = 'facts' "
+            "WHERE p.ordinal = (SELECT min(ordinal) FROM passages q "
+            "WHERE q.version_id = r.version_id AND q.anchor = 'facts') "
+            "ORDER BY r.decision_date, r.case_id"
+        ).fetchall()
+        return [dict(r) for r in rows]
 
     def passage(self, passage_id: str) -> Passage:
         """One passage by id."""

@@ -257,8 +257,7 @@ def _kind(catalog: Catalog, ref: str) -> str:
         return "passage"
     except NotFoundError:
         pass
-    doc = catalog.db.execute("SELECT doc_type FROM documents WHERE doc_id = ?", (ref,)).fetchone()
-    if doc is not None and doc[0] == "ruling":
+    if catalog.doc_type(ref) == "ruling":
         return "ruling"
     raise NotFoundError(f"{ref!r} is neither a passage id nor a ruling case id")
 
@@ -266,12 +265,9 @@ def _kind(catalog: Catalog, ref: str) -> str:
 def _resolve(catalog: Catalog, item_id: int, position: int, ref: str, kind: str, note: str) -> Item:
     if kind == "passage":
         p = catalog.passage(ref)
-        v = catalog.db.execute(
-            "SELECT version, effective_from, status FROM versions WHERE version_id = ?",
-            (p.version_id,),
-        ).fetchone()
-        when = f"effective {v[1]}" if v[1] else "undated"
-        citation = f"{HEADING_SEPARATOR.join(p.heading_path)}, v{v[0]} ({when}, {v[2]})"
+        v = catalog.version(p.version_id)
+        when = f"effective {v.effective_from}" if v.effective_from else "undated"
+        citation = f"{HEADING_SEPARATOR.join(p.heading_path)}, v{v.version} ({when}, {v.status})"
         return Item(item_id, position, ref, kind, note, citation, p.text, f"/passages/{ref}")
     doc = catalog.document(ref)
     ruling = catalog.current_ruling(ref) or {}

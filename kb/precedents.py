@@ -91,14 +91,7 @@ def load_rulings(
 ) -> tuple[list[RulingRecord], np.ndarray]:
     """Rulings of current versions with the dense vectors of their facts passages."""
     ordinal = {pid: i for i, pid in enumerate(searcher.ids)}
-    rows = searcher.catalog.db.execute(
-        "SELECT r.*, v.title AS vtitle, p.passage_id FROM rulings r "
-        "JOIN documents d ON d.current_version_id = r.version_id AND d.removed_at IS NULL "
-        "JOIN versions v ON v.version_id = r.version_id "
-        "JOIN passages p ON p.version_id = r.version_id AND p.anchor = 'facts' "
-        "WHERE p.ordinal = (SELECT min(ordinal) FROM passages q WHERE q.version_id = r.version_id"
-        " AND q.anchor = 'facts') ORDER BY r.decision_date, r.case_id"
-    ).fetchall()
+    rows = searcher.catalog.ruling_facts()
     records, vectors = [], []
     for r in rows:
         if active_only and r["status"] != "active":

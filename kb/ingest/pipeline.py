@@ -301,7 +301,7 @@ def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport
             "created_at": now(),
             "model": {"name": settings.model_name(), "setting": settings.model or None},
             "chunking": params,
-            "corpus_hash": corpus_hash(catalog),
+            "corpus_hash": catalog.corpus_hash(),
             "stats": catalog.stats(),
             **extra,
         }
@@ -321,15 +321,3 @@ def _model_changed(datadir: DataDir, settings: Settings) -> bool:
 
     dense = datadir.manifest(datadir.current()).get("dense") or {}
     return dense.get("model_key") != model_info(settings).key
-
-
-def corpus_hash(catalog: Catalog) -> str:
-    """Hash of every live version's content: equal hashes mean the same indexed corpus."""
-    rows = catalog.db.execute(
-        "SELECT v.doc_id, v.content_hash, v.status FROM versions v JOIN documents d "
-        "ON d.doc_id = v.doc_id WHERE d.removed_at IS NULL ORDER BY v.doc_id, v.version_id"
-    )
-    h = hashlib.sha256()
-    for row in rows:
-        h.update("\x00".join(map(str, tuple(row))).encode())
-    return h.hexdigest()

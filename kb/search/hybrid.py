@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from functools import cached_property
 from pathlib import Path
@@ -25,7 +24,7 @@ from kb.search.places import named_regions
 from kb.search.sentences import FOLDER as SENTENCES
 from kb.search.sentences import SentenceIndex
 from kb.search.spelling import Speller
-from kb.types import Citation, Passage, SearchHit, SearchResponse
+from kb.types import Citation, Passage, SearchHit, SearchResponse, VersionInfo
 
 MODES = ("hybrid", "keyword", "dense")
 # What one result is: a clause (or section, or ruling) with its best passage, or a passage.
@@ -72,7 +71,7 @@ class Searcher:
             for key, _, value in [name.partition("=")]
             if key == "regions" and value not in WILDCARDS["regions"]
         )
-        self._versions: dict[int, Any] = {}
+        self._versions: dict[int, VersionInfo] = {}
         self._doc_types: dict[str, str] = {}
         self._qvecs: dict[str, np.ndarray] = {}
         self._units: dict[int, str] = {}
@@ -322,16 +321,16 @@ class Searcher:
         passage = passage or self.catalog.passage(self.ids[item.ordinal])
         version = self._version(passage.version_id)
         doc_type = self._doc_type(passage.doc_id)
-        meta = {**version["metadata"], **passage.metadata}
+        meta = {**version.metadata, **passage.metadata}
         citation = Citation(
             doc_id=passage.doc_id,
-            title=version["title"],
+            title=version.title,
             doc_type=doc_type,
-            version=version["version"],
+            version=version.version,
             version_id=passage.version_id,
-            effective_from=version["effective_from"],
-            effective_to=version["effective_to"],
-            status=version["status"],
+            effective_from=version.effective_from,
+            effective_to=version.effective_to,
+            status=version.status,
             heading_path=passage.heading_path,
             anchor=passage.anchor,
             passage_id=passage.passage_id,
@@ -356,22 +355,14 @@ class Searcher:
             highlighted=highlight.to_html(passage.text, query),
         )
 
-    def _version(self, version_id: int) -> dict[str, Any]:
+    def _version(self, version_id: int) -> VersionInfo:
         if version_id not in self._versions:
-            row = self.catalog.db.execute(
-                "SELECT version, title, effective_from, effective_to, status, metadata "
-                "FROM versions WHERE version_id = ?",
-                (version_id,),
-            ).fetchone()
-            self._versions[version_id] = {**dict(row), "metadata": json.loads(row["metadata"])}
+            self._versions[version_id] = self.catalog.version(version_id)
         return self._versions[version_id]
 
     def _doc_type(self, doc_id: str) -> str:
         if doc_id not in self._doc_types:
-            row = self.catalog.db.execute(
-                "SELECT doc_type FROM documents WHERE doc_id = ?", (doc_id,)
-            ).fetchone()
-            self._doc_types[doc_id] = row[0]
+            self._doc_types[doc_id] = self.catalog.doc_type(doc_id)
         return self._doc_types[doc_id]
 
     def _check(self, query: str, k: int, mode: str) -> str:
