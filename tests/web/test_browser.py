@@ -132,6 +132,17 @@ def test_moderator_flow_keyboard_answer_citations_and_document(server, page, tmp
         page.screenshot(path=str(Path(out) / "document.png"))
 
 
+def test_on_a_phone_the_answer_comes_before_the_filters(server, page):
+    phone = page.context.browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        phone.goto(server + "/?q=streamer+hands+a+lit+sparkler+to+a+toddler")
+        answer = phone.locator("#answer").bounding_box()
+        filters = phone.locator("aside.filters").bounding_box()
+        assert answer["y"] < 844 and answer["y"] < filters["y"]  # on the first screen
+    finally:
+        phone.close()
+
+
 def test_off_topic_question_abstains_in_the_browser(server, page):
     page.goto(server + "/?q=best+pizza+in+town")
     card = page.locator("#answer")
