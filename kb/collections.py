@@ -46,7 +46,7 @@ _HAS_UNIQUE_POSITIONS = (
 # visible(kind, ref): may the reader see this item? (kind "passage" or "ruling")
 Visible = Callable[[str, str], bool]
 # ASCII only, matched whole: the same rule as the pattern in the API's OpenAPI document.
-_NAME_RE = re.compile(r"\w[\w .:-]{0,79}", re.ASCII)
+NAME_RE = re.compile(r"\w[\w .:-]{0,79}", re.ASCII)
 
 
 @dataclass
@@ -120,7 +120,7 @@ class Collections:
 
     def create(self, name: str, description: str = "") -> None:
         """A new, empty collection."""
-        if not _NAME_RE.fullmatch(name or ""):
+        if not NAME_RE.fullmatch(name or ""):
             raise QueryError(
                 f"collection name {name!r}: up to 80 ASCII letters, digits, space . _ : -"
             )

@@ -259,4 +259,4 @@ def health():
 @bp.get("/openapi.json")
 def openapi():
     """This API's OpenAPI 3.1 description."""
-    return jsonify(spec())
+    return jsonify(spec(kb().settings))

@@ -5,9 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from kb.audit import MAX_PAGE
 from kb.blank import NOT_BLANK
+from kb.collections import NAME_RE
+from kb.config import Settings
 from kb.search.filters import MAX_FILTER_VALUES, MAX_VALUE_LENGTH
 from kb.search.hybrid import MODES, UNITS
+
+
+class _Setting(str):
+    """A place in the document for a setting's value, filled in by `spec` (limits are not
+    written twice: they come from the settings the app runs with)."""
+
+
+_MAX_QUERY_CHARS = _Setting("max_query_chars")
+_MAX_K = _Setting("max_k")
 
 
 def _ref(name: str) -> dict:
@@ -44,8 +56,8 @@ _BOOL = {"type": "boolean"}
 _OPT_STR = {"type": ["string", "null"]}
 _STRS = {"type": "array", "items": _STR}
 _DATE = {"type": "string", "format": "date"}
-# A query: at most 1000 characters with at least one that is not a space (max_query_chars).
-_QUERY = {"type": "string", "maxLength": 1000, "pattern": NOT_BLANK}
+# A query: at most max_query_chars characters, at least one of them not a space.
+_QUERY = {"type": "string", "maxLength": _MAX_QUERY_CHARS, "pattern": NOT_BLANK}
 # A filter value: empty means no filter; "a,b" means either; blank values are refused.
 _FILTER = {"type": "string", "maxLength": MAX_VALUE_LENGTH, "pattern": "^$|" + NOT_BLANK}
 # In a JSON body a filter that is there has a value (a string, or a number or true/false).
@@ -63,7 +75,7 @@ _FILTER_FIELDS = {
     "platform": "platform",
 }
 
-_K = {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}
+_K = {"type": "integer", "minimum": 1, "maximum": _MAX_K, "default": 10}
 _MODE = {"type": "string", "enum": list(MODES)}
 _MAX_PER_DOC = {"type": "integer", "minimum": 1}
 _BY = {"type": "string", "enum": list(UNITS), "default": "clause"}
@@ -312,14 +324,30 @@ def _op(
     return op
 
 
-def spec() -> dict[str, Any]:
+def spec(settings: Settings | None = None) -> dict[str, Any]:
+    """The document, with the limits of `settings` (the defaults when not given)."""
+    settings = settings or Settings()
+    return _filled(_document(), settings)
+
+
+def _filled(node: Any, settings: Settings) -> Any:
+    if isinstance(node, _Setting):
+        return getattr(settings, str(node))
+    if isinstance(node, dict):
+        return {k: _filled(v, settings) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_filled(v, settings) for v in node]
+    return node
+
+
+def _document() -> dict[str, Any]:
     """The document."""
     doc_id = _path("doc_id")
     name = _path("name")
     # SQLite's integer range: larger ids cannot exist.
     item = _path("item_id", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1})
     case_id = _path("case_id")
-    collection_name = {"type": "string", "pattern": r"^\w[\w .:-]{0,79}$"}
+    collection_name = {"type": "string", "pattern": f"^{NAME_RE.pattern}$"}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -445,7 +473,7 @@ def spec() -> dict[str, Any]:
                         _q("until", _DATE, "Up to this date, inclusive (UTC)."),
                         _q(
                             "limit",
-                            {"type": "integer", "minimum": 1, "maximum": 1000},
+                            {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
                             "Page size.",
                         ),
                         _q(

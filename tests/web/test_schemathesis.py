@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 
 from kb.blank import is_blank
 from kb.collections import Collections
+from kb.web import create_app
 from kb.web.openapi import spec
 from tests.conftest import API_SEED, FUZZ, examples
 
@@ -51,6 +52,15 @@ def own_user_data(app, tmp_path_factory):
 
 def test_served_document_is_the_spec(client):
     assert client.get("/api/openapi.json").get_json() == spec()
+
+
+def test_the_document_states_the_limits_the_app_runs_with(corpus_settings):
+    narrow = create_app(corpus_settings.replace(max_k=7, max_query_chars=50), testing=True)
+    doc = narrow.test_client().get("/api/openapi.json").get_json()
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/api/search"]["get"]["parameters"]}
+    assert (params["q"]["maxLength"], params["k"]["maximum"]) == (50, 7)
+    r = narrow.test_client().get("/api/search", query_string={"q": "sparkler", "k": 8})
+    assert r.status_code == 400  # and the app keeps to it
 
 
 @schema.parametrize()
