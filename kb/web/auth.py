@@ -161,71 +161,84 @@ def init_app(app: Flask, settings: Settings) -> None:
     manager.login_view = "auth.login"
     if state.local:
         manager.anonymous_user = lambda: LOCAL_USER
+    manager.user_loader(user_from_session)
+    manager.request_loader(user_from_token)
+    app.before_request(guard)
+    app.after_request(record)
+    app.context_processor(identity)
 
-    @manager.user_loader
-    def from_session(session_id: str) -> User | None:
-        return None if state.local else state.users.session_user(session_id)
 
-    @manager.request_loader
-    def from_token(req) -> User | None:
-        header = req.headers.get("Authorization", "")
-        if state.local or not header.lower().startswith("bearer "):
-            return None
-        user = state.users.token_user(header[7:].strip())
-        g.kb_token = user is not None
-        return user
+def user_from_session(session_id: str) -> User | None:
+    """The user a session cookie names (Flask-Login's user loader)."""
+    state = auth()
+    return None if state.local else state.users.session_user(session_id)
 
-    @app.before_request
-    def guard():
-        g.kb_started = True
-        if state.local:
-            # No accounts, but forms still prove they came from our own pages.
-            if request.method not in SAFE_METHODS and not request.path.startswith("/api/"):
-                csrf.protect()
-            return None
-        if request.endpoint in PUBLIC:
-            if request.method not in SAFE_METHODS:
-                csrf.protect()
-            return None
-        if not current_user.is_authenticated:
-            if request.path.startswith("/api/"):
-                raise AuthError(
-                    "sign in, or send an API token: Authorization: Bearer <token> "
-                    "(create one with `kb users token NAME`)"
-                )
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        # A session cookie rides along with any request the browser makes, so changes need
-        # proof that they came from our pages; an API token cannot be sent by another site.
-        if request.method not in SAFE_METHODS and not g.get("kb_token"):
+
+def user_from_token(req) -> User | None:
+    """The user an `Authorization: Bearer` API token names (Flask-Login's request loader)."""
+    state = auth()
+    header = req.headers.get("Authorization", "")
+    if state.local or not header.lower().startswith("bearer "):
+        return None
+    user = state.users.token_user(header[7:].strip())
+    g.kb_token = user is not None
+    return user
+
+
+def guard():
+    """Before each request: signed in (or a public page), and forms sent from our own pages."""
+    g.kb_started = True
+    if auth().local:
+        # No accounts, but forms still prove they came from our own pages.
+        if request.method not in SAFE_METHODS and not request.path.startswith("/api/"):
             csrf.protect()
         return None
+    if request.endpoint in PUBLIC:
+        if request.method not in SAFE_METHODS:
+            csrf.protect()
+        return None
+    if not current_user.is_authenticated:
+        if request.path.startswith("/api/"):
+            raise AuthError(
+                "sign in, or send an API token: Authorization: Bearer <token> "
+                "(create one with `kb users token NAME`)"
+            )
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    # A session cookie rides along with any request the browser makes, so changes need
+    # proof that they came from our pages; an API token cannot be sent by another site.
+    if request.method not in SAFE_METHODS and not g.get("kb_token"):
+        csrf.protect()
+    return None
 
-    @app.after_request
-    def record(response):
-        action = g.pop("kb_action", None) or ACTIONS.get(request.endpoint or "")
-        if action is None or not g.get("kb_started") or not state.audit.writable:
-            return response
-        if action == "search" and request.method == "GET" and not request.args.get("q"):
-            return response  # an empty search page is not a search
-        if action in ("admin", "login", "logout") and request.method in SAFE_METHODS:
-            return response  # showing a form is not an action
-        user = signed_in()
-        name = g.pop("kb_login_name", None) or (user.name if user else "anonymous")
-        role = user.role if user else ""
-        state.audit.record(
-            name,
-            role,
-            action,
-            g.pop("kb_target", None) or _target(),
-            status=response.status_code,
-            ip=request.remote_addr or "",
-            detail=_detail(),
-        )
+
+def record(response):
+    """After each request: the audit trail's line for what it did, if anything."""
+    state = auth()
+    action = g.pop("kb_action", None) or ACTIONS.get(request.endpoint or "")
+    if action is None or not g.get("kb_started") or not state.audit.writable:
         return response
+    if action == "search" and request.method == "GET" and not request.args.get("q"):
+        return response  # an empty search page is not a search
+    if action in ("admin", "login", "logout") and request.method in SAFE_METHODS:
+        return response  # showing a form is not an action
+    user = signed_in()
+    name = g.pop("kb_login_name", None) or (user.name if user else "anonymous")
+    role = user.role if user else ""
+    state.audit.record(
+        name,
+        role,
+        action,
+        g.pop("kb_target", None) or _target(),
+        status=response.status_code,
+        ip=request.remote_addr or "",
+        detail=_detail(),
+    )
+    return response
 
-    @app.context_processor
-    def identity():
-        return {"user": signed_in(), "local_mode": state.local}
+
+def identity() -> dict:
+    """What every template knows: who is signed in, and whether this is local mode."""
+    return {"user": signed_in(), "local_mode": auth().local}
 
 
 def _body() -> dict | None:
