@@ -138,9 +138,8 @@ def _check_duplicates(result: ParseResult, source: Source) -> None:
     result.documents = kept
 
 
-def ruling_document(obj: Any, source: Source, line: int) -> ParsedDocument:
-    """Validate one ruling object and turn it into a document with two sections."""
-    path = source.path
+def ruling_record(obj: Any, path: str, line: int) -> Ruling:
+    """One ruling object, validated field by field (errors name the file, line and field)."""
 
     def bad(field: str, reason: str) -> ParseError:
         return ParseError(path, reason, line=line, field=field)
@@ -179,7 +178,7 @@ def ruling_document(obj: Any, source: Source, line: int) -> ParsedDocument:
     teaching = obj.get("teaching_example", False)
     if not isinstance(teaching, bool):
         raise bad("teaching_example", "must be true or false")
-    ruling = Ruling(
+    return Ruling(
         case_id=case_id,
         title=obj["title"].strip(),
         decision_date=decision_date,
@@ -198,9 +197,35 @@ def ruling_document(obj: Any, source: Source, line: int) -> ParsedDocument:
         teaching_example=teaching,
         extra=extra,
     )
+
+
+def ruling_document(obj: Any, source: Source, line: int) -> ParsedDocument:
+    """Validate one ruling object and turn it into a document with two sections."""
+    ruling = ruling_record(obj, source.path, line)
+    meta = _metadata(ruling, source, line)
+    ruling.visibility = meta["visibility"]
+    case_id, path = ruling.case_id, source.path
+    title = f"{case_id}: {ruling.title}"
+    body, sections = _body(ruling, title)
+    return ParsedDocument(
+        doc_id=case_id,
+        title=title,
+        doc_type="ruling",
+        source_path=path,
+        body=body,
+        metadata=meta,
+        sections=sections,
+        ruling=ruling,
+        source_line=line,
+    )
+
+
+def _metadata(ruling: Ruling, source: Source, line: int) -> dict[str, Any]:
+    """The version metadata of a ruling: its extra fields, scope and the ruling's own facts;
+    a manifest entry may add metadata and narrow visibility, never restate ruling fields."""
     meta = normalize_metadata(
         {
-            **extra,
+            **ruling.extra,
             "surfaces": [ruling.surface],
             "regions": [ruling.region],
             "policy_areas": ruling.policy_areas,
@@ -208,32 +233,33 @@ def ruling_document(obj: Any, source: Source, line: int) -> ParsedDocument:
             "effective_from": ruling.decision_date,
             "version": "1",
         },
-        path,
+        source.path,
         line=line,
     )
     meta.update(
         {
-            "case_id": case_id,
-            "outcome": outcome,
-            "decision_date": decision_date,
+            "case_id": ruling.case_id,
+            "outcome": ruling.outcome,
+            "decision_date": ruling.decision_date,
             "clauses": ruling.clauses,
-            "ruling_status": status,
-            "teaching_example": teaching,
+            "ruling_status": ruling.status,
+            "teaching_example": ruling.teaching_example,
         }
     )
     if ruling.reviewer_tier:
         meta["reviewer_tier"] = ruling.reviewer_tier
     if ruling.superseded_by:
         meta["superseded_by"] = ruling.superseded_by
-    # A manifest entry may add metadata and narrow visibility, never restate ruling fields.
     from_manifest = {
         k: v for k, v in source.meta.items() if k == "visibility" or k not in _DERIVED | {"title"}
     }
     meta = overlay(meta, from_manifest)
-    ruling.visibility = meta["visibility"]
     meta.setdefault("language", source.language)
+    return meta
 
-    title = f"{case_id}: {ruling.title}"
+
+def _body(ruling: Ruling, title: str) -> tuple[str, list]:
+    """The ruling's text (title, facts, decision and rationale) and its two sections."""
     builder = SectionBuilder(title)
     body = TextAssembler()
     body.add(title)
@@ -243,17 +269,8 @@ def ruling_document(obj: Any, source: Source, line: int) -> ParsedDocument:
     body.add("Decision and rationale")
     builder.heading(2, "Decision and rationale")
     builder.block(
-        "paragraph", *body.add(f"Outcome: {outcome.replace('_', ' ')}. {ruling.decision}")
+        "paragraph",
+        *body.add(f"Outcome: {ruling.outcome.replace('_', ' ')}. {ruling.decision}"),
     )
     builder.block("paragraph", *body.add(f"Rationale: {ruling.rationale}"))
-    return ParsedDocument(
-        doc_id=case_id,
-        title=title,
-        doc_type="ruling",
-        source_path=path,
-        body=body.text(),
-        metadata=meta,
-        sections=builder.finish(),
-        ruling=ruling,
-        source_line=line,
-    )
+    return body.text(), builder.finish()
