@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from kb.errors import IndexMismatchError, IndexNotBuiltError, IngestLockedError, StorageError
+from kb.errors import IndexNotBuiltError, IngestLockedError, StorageError
+from kb.manifest import Manifest
 from kb.storage import fix, problem
 
-MANIFEST_FORMAT = 1
+MANIFEST_FILE = "manifest.json"
 _PREFIX = "gen-"
 
 
@@ -57,20 +56,9 @@ class DataDir:
             )
         return self.generations / name
 
-    def manifest(self, generation: Path | None = None) -> dict[str, Any]:
-        """The manifest.json of a generation (the live one by default)."""
-        gen = generation or self.current()
-        path = gen / "manifest.json"
-        try:
-            data = json.loads(path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError) as exc:
-            raise IndexMismatchError(f"{path} is missing or unreadable: {exc}") from None
-        if data.get("format_version") != MANIFEST_FORMAT:
-            raise IndexMismatchError(
-                f"{path} has format {data.get('format_version')}, this version of policy-kb "
-                f"reads format {MANIFEST_FORMAT}; re-ingest into a new data directory"
-            )
-        return data
+    def manifest(self, generation: Path | None = None) -> Manifest:
+        """The manifest of a generation (the live one by default), checked."""
+        return Manifest.load((generation or self.current()) / MANIFEST_FILE)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -111,7 +99,7 @@ class DataDir:
         live_number = -1 if live is None else _number(live)
         for child in self.generations.iterdir():
             if child.name != live and (
-                not (child / "manifest.json").is_file() or _number(child.name) > live_number
+                not (child / MANIFEST_FILE).is_file() or _number(child.name) > live_number
             ):
                 shutil.rmtree(child, ignore_errors=True)
         numbers = [_number(c.name) for c in self.generations.iterdir()]
@@ -132,15 +120,14 @@ class DataDir:
             raise
         return new
 
-    def commit(self, generation: Path, manifest: dict[str, Any], keep: int) -> None:
+    def commit(self, generation: Path, manifest: Manifest, keep: int) -> None:
         """Write the manifest, make `generation` live atomically, prune old generations."""
-        manifest = {"format_version": MANIFEST_FORMAT, "generation": generation.name, **manifest}
-        _write_atomic(generation / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        _write_atomic(generation / MANIFEST_FILE, manifest.to_json())
         _fsync_dir(generation)
         _write_atomic(self.root / "CURRENT", generation.name + "\n")
         _fsync_dir(self.root)
         complete = sorted(
-            (c for c in self.generations.iterdir() if (c / "manifest.json").is_file()),
+            (c for c in self.generations.iterdir() if (c / MANIFEST_FILE).is_file()),
             key=lambda c: _number(c.name),
         )
         for old in complete[:-keep]:

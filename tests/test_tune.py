@@ -106,7 +106,7 @@ def test_tune_learns_the_rulings_words_and_the_index_uses_it(kb_with_rulings, sr
     report = ingest(tuned, [src])  # nothing changed in the corpus, but the model did
     assert report.generation and report.embedded > 0
     manifest = DataDir(settings.data_dir).manifest(DataDir(settings.data_dir).current())
-    assert manifest["model"]["name"] == result.path.name
+    assert manifest.model["name"] == result.path.name
     searcher = Searcher(tuned)
     try:
         hits = searcher.search(

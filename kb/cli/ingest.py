@@ -110,7 +110,7 @@ def stats(settings: Settings, as_json: bool) -> None:
             "data_dir": str(settings.data_dir),
             "generation": generation.name,
             **catalog.stats(),
-            "manifest": manifest,
+            "manifest": manifest.to_dict(),
         }
     finally:
         catalog.close()
@@ -130,9 +130,9 @@ def stats(settings: Settings, as_json: bool) -> None:
     table.add_row("passages (current versions)", str(data["current_passages"]))
     table.add_row("rulings", str(data["rulings"]))
     table.add_row("ingest runs", str(data["ingest_runs"]))
-    table.add_row("built", manifest.get("created_at", "?"))
-    table.add_row("chunking", json.dumps(manifest.get("chunking")))
-    table.add_row("corpus hash", manifest.get("corpus_hash", "?")[:16])
+    table.add_row("built", manifest.created_at)
+    table.add_row("chunking", json.dumps(manifest.chunking))
+    table.add_row("corpus hash", manifest.corpus_hash[:16])
     console.print(table)
 
 

@@ -15,6 +15,8 @@ from kb.ingest.chunker import Chunker
 from kb.ingest.registry import parser_for
 from kb.ingest.sources import Collected, SourceFile, collect, read_bounded, read_source
 from kb.ingest.tokens import TokenCounter
+from kb.manifest import FORMAT as MANIFEST_FORMAT
+from kb.manifest import Manifest
 from kb.progress import progress_bar
 from kb.storage import fix, problem
 from kb.types import DOC_TYPES, IngestReport, ParsedDocument
@@ -297,14 +299,18 @@ def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport
         from kb.search.build import build_indexes
 
         extra = build_indexes(generation, catalog, settings, report, progress)
-        manifest = {
-            "created_at": now(),
-            "model": {"name": settings.model_name(), "setting": settings.model or None},
-            "chunking": params,
-            "corpus_hash": catalog.corpus_hash(),
-            "stats": catalog.stats(),
-            **extra,
-        }
+        manifest = Manifest.from_dict(
+            {
+                "format_version": MANIFEST_FORMAT,
+                "generation": generation.name,
+                "created_at": now(),
+                "model": {"name": settings.model_name(), "setting": settings.model or None},
+                "chunking": params,
+                "corpus_hash": catalog.corpus_hash(),
+                "stats": catalog.stats(),
+                **extra,
+            }
+        )
     finally:
         catalog.close()
     datadir.commit(generation, manifest, settings.keep_generations)
@@ -319,5 +325,5 @@ def _model_changed(datadir: DataDir, settings: Settings) -> bool:
         return False
     from kb.search.encoders import model_info
 
-    dense = datadir.manifest(datadir.current()).get("dense") or {}
-    return dense.get("model_key") != model_info(settings).key
+    dense = datadir.manifest(datadir.current()).dense
+    return dense is None or dense.model_key != model_info(settings).key

@@ -51,11 +51,11 @@ class Searcher:
         self.catalog = Catalog(self.generation / "catalog.sqlite", readonly=True)
         self.ids = (self.generation / IDS_FILE).read_text().split()
         self.filters = FilterIndex.load(self.generation / "filters.npz")
-        backend = get_backend(self.manifest["keyword"]["backend"])
+        backend = get_backend(self.manifest.keyword.backend)
         self.keyword = backend.open(self.generation / "keyword", settings.boosts())
         self.dense = (
             DenseIndex(self.generation / "dense", threads=settings.query_threads)
-            if self.manifest.get("dense")
+            if self.manifest.dense
             else None
         )
         self.sentences = (
@@ -63,7 +63,7 @@ class Searcher:
             if self.dense is not None and (self.generation / SENTENCES).is_dir()
             else None
         )
-        self.filter_keys = set(self.manifest.get("filter_keys", []))
+        self.filter_keys = set(self.manifest.filter_keys)
         # Region values passages are scoped to (not those applying everywhere).
         self.regions = frozenset(
             value
@@ -77,18 +77,18 @@ class Searcher:
         self._units: dict[int, str] = {}
 
     def _check_manifest(self) -> None:
-        dense = self.manifest.get("dense")
+        dense = self.manifest.dense
         info = model_info(self.settings) if dense else None
-        if dense and dense.get("model_key") != info.key:
+        if dense and dense.model_key != info.key:
             raise IndexMismatchError(
-                f"the index in {self.generation} was embedded with {dense.get('model')!r} "
-                f"({dense.get('model_key')}), the settings name {info.name!r} ({info.key}); "
+                f"the index in {self.generation} was embedded with {dense.model!r} "
+                f"({dense.model_key}), the settings name {info.name!r} ({info.key}); "
                 "re-ingest into a new --data-dir or configure the same model"
             )
         wanted = self.settings.keyword_backend
-        if self.manifest.get("keyword", {}).get("backend") != wanted:
+        if self.manifest.keyword.backend != wanted:
             raise IndexMismatchError(
-                f"the index in {self.generation} has a {self.manifest['keyword']['backend']} "
+                f"the index in {self.generation} has a {self.manifest.keyword.backend} "
                 f"keyword index, the settings ask for {wanted}; re-ingest with "
                 f"KB_KEYWORD_BACKEND={wanted} into a new --data-dir, or set it back"
             )

@@ -250,8 +250,8 @@ def health():
     if user is not None and user.can("policy"):
         body |= {
             "passages": len(searcher.ids),
-            "keyword_backend": searcher.manifest["keyword"]["backend"],
-            "dense": bool(searcher.manifest.get("dense")),
+            "keyword_backend": searcher.manifest.keyword.backend,
+            "dense": searcher.manifest.dense is not None,
         }
     return jsonify(body)
 

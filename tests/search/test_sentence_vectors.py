@@ -44,7 +44,7 @@ def test_a_passage_scores_as_its_best_sentence_within_the_filter(tmp_path, setti
     for ordinal, pid in enumerate(searcher.ids):
         p = searcher.catalog.passage(pid)
         by_ordinal[ordinal] = passage_sentences(p.heading_path[-1], p.text, splitter)
-    assert searcher.manifest["sentences"]["count"] == sum(map(len, by_ordinal.values()))
+    assert searcher.manifest.sentences.count == sum(map(len, by_ordinal.values()))
     assert all(len(s) >= 2 for s in by_ordinal.values())
 
     query = "streamer looks at phone messages stopped at a red light in his car"
@@ -82,5 +82,5 @@ def test_switched_off_or_nothing_to_split_leaves_no_sentence_index(tmp_path, set
     only = settings.replace(data_dir=tmp_path / "rulings-index")
     ingest(only, [rulings])  # rulings only: no policy sentences at all
     searcher = Searcher(only)
-    assert searcher.sentences is None and searcher.manifest["sentences"]["count"] == 0
+    assert searcher.sentences is None and searcher.manifest.sentences.count == 0
     assert searcher.search("host read a book aloud", k=1).results
