@@ -24,10 +24,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kb.errors import IndexNotBuiltError, IngestLockedError, StorageError
+from kb.layout import Generation
 from kb.manifest import Manifest
 from kb.storage import fix, problem
 
-MANIFEST_FILE = "manifest.json"
 _PREFIX = "gen-"
 
 
@@ -58,7 +58,7 @@ class DataDir:
 
     def manifest(self, generation: Path | None = None) -> Manifest:
         """The manifest of a generation (the live one by default), checked."""
-        return Manifest.load((generation or self.current()) / MANIFEST_FILE)
+        return Manifest.load(Generation(generation or self.current()).manifest)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -99,7 +99,7 @@ class DataDir:
         live_number = -1 if live is None else _number(live)
         for child in self.generations.iterdir():
             if child.name != live and (
-                not (child / MANIFEST_FILE).is_file() or _number(child.name) > live_number
+                not Generation(child).manifest.is_file() or _number(child.name) > live_number
             ):
                 shutil.rmtree(child, ignore_errors=True)
         numbers = [_number(c.name) for c in self.generations.iterdir()]
@@ -107,12 +107,12 @@ class DataDir:
         new = self.generations / name
         new.mkdir()
         try:
-            if live is not None and (self.generations / live / "catalog.sqlite").is_file():
+            if live is not None and Generation(self.generations / live).catalog.is_file():
                 with (
                     contextlib.closing(
-                        sqlite3.connect(self.generations / live / "catalog.sqlite")
+                        sqlite3.connect(Generation(self.generations / live).catalog)
                     ) as src,
-                    contextlib.closing(sqlite3.connect(new / "catalog.sqlite")) as dst,
+                    contextlib.closing(sqlite3.connect(Generation(new).catalog)) as dst,
                 ):
                     src.backup(dst)
         except BaseException:
@@ -122,12 +122,12 @@ class DataDir:
 
     def commit(self, generation: Path, manifest: Manifest, keep: int) -> None:
         """Write the manifest, make `generation` live atomically, prune old generations."""
-        _write_atomic(generation / MANIFEST_FILE, manifest.to_json())
+        _write_atomic(Generation(generation).manifest, manifest.to_json())
         _fsync_dir(generation)
         _write_atomic(self.root / "CURRENT", generation.name + "\n")
         _fsync_dir(self.root)
         complete = sorted(
-            (c for c in self.generations.iterdir() if (c / MANIFEST_FILE).is_file()),
+            (c for c in self.generations.iterdir() if Generation(c).manifest.is_file()),
             key=lambda c: _number(c.name),
         )
         for old in complete[:-keep]:

@@ -35,6 +35,7 @@ from kb.config import TUNED_POINTER, Settings
 from kb.datadir import DataDir
 from kb.errors import KBError
 from kb.ingest.structure import CLAUSE_ID_RE
+from kb.layout import Generation
 from kb.search.encoders import model_info
 from kb.types import HEADING_SEPARATOR, Passage
 
@@ -162,7 +163,7 @@ def tune(
     params = params or TuneParams()
     settings = base_settings(settings)
     base = model_info(settings)
-    catalog = Catalog(DataDir(settings.data_dir).current() / "catalog.sqlite", readonly=True)
+    catalog = Catalog(Generation(DataDir(settings.data_dir).current()).catalog, readonly=True)
     try:
         pairs = build_pairs(catalog, params.sentences)
         clauses = _clause_texts(catalog)
@@ -317,7 +318,7 @@ def check(settings: Settings, tuned: Path, dataset: Path, split: str) -> dict[st
 
     data = Dataset.load(dataset, split)
     gold = {text: set(data.qrels[qid]) for qid, (text, _) in data.queries.items()}
-    catalog = Catalog(DataDir(settings.data_dir).current() / "catalog.sqlite", readonly=True)
+    catalog = Catalog(Generation(DataDir(settings.data_dir).current()).catalog, readonly=True)
     try:
         clauses = _clause_texts(catalog)
     finally:

@@ -24,5 +24,6 @@ def current_catalog(settings: Settings) -> Catalog:
     """The catalog of the live generation, read-only (IndexNotBuiltError before any ingest)."""
     from kb.catalog import Catalog
     from kb.datadir import DataDir
+    from kb.layout import Generation
 
-    return Catalog(DataDir(settings.data_dir).current() / "catalog.sqlite", readonly=True)
+    return Catalog(Generation(DataDir(settings.data_dir).current()).catalog, readonly=True)

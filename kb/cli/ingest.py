@@ -100,11 +100,12 @@ def stats(settings: Settings, as_json: bool) -> None:
     """Documents by type and status, versions, passages, and the live index manifest."""
     from kb.catalog import Catalog
     from kb.datadir import DataDir
+    from kb.layout import Generation
 
     datadir = DataDir(settings.data_dir)
     generation = datadir.current()
     manifest = datadir.manifest(generation)
-    catalog = Catalog(generation / "catalog.sqlite", readonly=True)
+    catalog = Catalog(Generation(generation).catalog, readonly=True)
     try:
         data = {
             "data_dir": str(settings.data_dir),

@@ -15,6 +15,7 @@ from kb.ingest.chunker import Chunker
 from kb.ingest.registry import parser_for
 from kb.ingest.sources import Collected, SourceFile, collect, read_bounded, read_source
 from kb.ingest.tokens import TokenCounter
+from kb.layout import Generation
 from kb.manifest import FORMAT as MANIFEST_FORMAT
 from kb.manifest import Manifest
 from kb.progress import progress_bar
@@ -248,7 +249,7 @@ def _stopped_by_storage(exc: Exception, where: Path, live: str | None) -> None:
 
 
 def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport:
-    catalog = Catalog(generation / "catalog.sqlite")
+    catalog = Catalog(Generation(generation).catalog)
     try:
         counter = TokenCounter(settings.model_path(), settings.tokenizer_name())
         chunker = Chunker(counter, settings.chunk_max_tokens)

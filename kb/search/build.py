@@ -10,6 +10,7 @@ import numpy as np
 
 from kb.catalog import Catalog
 from kb.config import Settings
+from kb.layout import Generation
 from kb.progress import progress_bar
 from kb.search.dense import build_dense
 from kb.search.embed_cache import EmbeddingCache
@@ -18,9 +19,7 @@ from kb.search.filter_index import FilterIndex
 from kb.search.filters import FAR_FUTURE, date_int, passage_terms
 from kb.search.keyword import get_backend
 from kb.search.keyword.base import IndexedPassage
-from kb.search.layout import IDS_FILE
 from kb.search.quotable import SENTENCES_TAG, quotable_sentences, sentence_hash
-from kb.search.sentences import FOLDER as SENTENCES
 from kb.search.sentences import build_sentences, passage_sentences, sentence_key
 from kb.search.spelling import save_vocabulary, vocabulary
 from kb.types import AUTHORITY_TYPES, HEADING_SEPARATOR, IngestReport
@@ -60,15 +59,16 @@ def build_indexes(
         if doc_type in AUTHORITY_TYPES:
             quotable[passage.content_hash] = passage.text
             authority.append((ordinal, passage.heading_path[-1], passage.text))
-    (generation / IDS_FILE).write_text("\n".join(ids) + ("\n" if ids else ""))
+    files = Generation(generation)
+    files.ids.write_text("\n".join(ids) + ("\n" if ids else ""))
     save_vocabulary(vocabulary(f"{r.title} {r.heading} {r.text}" for r in rows), generation)
     filters = FilterIndex.build(rows)
-    filters.save(generation / "filters.npz")
+    filters.save(files.filters)
     report.timings["index_prepare"] = time.perf_counter() - t
 
     t = time.perf_counter()
     backend = get_backend(settings.keyword_backend)
-    backend.build(generation / "keyword", rows, settings.boosts())
+    backend.build(files.keyword, rows, settings.boosts())
     report.timings["keyword_index"] = time.perf_counter() - t
 
     extra = {
@@ -103,16 +103,14 @@ def build_indexes(
             t = time.perf_counter()
             owners, sentence_vectors = _sentence_vectors(authority, cache, encode, progress)
             if owners:
-                build_sentences(
-                    generation / SENTENCES, owners, sentence_vectors, settings.hnsw_threshold
-                )
+                build_sentences(files.sentences, owners, sentence_vectors, settings.hnsw_threshold)
             extra["sentences"] = {"count": len(owners)}
             report.timings["sentence_vectors"] = time.perf_counter() - t
     finally:
         cache.close()
 
     t = time.perf_counter()
-    kind = build_dense(generation / "dense", vectors, settings.hnsw_threshold)
+    kind = build_dense(files.dense, vectors, settings.hnsw_threshold)
     report.timings["dense_index"] = time.perf_counter() - t
     extra["dense"] = {
         "model": info.name,

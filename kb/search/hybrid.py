@@ -13,15 +13,14 @@ from kb.catalog import Catalog
 from kb.config import Settings
 from kb.datadir import DataDir
 from kb.errors import IndexMismatchError, QueryError
+from kb.layout import Generation
 from kb.search import fusion, highlight, identifiers
 from kb.search.dense import DenseIndex
 from kb.search.encoders import Encoder, get_encoder, model_info
 from kb.search.filter_index import FilterIndex
 from kb.search.filters import WILDCARDS, Filters
 from kb.search.keyword import get_backend
-from kb.search.layout import IDS_FILE
 from kb.search.places import named_regions
-from kb.search.sentences import FOLDER as SENTENCES
 from kb.search.sentences import SentenceIndex
 from kb.search.spelling import Speller
 from kb.types import Citation, Passage, SearchHit, SearchResponse, VersionInfo
@@ -48,19 +47,18 @@ class Searcher:
         self.generation = generation or datadir.current()
         self.manifest = datadir.manifest(self.generation)
         self._check_manifest()
-        self.catalog = Catalog(self.generation / "catalog.sqlite", readonly=True)
-        self.ids = (self.generation / IDS_FILE).read_text().split()
-        self.filters = FilterIndex.load(self.generation / "filters.npz")
+        files = Generation(self.generation)
+        self.catalog = Catalog(files.catalog, readonly=True)
+        self.ids = files.ids.read_text().split()
+        self.filters = FilterIndex.load(files.filters)
         backend = get_backend(self.manifest.keyword.backend)
-        self.keyword = backend.open(self.generation / "keyword", settings.boosts())
+        self.keyword = backend.open(files.keyword, settings.boosts())
         self.dense = (
-            DenseIndex(self.generation / "dense", threads=settings.query_threads)
-            if self.manifest.dense
-            else None
+            DenseIndex(files.dense, threads=settings.query_threads) if self.manifest.dense else None
         )
         self.sentences = (
-            SentenceIndex(self.generation / SENTENCES, threads=settings.query_threads)
-            if self.dense is not None and (self.generation / SENTENCES).is_dir()
+            SentenceIndex(files.sentences, threads=settings.query_threads)
+            if self.dense is not None and files.sentences.is_dir()
             else None
         )
         self.filter_keys = set(self.manifest.filter_keys)

@@ -16,7 +16,6 @@ import numpy as np
 
 from kb.search.dense import DenseIndex, build_dense
 
-FOLDER = "sentences"
 MIN_WORDS = 4
 
 

@@ -6,8 +6,9 @@ import numpy as np
 
 from kb.ingest.pipeline import ingest
 from kb.ingest.tokens import SentenceSplitter
+from kb.layout import Generation
 from kb.search.hybrid import Searcher
-from kb.search.sentences import FOLDER, passage_sentences
+from kb.search.sentences import passage_sentences
 
 POLICY = """
 # Risky acts on stream
@@ -71,7 +72,7 @@ def test_switched_off_or_nothing_to_split_leaves_no_sentence_index(tmp_path, set
     ingest(off, [tmp_path / "src"])
     searcher = Searcher(off)
     assert searcher.sentences is None
-    assert not (searcher.generation / FOLDER).exists()
+    assert not Generation(searcher.generation).sentences.exists()
     assert searcher.search("animals chased for gifts", k=1).results[0].passage.clause_id == (
         "LIVE-RSK-1.2"
     )
