@@ -39,7 +39,7 @@ KB := HF_HUB_OFFLINE=1 KB_MODEL=$(subst base,,$(MODEL)) $(BIN)/kb --data-dir $(D
 ingest: install
 	$(KB) ingest corpus
 ifeq ($(MODEL),auto)
-	$(KB) tune --epochs 1 --check corpus/eval/moderator --split dev
+	$(KB) tune --check corpus/eval/moderator --split dev
 	$(KB) ingest corpus
 endif
 
