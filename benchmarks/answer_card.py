@@ -11,8 +11,6 @@ governing (first) source is a gold clause, and how often its first sentence come
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import sys
 from collections import defaultdict
@@ -21,6 +19,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from kb.config import Settings
+from kb.evaluation import Dataset
 from kb.search.answer import Answerer
 from kb.search.hybrid import Searcher
 
@@ -39,22 +38,16 @@ def main() -> None:
     parser.add_argument("--split", default="dev", choices=("dev", "test"))
     args = parser.parse_args()
     settings = Settings.load(data_dir=args.data_dir)
-    queries = {
-        q["_id"]: q for q in map(json.loads, (QUESTIONS / "queries.jsonl").read_text().splitlines())
-    }
-    gold: dict[str, set[str]] = defaultdict(set)
-    with open(QUESTIONS / "qrels" / f"{args.split}.tsv", newline="") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            gold[row["query-id"]].add(row["corpus-id"])
+    data = Dataset.load(QUESTIONS, args.split)
+    gold = {qid: set(judged) for qid, judged in data.qrels.items()}
     searcher = Searcher(settings)
     answerer = Answerer(searcher, settings.answer_threshold)
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for qid, wanted in gold.items():
-        q = queries[qid]
-        card = answerer.answer(q["text"])
+        card = answerer.answer(data.queries[qid][0])
         lead = card.sources[0].passage.clause_id if card.sources else None
         first = card.sources[card.sentences[0].source].passage.clause_id if card.sentences else None
-        for kind in (q["metadata"]["kind"], "all"):
+        for kind in (data.kinds[qid], "all"):
             c = counts[kind]
             c[0] += 1
             c[1] += card.answered

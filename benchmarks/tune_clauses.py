@@ -13,8 +13,6 @@ passages' best sentences. Tune on dev; report the chosen defaults on test with `
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import sys
 from collections import defaultdict
@@ -23,6 +21,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from kb.config import Settings
+from kb.evaluation import Dataset
 from kb.search import fusion
 from kb.search.filters import Filters
 from kb.search.hybrid import Searcher
@@ -37,18 +36,13 @@ def main() -> None:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--split", default="dev", choices=("dev", "test"))
     args = parser.parse_args()
-    queries = {
-        q["_id"]: q for q in map(json.loads, (QUESTIONS / "queries.jsonl").read_text().splitlines())
-    }
-    gold: dict[str, set[str]] = defaultdict(set)
-    with open(QUESTIONS / "qrels" / f"{args.split}.tsv", newline="") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            gold[row["query-id"]].add(row["corpus-id"])
+    data = Dataset.load(QUESTIONS, args.split)
+    gold = {qid: set(judged) for qid, judged in data.qrels.items()}
     searcher = Searcher(Settings.load(data_dir=args.data_dir))
     policy = Filters(terms={"type": ["policy"]})
     lists = {}
     for qid in gold:
-        text = queries[qid]["text"]
+        text = data.queries[qid][0]
         spelled = searcher.speller.expand(text) if searcher.speller else text
         lists[qid] = {
             "keyword": searcher.keyword.search(spelled, policy, 100),
@@ -68,7 +62,7 @@ def main() -> None:
     def mrr(weight_of, kind: str, share: float, a: float = 0.0) -> dict[str, float]:
         per_kind: dict[str, list[float]] = defaultdict(list)
         for qid, sides in lists.items():
-            w = weight_of(queries[qid]["text"])
+            w = weight_of(data.queries[qid][0])
             weights = {"dense": w * (1 - a), "sentence": w * a, "keyword": 1 - w}
             sides = {n: v for n, v in sides.items() if weights[n] > 0}
             if kind == "rrf":
@@ -82,7 +76,7 @@ def main() -> None:
                 if any(c == x or c.startswith(x + ".") for x in gold[qid]):
                     rr = 1.0 / rank
                     break
-            per_kind[queries[qid]["metadata"]["kind"]].append(rr)
+            per_kind[data.kinds[qid]].append(rr)
             per_kind["all"].append(rr)
         return {k: sum(v) / len(v) for k, v in per_kind.items()}
 
