@@ -269,7 +269,21 @@ def _seed_copies(settings, corpus_path, docs, real, EmbeddingCache, model_info) 
     parsed = parse_corpus(Source(path=str(corpus_path), text=text, default_id="b")).documents
     by_id = {d.doc_id: d for d in parsed}
     rng = np.random.default_rng(7)
-    encoder = None
+    encoders = []
+
+    def encode(texts: list[str]) -> np.ndarray:  # the model loads only if something is missing
+        if not encoders:
+            encoders.append(get_encoder(settings))
+        return encoders[0].encode(texts)
+
+    def real_vectors(hashes: list[str], texts: list[str]) -> np.ndarray:
+        """Real vectors of the sources' texts: cached, or embedded once and cached."""
+        return cache.embed(hashes, texts, encode)[0]
+
+    def noisy(base: np.ndarray) -> np.ndarray:
+        vector = base + rng.normal(0, 0.02, size=base.shape).astype(np.float32)
+        return vector / np.linalg.norm(vector)
+
     real_ids = {d["_id"] for d in real}
     pending = []
     for doc in parsed:
@@ -278,40 +292,21 @@ def _seed_copies(settings, corpus_path, docs, real, EmbeddingCache, model_info) 
         source = by_id[doc.doc_id.split("~")[0]]
         src_passages = chunker.chunk(source, "x")
         copies = chunker.chunk(doc, "x")
-        hashes = [p.content_hash for p in src_passages]
-        have = cache.get_many(hashes)
-        missing = [
-            (p.content_hash, p.embed_text) for p in src_passages if p.content_hash not in have
-        ]
-        if missing:
-            if encoder is None:
-                encoder = get_encoder(settings)
-            vecs = encoder.encode([t for _, t in missing])
-            cache.put_many([(h, v) for (h, _), v in zip(missing, vecs, strict=True)])
-            have.update({h: v for (h, _), v in zip(missing, vecs, strict=True)})
+        have = real_vectors(
+            [p.content_hash for p in src_passages], [p.embed_text for p in src_passages]
+        )
         for i, p in enumerate(copies):
-            src = src_passages[min(i, len(src_passages) - 1)]
-            base = have[src.content_hash]
-            noisy = base + rng.normal(0, 0.02, size=base.shape).astype(np.float32)
-            pending.append((p.content_hash, noisy / np.linalg.norm(noisy)))
+            j = min(i, len(src_passages) - 1)
+            pending.append((p.content_hash, noisy(have[j])))
             if settings.sentence_vectors:  # the same for each sentence (heading included)
+                src = src_passages[j]
                 own = passage_sentences(src.heading_path[-1], src.text, splitter)
                 mine = passage_sentences(p.heading_path[-1], p.text, splitter)
-                keys = [sentence_key(t) for t in own]
-                got = cache.get_many(keys)
-                todo = [(k, t) for k, t in zip(keys, own, strict=True) if k not in got]
-                if todo:
-                    if encoder is None:
-                        encoder = get_encoder(settings)
-                    vecs = encoder.encode([t for _, t in todo])
-                    cache.put_many([(k, v) for (k, _), v in zip(todo, vecs, strict=True)])
-                    got.update({k: v for (k, _), v in zip(todo, vecs, strict=True)})
-                for j, t in enumerate(mine):
-                    if not keys:
-                        break
-                    base = got[keys[min(j, len(keys) - 1)]]
-                    noisy = base + rng.normal(0, 0.02, size=base.shape).astype(np.float32)
-                    pending.append((sentence_key(t), noisy / np.linalg.norm(noisy)))
+                if not own:
+                    continue
+                got = real_vectors([sentence_key(t) for t in own], own)
+                for k, t in enumerate(mine):
+                    pending.append((sentence_key(t), noisy(got[min(k, len(own) - 1)])))
         if len(pending) > 5000:
             cache.put_many(pending)
             pending = []
