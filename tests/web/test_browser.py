@@ -139,6 +139,11 @@ def test_on_a_phone_the_answer_comes_before_the_filters(server, page):
         answer = phone.locator("#answer").bounding_box()
         filters = phone.locator("aside.filters").bounding_box()
         assert answer["y"] < 844 and answer["y"] < filters["y"]  # on the first screen
+        # Nothing runs off the side: every header link can be reached without scrolling.
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        for link in phone.locator("header a").all():
+            box = link.bounding_box()
+            assert box["x"] + box["width"] <= 390, link.inner_text()
     finally:
         phone.close()
 
