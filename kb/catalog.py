@@ -12,7 +12,7 @@ from typing import Any
 
 from kb.errors import NotFoundError
 from kb.storage import uri
-from kb.types import DocumentInfo, ParsedDocument, Passage, VersionInfo
+from kb.types import DocumentInfo, ParsedDocument, Passage, Ruling, VersionInfo
 
 SCHEMA_VERSION = 1
 
@@ -428,11 +428,10 @@ class Catalog:
             h.update("\x00".join(map(str, tuple(row))).encode())
         return h.hexdigest()
 
-    def ruling_facts(self) -> list[dict[str, Any]]:
-        """Every current ruling's record (lists still JSON) with its version's title
-        (`vtitle`) and the id of its first facts passage (`passage_id`), oldest first."""
+    def ruling_facts(self) -> list[tuple[Ruling, str]]:
+        """Every current ruling with the id of its first facts passage, oldest first."""
         rows = self.db.execute(
-            "SELECT r.*, v.title AS vtitle, p.passage_id FROM rulings r "
+            f"SELECT {_RULING_COLUMNS}, p.passage_id FROM rulings r "
             "JOIN documents d ON d.current_version_id = r.version_id AND d.removed_at IS NULL "
             "JOIN versions v ON v.version_id = r.version_id "
             "JOIN passages p ON p.version_id = r.version_id AND p.anchor = 'facts' "
@@ -440,7 +439,7 @@ class Catalog:
             "WHERE q.version_id = r.version_id AND q.anchor = 'facts') "
             "ORDER BY r.decision_date, r.case_id"
         ).fetchall()
-        return [dict(r) for r in rows]
+        return [(_ruling(r), r["passage_id"]) for r in rows]
 
     def passage(self, passage_id: str) -> Passage:
         """One passage by id."""
@@ -451,22 +450,18 @@ class Catalog:
             raise NotFoundError(f"no passage {passage_id!r}")
         return _passage(row)
 
-    def ruling(self, version_id: int) -> dict[str, Any] | None:
-        """The ruling stored with a version, as a dict (lists decoded), or None."""
+    def ruling(self, version_id: int) -> Ruling | None:
+        """The ruling stored with a version, or None."""
         row = self.db.execute(
-            "SELECT * FROM rulings WHERE version_id = ?", (version_id,)
+            f"SELECT {_RULING_COLUMNS} FROM rulings r "
+            "JOIN versions v ON v.version_id = r.version_id WHERE r.version_id = ?",
+            (version_id,),
         ).fetchone()
-        if row is None:
-            return None
-        out = dict(row)
-        for key in ("policy_areas", "clauses", "extra"):
-            out[key] = json.loads(out[key])
-        out["teaching_example"] = bool(out["teaching_example"])
-        return out
+        return _ruling(row) if row is not None else None
 
-    def current_ruling(self, case_id: str) -> dict[str, Any] | None:
-        """The ruling record of a document's current (else newest) version; None when the
-        document is not a ruling. NotFoundError when there is no such document."""
+    def current_ruling(self, case_id: str) -> Ruling | None:
+        """The ruling of a document's current (else newest) version; None when the document is
+        not a ruling. NotFoundError when there is no such document."""
         doc = self.document(case_id)
         return self.ruling(doc.current_version_id or doc.versions[0].version_id)
 
@@ -499,19 +494,15 @@ class Catalog:
             )
         }
 
-    def current_rulings(self) -> list[dict[str, Any]]:
-        """The ruling records of every current ruling version (lists decoded), by case id."""
+    def current_rulings(self) -> list[Ruling]:
+        """The rulings of every current ruling version, by case id."""
         rows = self.db.execute(
-            "SELECT r.* FROM rulings r JOIN documents d ON d.current_version_id = r.version_id "
+            f"SELECT {_RULING_COLUMNS} FROM rulings r "
+            "JOIN documents d ON d.current_version_id = r.version_id "
+            "JOIN versions v ON v.version_id = r.version_id "
             "WHERE d.removed_at IS NULL ORDER BY r.case_id"
         ).fetchall()
-        out = []
-        for row in rows:
-            record = dict(row)
-            for key in ("policy_areas", "clauses", "extra"):
-                record[key] = json.loads(record[key])
-            out.append(record)
-        return out
+        return [_ruling(row) for row in rows]
 
     def current_passages(self, doc_type: str) -> list[Passage]:
         """Every passage of the current versions of documents of `doc_type`, in reading order."""
@@ -623,4 +614,30 @@ def _passage(row: sqlite3.Row) -> Passage:
         content_hash=row["content_hash"],
         metadata=json.loads(row["metadata"]),
         version_id=row["version_id"],
+    )
+
+
+# A ruling row (alias r) with its version's title (alias v), as `_ruling` reads it.
+_RULING_COLUMNS = "r.*, v.title AS title"
+
+
+def _ruling(row: sqlite3.Row) -> Ruling:
+    return Ruling(
+        case_id=row["case_id"],
+        title=row["title"],
+        decision_date=row["decision_date"],
+        surface=row["surface"],
+        region=row["region"],
+        policy_areas=json.loads(row["policy_areas"]),
+        clauses=json.loads(row["clauses"]),
+        facts=row["facts"],
+        outcome=row["outcome"],
+        decision=row["decision"],
+        rationale=row["rationale"],
+        status=row["status"],
+        superseded_by=row["superseded_by"],
+        reviewer_tier=row["reviewer_tier"],
+        visibility=row["visibility"],
+        teaching_example=bool(row["teaching_example"]),
+        extra=json.loads(row["extra"]),
     )

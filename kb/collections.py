@@ -23,7 +23,7 @@ from kb.config import USER_DATA_FILE
 from kb.csv_export import write_csv
 from kb.dbfile import DBFile
 from kb.errors import ConflictError, NotFoundError, QueryError
-from kb.types import HEADING_SEPARATOR
+from kb.types import Citation, document_url, passage_url
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -266,19 +266,18 @@ def _resolve(catalog: Catalog, item_id: int, position: int, ref: str, kind: str,
     if kind == "passage":
         p = catalog.passage(ref)
         v = catalog.version(p.version_id)
-        when = f"effective {v.effective_from}" if v.effective_from else "undated"
-        citation = f"{HEADING_SEPARATOR.join(p.heading_path)}, v{v.version} ({when}, {v.status})"
-        return Item(item_id, position, ref, kind, note, citation, p.text, f"/passages/{ref}")
+        citation = Citation.of(p, v, catalog.doc_type(p.doc_id) or "").line(status=True)
+        return Item(item_id, position, ref, kind, note, citation, p.text, passage_url(ref))
     doc = catalog.document(ref)
-    ruling = catalog.current_ruling(ref) or {}
+    ruling = catalog.current_ruling(ref)
+    if ruling is None:  # the case id now names another kind of document
+        empty = {"outcome": None, "clauses": []}
+        return Item(item_id, position, ref, kind, note, doc.title, "", document_url(ref), empty)
     citation = (
-        f"{doc.title} — {ruling.get('outcome', '').replace('_', ' ')}, "
-        f"{ruling.get('decision_date')}, {ruling.get('region')}, {ruling.get('status')}"
+        f"{doc.title} — {ruling.outcome.replace('_', ' ')}, "
+        f"{ruling.decision_date}, {ruling.region}, {ruling.status}"
     )
-    text = (
-        f"{ruling.get('facts', '')}\n\nDecision: {ruling.get('decision', '')}\n\n"
-        f"Rationale: {ruling.get('rationale', '')}"
-    )
+    text = f"{ruling.facts}\n\nDecision: {ruling.decision}\n\nRationale: {ruling.rationale}"
     return Item(
         item_id,
         position,
@@ -287,6 +286,6 @@ def _resolve(catalog: Catalog, item_id: int, position: int, ref: str, kind: str,
         note,
         citation,
         text,
-        f"/documents/{ref}",
-        {"outcome": ruling.get("outcome"), "clauses": ruling.get("clauses", [])},
+        document_url(ref),
+        {"outcome": ruling.outcome, "clauses": ruling.clauses},
     )

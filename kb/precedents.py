@@ -11,7 +11,6 @@ precedent, and their divergence is explained by their status.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 
 from kb.search.filters import Filters
 from kb.search.hybrid import Searcher
+from kb.types import Ruling
 
 # Rough severity order, used to rank how far apart a group's outcomes are.
 SEVERITY = {
@@ -36,32 +36,10 @@ GROUP_THRESHOLD = 0.78
 
 
 @dataclass
-class RulingRecord:
-    """One ruling as the precedent tools use it."""
-
-    case_id: str
-    title: str
-    decision_date: str
-    surface: str
-    region: str
-    outcome: str
-    status: str
-    clauses: list[str]
-    facts: str
-    rationale: str
-    visibility: str
-    superseded_by: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return dict(self.__dict__)
-
-
-@dataclass
 class Group:
     """Near-identical rulings, with what their outcomes say."""
 
-    rulings: list[RulingRecord]
+    rulings: list[Ruling]
     outcomes: Counter
     explained_by: str | None
     divergence: float
@@ -88,33 +66,17 @@ class Group:
 
 def load_rulings(
     searcher: Searcher, *, active_only: bool = True
-) -> tuple[list[RulingRecord], np.ndarray]:
+) -> tuple[list[Ruling], np.ndarray]:
     """Rulings of current versions with the dense vectors of their facts passages."""
     ordinal = {pid: i for i, pid in enumerate(searcher.ids)}
-    rows = searcher.catalog.ruling_facts()
     records, vectors = [], []
-    for r in rows:
-        if active_only and r["status"] != "active":
+    for ruling, facts_passage in searcher.catalog.ruling_facts():
+        if active_only and ruling.status != "active":
             continue
-        if r["passage_id"] not in ordinal:
+        if facts_passage not in ordinal:
             continue
-        records.append(
-            RulingRecord(
-                case_id=r["case_id"],
-                title=r["vtitle"],
-                decision_date=r["decision_date"],
-                surface=r["surface"],
-                region=r["region"],
-                outcome=r["outcome"],
-                status=r["status"],
-                clauses=json.loads(r["clauses"]),
-                facts=r["facts"],
-                rationale=r["rationale"],
-                visibility=r["visibility"],
-                superseded_by=r["superseded_by"],
-            )
-        )
-        vectors.append(np.asarray(searcher.dense.vectors[ordinal[r["passage_id"]]]))
+        records.append(ruling)
+        vectors.append(np.asarray(searcher.dense.vectors[ordinal[facts_passage]]))
     matrix = np.stack(vectors) if vectors else np.zeros((0, searcher.dense.dim), np.float32)
     return records, matrix
 
@@ -165,7 +127,7 @@ def consistency_report(searcher: Searcher, threshold: float = GROUP_THRESHOLD) -
     return groups
 
 
-def _partitions(rulings: list[RulingRecord], key) -> bool:
+def _partitions(rulings: list[Ruling], key) -> bool:
     """True when each value of `key` maps to one outcome and there are several values."""
     seen: dict[Any, set[str]] = {}
     for r in rulings:
@@ -173,7 +135,7 @@ def _partitions(rulings: list[RulingRecord], key) -> bool:
     return len(seen) > 1 and all(len(v) == 1 for v in seen.values())
 
 
-def _explanation(searcher: Searcher, rulings: list[RulingRecord]) -> str | None:
+def _explanation(searcher: Searcher, rulings: list[Ruling]) -> str | None:
     catalog = searcher.catalog
     if _partitions(rulings, lambda r: r.region) and any(
         (p := catalog.clause_passage(c, r.decision_date)) is not None and "regions" in p.metadata
@@ -182,7 +144,7 @@ def _explanation(searcher: Searcher, rulings: list[RulingRecord]) -> str | None:
     ):
         return "region"
 
-    def versions_in_force(r: RulingRecord) -> tuple:
+    def versions_in_force(r: Ruling) -> tuple:
         out = []
         for clause in sorted(set(c for g in rulings for c in g.clauses)):
             p = catalog.clause_passage(clause, r.decision_date)

@@ -1,57 +1,448 @@
 """The knowledge base as its users see it: one loaded generation with the user data laid over
-it. Every entry point (the CLI, the JSON API, the pages) goes through here for what depends on
-both, so that each rule lives in one place.
+it. Every entry point (the CLI, the JSON API, the pages) asks here, with the user asking, so
+that each rule lives in one place:
 
-Today that is trainers' teaching flags: a ruling's `teaching_example` is what its source file
-says unless a trainer has flagged or unflagged it (`PUT /api/rulings/<id>/teaching`,
-`kb teaching`). The flag decides the `teaching_example=` filter and is what every view of the
-ruling shows: search hits, the answer card's precedents, similar rulings, the ruling page and
-`/api/documents/<id>`.
+- **clearance**: what a user may see is added to every search's filters (so it applies inside
+  the retrievers, before top-k) and checked on every direct lookup through the same terms
+  (`kb.access`); a link to a ruling the user may not see is left out of what they are shown;
+- **roles**: diffs, the consistency report and every write need the policy role;
+- **teaching flags**: a ruling's `teaching_example` is what its source file says unless a
+  trainer has flagged or unflagged it (`PUT /api/rulings/<id>/teaching`, `kb teaching`). The
+  flag decides the `teaching_example=` filter and is what every view of the ruling shows;
+- **citations**: built once, in `kb.types.Citation`, for hits and collection items alike.
+
+The entry points parse their input, call one method and render what it returns.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import replace
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kb.collections import Collections
+from kb.access import Gate, gate_for, restrict
+from kb.collections import Collections, Item
 from kb.config import USER_DATA_FILE, Settings
-from kb.errors import KBError
+from kb.errors import ForbiddenError, KBError, NotFoundError
+from kb.search.answer import Answer, Answerer
 from kb.search.filters import Filters
 from kb.search.hybrid import Searcher
-from kb.types import SearchHit, SearchResponse
+from kb.types import DocumentInfo, Passage, Ruling, SearchHit, SearchResponse, VersionInfo
+from kb.users import User
 
 TEACHING = "teaching_example"
 
 
+@dataclass
+class Section:
+    """Consecutive passages of a document version under one heading."""
+
+    anchor: str
+    heading_path: list[str]  # below the document title
+    depth: int
+    passages: list[Passage]
+
+
+@dataclass
+class AppliedClause:
+    """A clause a ruling applied, with its passage in the version in force on the decision
+    date (None when not found, or `hidden` when the user may not read it)."""
+
+    clause_id: str
+    passage: Passage | None
+    hidden: bool = False
+
+
+@dataclass
+class DocumentView:
+    """One version of a document as a user may see it: its passages (by section) and, for a
+    ruling, the ruling with the clauses it applied and the policy versions then in force."""
+
+    doc: DocumentInfo
+    version: VersionInfo
+    passages: list[Passage]
+    ruling: Ruling | None = None
+    clauses: list[AppliedClause] = field(default_factory=list)
+    in_force: list[VersionInfo] = field(default_factory=list)
+
+    @property
+    def sections(self) -> list[Section]:
+        """The passages grouped under their headings, for rendering and navigation."""
+        out: list[Section] = []
+        for p in self.passages:
+            if out and out[-1].anchor == p.anchor:
+                out[-1].passages.append(p)
+            else:
+                out.append(Section(p.anchor, p.heading_path[1:], len(p.heading_path) - 1, [p]))
+        return out
+
+    def page(self) -> dict[str, Any]:
+        """What the document and ruling templates are given."""
+        return {
+            "doc": self.doc,
+            "version": self.version,
+            "passages": self.passages,
+            "sections": self.sections,
+            "ruling": self.ruling,
+            "clauses": self.clauses,
+            "in_force": self.in_force,
+            "current_version_id": self.doc.current_version_id,
+        }
+
+    def to_dict(self, *, passages: bool = True) -> dict[str, Any]:
+        """The API form."""
+        doc, info = self.doc, self.version
+        out: dict[str, Any] = {
+            "doc_id": doc.doc_id,
+            "title": info.title,
+            "doc_type": doc.doc_type,
+            "removed": doc.removed,
+            "version": {
+                "version_id": info.version_id,
+                "version": info.version,
+                "effective_from": info.effective_from,
+                "effective_to": info.effective_to,
+                "status": info.status,
+                "metadata": info.metadata,
+                "source_path": info.source_path,
+            },
+        }
+        if not passages:
+            return out
+        return out | {
+            "versions": [
+                {
+                    "version_id": v.version_id,
+                    "version": v.version,
+                    "status": v.status,
+                    "effective_from": v.effective_from,
+                    "effective_to": v.effective_to,
+                }
+                for v in doc.versions
+            ],
+            "passages": [p.to_dict() for p in self.passages],
+            "ruling": self.ruling.to_dict() if self.ruling else None,
+            "applied_clauses": [
+                {
+                    "clause_id": c.clause_id,
+                    "passage_id": c.passage.passage_id if c.passage else None,
+                }
+                for c in self.clauses
+            ],
+        }
+
+
+@dataclass
+class Results:
+    """A search's hits, and facet counts over its candidates (when facets were asked for)."""
+
+    response: SearchResponse
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+
+@dataclass
+class Similar:
+    """The rulings closest to a case description, with their outcome distribution."""
+
+    query: str
+    hits: list[SearchHit]
+    outcomes: Counter
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API form."""
+        return {
+            "query": self.query,
+            "outcomes": dict(self.outcomes),
+            "rulings": [h.to_dict() for h in self.hits],
+        }
+
+
 class KnowledgeBase:
-    """One generation (its searcher) and the user data beside it (collections and flags;
-    None where there is no user data yet, as for a command-line search of a new data dir)."""
+    """One generation (its searcher and answerer) and the user data beside it (collections
+    and flags; None where there is no user data yet, as for a command-line search of a new
+    data dir)."""
 
-    def __init__(self, searcher: Searcher, collections: Collections | None) -> None:
+    def __init__(
+        self,
+        searcher: Searcher,
+        collections: Collections | None,
+        answerer: Answerer | None = None,
+    ) -> None:
         self.searcher = searcher
-        self.collections = collections
+        self.store = collections
+        self._answerer = answerer
 
-    def overrides(self) -> dict[str, bool]:
-        """case id -> flag, for rulings trainers have flagged or unflagged."""
-        return self.collections.teaching_overrides() if self.collections is not None else {}
+    @classmethod
+    def open(cls, settings: Settings, *, user_data: bool = False) -> KnowledgeBase:
+        """The live generation of `settings`' data dir and its user data: the user data only
+        if there is some already, unless `user_data` (then it is made if need be)."""
+        searcher = Searcher(settings)
+        store = Collections(settings.user_data_path()) if user_data else None
+        return cls(searcher, store or user_collections(settings))
 
-    # -- teaching flags ---------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the generation's files and the user data."""
+        self.searcher.close()
+        if self.store is not None:
+            self.store.close()
+
+    @property
+    def answerer(self) -> Answerer:
+        """Extractive answers over the same searcher (made on first use)."""
+        if self._answerer is None:
+            self._answerer = Answerer(self.searcher, self.searcher.settings.answer_threshold)
+        return self._answerer
+
+    # -- who may see what -------------------------------------------------------------------
+
+    def gate(self, user: User) -> Gate:
+        """Visibility of single passages, versions and documents for `user`."""
+        return gate_for(self.searcher, user)
+
+    def scope(self, filters: Filters | None, user: User) -> Filters:
+        """`filters` with `teaching_example=` answered by the flags, narrowed to what `user`
+        may see: what every search of this user runs with."""
+        return restrict(self._teaching_filter(filters or Filters()), user)
+
+    def parse_filters(self, pairs: list[str], **kwargs) -> Filters:
+        """Filters from KEY=VALUE pairs (see `Searcher.parse_filters`)."""
+        return self.searcher.parse_filters(pairs, **kwargs)
+
+    def serving(self, user: User | None) -> dict[str, Any]:
+        """What is being served: the generation, and its size and indexes for those who may
+        see everything (a total counts restricted passages too)."""
+        searcher = self.searcher
+        out: dict[str, Any] = {"generation": searcher.generation.name}
+        if user is not None and user.can("policy"):
+            out |= {
+                "passages": len(searcher.ids),
+                "keyword_backend": searcher.manifest.keyword.backend,
+                "dense": searcher.manifest.dense is not None,
+            }
+        return out
+
+    # -- searching --------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        user: User,
+        *,
+        filters: Filters | None = None,
+        k: int = 10,
+        mode: str = "hybrid",
+        max_per_doc: int | None = None,
+        by: str = "clause",
+        facets: tuple[str, ...] = (),
+    ) -> Results:
+        """Ranked, cited passages (one per clause or ruling `by="clause"`), and with `facets`
+        the counts of those keys' values over the query's candidates, as they are shown."""
+        searcher = self.searcher
+        scoped = self.scope(filters, user)
+        candidates = None
+        if facets:  # one retrieval serves both the results and the counts
+            candidates = searcher.retrieve(
+                query, k=max(searcher.settings.fetch_k, k), filters=scoped, mode=mode
+            )
+        response = searcher.search(
+            query,
+            k=k,
+            filters=scoped,
+            mode=mode,
+            max_per_doc=max_per_doc,
+            candidates=candidates,
+            by=by,
+        )
+        self._shown(response.results, user)
+        counts: dict[str, list[tuple[str, int]]] = {}
+        if candidates is not None:
+            if by == "clause":  # counted as the results are shown: clauses and rulings
+                shown = [g.best.ordinal for g in searcher.group(candidates)]
+            else:
+                shown = [c.ordinal for c in candidates]
+            per_key = searcher.filters.facet_counts(shown, facets)
+            counts = {
+                key: sorted(per_key[key].items(), key=lambda kv: (-kv[1], kv[0])) for key in facets
+            }
+        return Results(response, counts)
+
+    def answer(self, query: str, user: User, filters: Filters | None = None) -> Answer:
+        """The extractive, cited answer to `query` (or an abstention), with precedents."""
+        answer = self.answerer.answer(query, self.scope(filters, user))
+        self._shown(answer.precedents, user)
+        return answer
+
+    def similar(
+        self,
+        user: User,
+        text: str | None = None,
+        *,
+        case_id: str | None = None,
+        k: int = 10,
+        filters: Filters | None = None,
+    ) -> Similar:
+        """The rulings whose facts are closest to `text`, or to ruling `case_id`'s facts."""
+        from kb.precedents import similar_rulings
+
+        if case_id:
+            text = self.ruling(case_id, user).facts
+        if text is None:
+            raise KBError("give a case description or a case id")
+        hits, outcomes = similar_rulings(
+            self.searcher, text, k=k, filters=self.scope(filters, user), exclude=case_id
+        )
+        return Similar(text, self._shown(hits, user), outcomes)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def document(self, doc_id: str, user: User, version: str | None = None) -> DocumentView:
+        """A version of a document (the current one by default; `version` is an id or a
+        label). Versions `user` may not see do not exist (NotFoundError); passages they may
+        not read are left out, and so are links to rulings they may not see."""
+        catalog = self.searcher.catalog
+        gate = self.gate(user)
+        doc = catalog.document(doc_id)
+        if not gate.open:
+            doc = replace(doc, versions=[v for v in doc.versions if gate.version(v.version_id)])
+            if not doc.versions:
+                raise NotFoundError(f"no document {doc_id!r}")
+        if version:
+            chosen = [
+                v for v in doc.versions if str(v.version_id) == version or v.version == version
+            ]
+            if not chosen:
+                raise NotFoundError(f"document {doc_id!r} has no version {version!r}")
+            info = chosen[0]
+        else:
+            current = [v for v in doc.versions if v.version_id == doc.current_version_id]
+            info = current[0] if current else doc.versions[0]
+        # Per passage, with the same terms as search: a version the user may open can still
+        # hold passages they may not read.
+        passages = [p for p in catalog.passages_of(info.version_id) if gate.passage(p.passage_id)]
+        view = DocumentView(doc, info, passages)
+        ruling = catalog.ruling(info.version_id) if doc.doc_type == "ruling" else None
+        if ruling is None:
+            return view
+        for clause in ruling.clauses:
+            p = catalog.clause_passage(clause, ruling.decision_date)
+            hidden = p is not None and not gate.passage(p.passage_id)
+            view.clauses.append(AppliedClause(clause, None if hidden else p, hidden))
+        view.in_force = [
+            v for v in catalog.versions_in_force(ruling.decision_date) if gate.version(v.version_id)
+        ]
+        shown = self._ruling_shown(ruling, user)
+        view.ruling = shown
+        meta = {**info.metadata, TEACHING: shown.teaching_example}
+        if shown.superseded_by != ruling.superseded_by:
+            meta["superseded_by"] = None
+        view.version = replace(info, metadata=meta)
+        return view
+
+    def passage(self, passage_id: str, user: User) -> tuple[Passage, DocumentView]:
+        """One passage `user` may read, with the document version it belongs to."""
+        p = self.gate(user).passage_or_404(passage_id)
+        return p, self.document(p.doc_id, user, str(p.version_id))
+
+    def ruling(self, case_id: str, user: User) -> Ruling:
+        """The current ruling `case_id` as `user` may see it (NotFoundError otherwise)."""
+        try:
+            ruling = self.searcher.catalog.current_ruling(case_id)
+        except NotFoundError:
+            ruling = None
+        if ruling is None or not self.gate(user).document(case_id):
+            raise NotFoundError(f"no ruling {case_id!r}")
+        return self._ruling_shown(ruling, user)
+
+    def diff(self, doc_id: str, user: User, old: str | None = None, new: str | None = None):
+        """What changed between two versions of a document (policy role)."""
+        from kb.versions import diff_versions
+
+        _need(user, "policy")
+        return diff_versions(self.searcher.catalog, doc_id, old, new)
+
+    def consistency(self, user: User, threshold: float | None = None) -> list:
+        """Groups of near-identical rulings, inconsistent ones first (policy role)."""
+        from kb.precedents import GROUP_THRESHOLD, consistency_report
+
+        _need(user, "policy")
+        groups = consistency_report(self.searcher, threshold or GROUP_THRESHOLD)
+        for group in groups:
+            group.rulings = [self._ruling_shown(r, user) for r in group.rulings]
+        return groups
+
+    # -- collections and teaching flags -----------------------------------------------------
+
+    @property
+    def collections(self) -> Collections:
+        """The user data (KBError where there is none)."""
+        if self.store is None:
+            raise KBError("no user data folder to keep collections and teaching flags in")
+        return self.store
+
+    def collection_names(self, user: User) -> list[dict[str, Any]]:
+        """Every collection, with the number of items `user` may see."""
+        return self.collections.names(self.gate(user).item)
+
+    def collection(self, name: str, user: User) -> list[Item]:
+        """A collection's items `user` may see, numbered 1..n, with citations."""
+        return self.collections.items(name, self.searcher.catalog, self.gate(user).item)
+
+    def export(self, name: str, fmt: str, user: User) -> str:
+        """A collection as Markdown (`md`) or CSV (`csv`), with what `user` may see."""
+        return self.collections.export(name, self.searcher.catalog, fmt, self.gate(user).item)
+
+    def create_collection(self, name: str, user: User, description: str = "") -> None:
+        """A new, empty collection (policy role)."""
+        _need(user, "policy")
+        self.collections.create(name, description)
+
+    def delete_collection(self, name: str, user: User) -> None:
+        """Remove a collection and its items (policy role)."""
+        _need(user, "policy")
+        self.collections.delete(name)
+
+    def add(self, name: str, ref: str, user: User, note: str = "") -> int:
+        """Append a passage (by id) or a ruling (by case id) to a collection (policy role)."""
+        _need(user, "policy")
+        return self.collections.add(name, ref, self.searcher.catalog, note)
+
+    def edit_item(
+        self, name: str, item_id: int, user: User, *, note: str | None, position: int | None
+    ) -> None:
+        """Change an item's note and/or position (policy role)."""
+        _need(user, "policy")
+        store = self.collections
+        store.require_item(name, item_id)  # an empty change of a missing item is still a 404
+        if note is not None:
+            store.annotate(name, item_id, note)
+        if position is not None:
+            store.move(name, item_id, position)
+
+    def remove_item(self, name: str, item_id: int, user: User) -> None:
+        """Take an item out of a collection (policy role)."""
+        _need(user, "policy")
+        self.collections.remove(name, item_id)
 
     def teaching_flags(self) -> dict[str, bool]:
         """case id -> whether it is a teaching example, for every current ruling."""
         flags = self.searcher.catalog.teaching_flags()
-        flags.update(self.overrides())
+        flags.update(self._overrides())
         return flags
 
-    def set_teaching(self, case_id: str, flagged: bool, note: str = "") -> None:
-        """Flag (or unflag) ruling `case_id` as a teaching example, whatever its source says."""
-        if self.collections is None:
-            raise KBError("no user data folder to keep teaching flags in")
+    def set_teaching(self, case_id: str, flagged: bool, user: User, note: str = "") -> None:
+        """Flag (or unflag) ruling `case_id` as a teaching example, whatever its source says
+        (policy role)."""
+        _need(user, "policy")
         self.collections.set_teaching(case_id, flagged, self.searcher.catalog, note)
 
-    def filters(self, filters: Filters) -> Filters:
+    # -- what a user is shown ---------------------------------------------------------------
+
+    def _overrides(self) -> dict[str, bool]:
+        """case id -> flag, for rulings trainers have flagged or unflagged."""
+        return self.store.teaching_overrides() if self.store is not None else {}
+
+    def _teaching_filter(self, filters: Filters) -> Filters:
         """`filters` with `teaching_example=` answered by the flags: it becomes the matching
         rulings' ids, so it still applies inside the retrievers."""
         wanted = filters.terms.get(TEACHING)
@@ -65,37 +456,33 @@ class KnowledgeBase:
         terms["doc_id"] = ids or ["__none__"]
         return replace(filters, terms=terms)
 
-    def hits(self, hits: list[SearchHit]) -> list[SearchHit]:
-        """Hits whose rulings show their teaching flag as trainers set it."""
-        overrides = self.overrides()
+    def _shown(self, hits: list[SearchHit], user: User) -> list[SearchHit]:
+        """Hits whose rulings show their teaching flag as trainers set it, and whose metadata
+        no longer names rulings `user` may not see."""
+        overrides = self._overrides()
+        gate = self.gate(user)
         for hit in hits:
             case_id = hit.citation.doc_id
             if hit.citation.doc_type == "ruling" and case_id in overrides:
                 hit.metadata = {**hit.metadata, TEACHING: overrides[case_id]}
+            other = hit.metadata.get("superseded_by")
+            if other and not gate.document(str(other)):
+                hit.metadata = {**hit.metadata, "superseded_by": None}
         return hits
 
-    def document_view(self, view: dict[str, Any]) -> dict[str, Any]:
-        """A document view (see `kb.web.views.document_view`) whose ruling shows its flag."""
-        ruling = view.get("ruling")
-        if not ruling:
-            return view
-        flag = self.overrides().get(view["doc"].doc_id)
-        if flag is None:
-            return view
-        version = view["version"]
-        return {
-            **view,
-            "ruling": {**ruling, TEACHING: flag},
-            "version": dataclasses.replace(version, metadata={**version.metadata, TEACHING: flag}),
-        }
+    def _ruling_shown(self, ruling: Ruling, user: User) -> Ruling:
+        """`ruling` with its teaching flag as trainers set it, and without a link to a ruling
+        `user` may not see."""
+        flag = self._overrides().get(ruling.case_id, ruling.teaching_example)
+        other = ruling.superseded_by
+        if other and not self.gate(user).document(other):
+            other = None
+        return dataclasses.replace(ruling, teaching_example=flag, superseded_by=other)
 
-    # -- searching --------------------------------------------------------------------------
 
-    def search(self, query: str, *, filters: Filters | None = None, **kwargs) -> SearchResponse:
-        """`Searcher.search` with the flags applied to the filters and shown in the hits."""
-        response = self.searcher.search(query, filters=self.filters(filters or Filters()), **kwargs)
-        self.hits(response.results)
-        return response
+def _need(user: User, role: str) -> None:
+    if not user.can(role):
+        raise ForbiddenError(f"this needs the {role} role")
 
 
 def user_collections(settings: Settings) -> Collections | None:

@@ -87,18 +87,16 @@ def build_pairs(catalog: Catalog, sentences: int = 0) -> list[Pair]:
     `sentences`, also up to that many sentences of each clause -> the rest of the clause."""
     pairs: list[Pair] = []
     for ruling in catalog.current_rulings():
-        if ruling["status"] != "active":
+        if ruling.status != "active":
             continue  # overturned or superseded: its clauses are not the ones to learn
         seen: set[str] = set()
-        for clause in ruling["clauses"]:
-            for on in (ruling["decision_date"], None):
+        for clause in ruling.clauses:
+            for on in (ruling.decision_date, None):
                 passage = catalog.clause_passage(clause, on)
                 if passage is not None and passage.embed_text not in seen:
                     seen.add(passage.embed_text)
                     pairs.append(
-                        Pair(
-                            ruling["facts"], passage.embed_text, "ruling", ruling["case_id"], clause
-                        )
+                        Pair(ruling.facts, passage.embed_text, "ruling", ruling.case_id, clause)
                     )
     firsts: dict[str, Passage] = {}
     for passage in catalog.current_passages("policy"):

@@ -64,6 +64,28 @@ class Ruling:
     teaching_example: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: every field, named here so that a new one is never public by accident."""
+        return {
+            "case_id": self.case_id,
+            "title": self.title,
+            "decision_date": self.decision_date,
+            "surface": self.surface,
+            "region": self.region,
+            "policy_areas": self.policy_areas,
+            "clauses": self.clauses,
+            "facts": self.facts,
+            "outcome": self.outcome,
+            "decision": self.decision,
+            "rationale": self.rationale,
+            "status": self.status,
+            "superseded_by": self.superseded_by,
+            "reviewer_tier": self.reviewer_tier,
+            "visibility": self.visibility,
+            "teaching_example": self.teaching_example,
+            "extra": self.extra,
+        }
+
 
 @dataclass
 class ParsedDocument:
@@ -101,6 +123,21 @@ class Passage:
     def embed_text(self) -> str:
         """What the dense encoder sees: heading path, then the passage text."""
         return HEADING_SEPARATOR.join(self.heading_path) + "\n" + self.text
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API form (its metadata and content hash stay inside)."""
+        return {
+            "passage_id": self.passage_id,
+            "doc_id": self.doc_id,
+            "version_id": self.version_id,
+            "ordinal": self.ordinal,
+            "heading_path": self.heading_path,
+            "anchor": self.anchor,
+            "clause_id": self.clause_id,
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+        }
 
 
 @dataclass
@@ -198,11 +235,30 @@ class Citation:
     passage_id: str
     url: str
 
-    def line(self) -> str:
-        """'Title › Section, v2.0 (effective 2025-10-01)'."""
+    @classmethod
+    def of(cls, passage: Passage, version: VersionInfo, doc_type: str) -> Citation:
+        """The citation of a passage of `version`, a version of a document of `doc_type`."""
+        return cls(
+            doc_id=passage.doc_id,
+            title=version.title,
+            doc_type=doc_type,
+            version=version.version,
+            version_id=version.version_id,
+            effective_from=version.effective_from,
+            effective_to=version.effective_to,
+            status=version.status,
+            heading_path=passage.heading_path,
+            anchor=passage.anchor,
+            passage_id=passage.passage_id,
+            url=document_url(passage.doc_id, version.version_id, passage.anchor),
+        )
+
+    def line(self, *, status: bool = False) -> str:
+        """'Title › Section, v2.0 (effective 2025-10-01)', with the version's status when it is
+        not current, or always with `status` (for exports read later, when it may not be)."""
         when = f"effective {self.effective_from}" if self.effective_from else "undated"
-        hist = ", historical" if self.status != "current" else ""
-        return f"{HEADING_SEPARATOR.join(self.heading_path)}, v{self.version} ({when}{hist})"
+        shown = f", {self.status}" if status or self.status != "current" else ""
+        return f"{HEADING_SEPARATOR.join(self.heading_path)}, v{self.version} ({when}{shown})"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -221,6 +277,19 @@ class Citation:
             "url": self.url,
             "text": self.line(),
         }
+
+
+def document_url(doc_id: str, version_id: int | None = None, anchor: str | None = None) -> str:
+    """Where the pages show a document (a version of it, scrolled to a section)."""
+    url = f"/documents/{doc_id}"
+    if version_id is not None:
+        url += f"?version={version_id}"
+    return url + (f"#{anchor}" if anchor else "")
+
+
+def passage_url(passage_id: str) -> str:
+    """The deep link to a passage (it redirects to its document version and section)."""
+    return f"/passages/{passage_id}"
 
 
 @dataclass

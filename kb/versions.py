@@ -54,6 +54,7 @@ class VersionDiff:
     new: VersionInfo
     changes: list[SectionChange]
     unchanged: int
+    versions: list[VersionInfo] = field(default_factory=list)  # every version, to pick from
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -185,7 +186,7 @@ def diff_versions(
     ]
     order = {tuple(path): i for i, path in enumerate(new_paths.values())}
     changes.sort(key=lambda c: order.get(tuple(c.heading_path), len(order)))
-    return VersionDiff(doc_id=doc_id, old=old_v, new=new_v, changes=changes, unchanged=unchanged)
+    return VersionDiff(doc_id, old_v, new_v, changes, unchanged, versions=doc.versions)
 
 
 def word_diff(old: str, new: str) -> list[tuple[str, str]]:

@@ -60,7 +60,7 @@ def test_similar_rulings_find_the_same_facts(searcher):
     # The planted sparkler group: a lit sparkler handed to a toddler, decided alike each time.
     group = next(g for g in PLANTED["consistent"] if g["id"] == "A-CON-2")
     first, *others = group["case_ids"]
-    facts = searcher.catalog.current_ruling(first)["facts"]
+    facts = searcher.catalog.current_ruling(first).facts
     hits, outcomes = similar_rulings(searcher, facts, k=5, exclude=first)
     ids = [h.passage.doc_id for h in hits]
     assert first not in ids and set(others) <= set(ids)

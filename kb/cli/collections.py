@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
 import click
 from rich.markup import escape
 
-from kb.cli.common import console, current_catalog
+from kb.cli.common import console
 from kb.config import Settings
+from kb.users import LOCAL_USER
+
+if TYPE_CHECKING:
+    from kb.service import KnowledgeBase
 
 
 @click.group()
@@ -14,11 +22,16 @@ def collection() -> None:
     """Trainers' collections of passages and rulings (create, add, note, move, export)."""
 
 
-def _store(settings: Settings):
-    from kb.collections import Collections
+@contextmanager
+def _kb(settings: Settings) -> Iterator[KnowledgeBase]:
+    """The knowledge base with its user data (made here when there is none yet)."""
+    from kb.service import KnowledgeBase
 
-    catalog = current_catalog(settings)
-    return Collections(settings.user_data_path()), catalog
+    kb = KnowledgeBase.open(settings, user_data=True)
+    try:
+        yield kb
+    finally:
+        kb.close()
 
 
 @click.command()
@@ -28,8 +41,8 @@ def _store(settings: Settings):
 @click.pass_obj
 def teaching(settings: Settings, case_id: str, flagged: bool, note: str) -> None:
     """Flag ruling CASE_ID as a good teaching example (or --off), whatever its source says."""
-    store, catalog = _store(settings)
-    store.set_teaching(case_id, flagged, catalog, note)
+    with _kb(settings) as kb:
+        kb.set_teaching(case_id, flagged, LOCAL_USER, note)
     console.print(f"{case_id}: teaching example {'on' if flagged else 'off'}")
 
 
@@ -37,8 +50,9 @@ def teaching(settings: Settings, case_id: str, flagged: bool, note: str) -> None
 @click.pass_obj
 def collection_list(settings: Settings) -> None:
     """Every collection and its size."""
-    store, _ = _store(settings)
-    for c in store.names():
+    with _kb(settings) as kb:
+        names = kb.collection_names(LOCAL_USER)
+    for c in names:
         console.print(f"{escape(c['name'])} ({c['items']} items) {escape(c['description'])}")
 
 
@@ -48,8 +62,8 @@ def collection_list(settings: Settings) -> None:
 @click.pass_obj
 def collection_create(settings: Settings, name: str, description: str) -> None:
     """Make an empty collection NAME."""
-    store, _ = _store(settings)
-    store.create(name, description)
+    with _kb(settings) as kb:
+        kb.create_collection(name, LOCAL_USER, description)
 
 
 @collection.command("add")
@@ -59,8 +73,8 @@ def collection_create(settings: Settings, name: str, description: str) -> None:
 @click.pass_obj
 def collection_add(settings: Settings, name: str, ref: str, note: str) -> None:
     """Append a passage id or ruling case id REF to NAME."""
-    store, catalog = _store(settings)
-    console.print(f"item {store.add(name, ref, catalog, note)}")
+    with _kb(settings) as kb:
+        console.print(f"item {kb.add(name, ref, LOCAL_USER, note)}")
 
 
 @collection.command("note")
@@ -70,8 +84,8 @@ def collection_add(settings: Settings, name: str, ref: str, note: str) -> None:
 @click.pass_obj
 def collection_note(settings: Settings, name: str, item_id: int, note: str) -> None:
     """Set the note of an item."""
-    store, _ = _store(settings)
-    store.annotate(name, item_id, note)
+    with _kb(settings) as kb:
+        kb.edit_item(name, item_id, LOCAL_USER, note=note, position=None)
 
 
 @collection.command("move")
@@ -81,8 +95,8 @@ def collection_note(settings: Settings, name: str, item_id: int, note: str) -> N
 @click.pass_obj
 def collection_move(settings: Settings, name: str, item_id: int, position: int) -> None:
     """Move an item to POSITION (1 = first)."""
-    store, _ = _store(settings)
-    store.move(name, item_id, position)
+    with _kb(settings) as kb:
+        kb.edit_item(name, item_id, LOCAL_USER, note=None, position=position)
 
 
 @collection.command("remove")
@@ -91,8 +105,8 @@ def collection_move(settings: Settings, name: str, item_id: int, position: int) 
 @click.pass_obj
 def collection_remove(settings: Settings, name: str, item_id: int) -> None:
     """Take an item out of NAME."""
-    store, _ = _store(settings)
-    store.remove(name, item_id)
+    with _kb(settings) as kb:
+        kb.remove_item(name, item_id, LOCAL_USER)
 
 
 @collection.command("export")
@@ -101,8 +115,8 @@ def collection_remove(settings: Settings, name: str, item_id: int) -> None:
 @click.pass_obj
 def collection_export(settings: Settings, name: str, fmt: str) -> None:
     """Print NAME as Markdown or CSV, every item with its full citation."""
-    store, catalog = _store(settings)
-    click.echo(store.export(name, catalog, fmt))
+    with _kb(settings) as kb:
+        click.echo(kb.export(name, fmt, LOCAL_USER))
 
 
 COMMANDS = (collection, teaching)

@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from kb.cli.common import console, json_option
 from kb.config import Settings
+from kb.users import LOCAL_USER
 
 
 @click.command()
@@ -27,31 +28,21 @@ def similar(
     as_json: bool,
 ) -> None:
     """Rulings most similar to a case description TEXT (or to --case ID), with outcomes."""
-    from kb.precedents import similar_rulings
-    from kb.search.hybrid import Searcher
+    from kb.service import KnowledgeBase
 
     if (text is None) == (case_id is None):
         raise click.UsageError("give a case description TEXT or --case ID (not both)")
-    searcher = Searcher(settings)
+    kb = KnowledgeBase.open(settings)
     try:
-        if case_id:
-            ruling = searcher.catalog.current_ruling(case_id)
-            if ruling is None:
-                raise click.UsageError(f"{case_id} is not a ruling")
-            text = ruling["facts"]
-        hits, outcomes = similar_rulings(
-            searcher, text, k=k, exclude=case_id, filters=searcher.parse_filters(list(filters))
+        found = kb.similar(
+            LOCAL_USER, text, case_id=case_id, k=k, filters=kb.parse_filters(list(filters))
         )
     finally:
-        searcher.close()
+        kb.close()
     if as_json:
-        click.echo(
-            json.dumps(
-                {"query": text, "outcomes": dict(outcomes), "rulings": [h.to_dict() for h in hits]},
-                ensure_ascii=False,
-            )
-        )
+        click.echo(json.dumps(found.to_dict(), ensure_ascii=False))
         return
+    hits, outcomes = found.hits, found.outcomes
     console.print("outcomes: " + ", ".join(f"{n} {o}" for o, n in outcomes.most_common()))
     for h in hits:
         m = h.metadata
@@ -73,14 +64,14 @@ def consistency(
     settings: Settings, threshold: float | None, show_all: bool, as_json: bool, as_csv: bool
 ) -> None:
     """Groups of near-identical rulings whose outcomes diverge with no explanation."""
-    from kb.precedents import GROUP_THRESHOLD, consistency_report
-    from kb.search.hybrid import Searcher
+    from kb.precedents import GROUP_THRESHOLD
+    from kb.service import KnowledgeBase
 
-    searcher = Searcher(settings)
+    kb = KnowledgeBase.open(settings)
     try:
-        groups = consistency_report(searcher, threshold or GROUP_THRESHOLD)
+        groups = kb.consistency(LOCAL_USER, threshold)
     finally:
-        searcher.close()
+        kb.close()
     shown = groups if show_all else [g for g in groups if g.inconsistent]
     if as_json:
         click.echo(

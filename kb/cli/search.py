@@ -11,6 +11,7 @@ from rich.markup import escape
 from kb.cli.common import console, json_option
 from kb.config import Settings
 from kb.errors import KBError, QueryError
+from kb.users import LOCAL_USER
 
 
 @click.command()
@@ -67,27 +68,27 @@ def search(
     as_json: bool,
 ) -> None:
     """Search the knowledge base for QUERY: ranked, cited clauses (or passages)."""
-    from kb.search.hybrid import Searcher
-    from kb.service import KnowledgeBase, user_collections
+    from kb.service import KnowledgeBase
 
     if (query is None) == (queries is None):
         raise click.UsageError("give a QUERY or --queries FILE (not both)")
-    searcher = Searcher(settings)
-    kb = KnowledgeBase(searcher, user_collections(settings))
+    kb = KnowledgeBase.open(settings)
     try:
         if queries is not None:
             _batch(kb, queries, k, mode, max_per_doc, list(filters), as_of, by)
             return
-        parsed = searcher.parse_filters(
+        parsed = kb.parse_filters(
             list(filters),
             as_of=as_of,
             include_historical=include_historical,
             date_from=date_from,
             date_to=date_to,
         )
-        response = kb.search(query, k=k, filters=parsed, mode=mode, max_per_doc=max_per_doc, by=by)
+        response = kb.search(
+            query, LOCAL_USER, k=k, filters=parsed, mode=mode, max_per_doc=max_per_doc, by=by
+        ).response
     finally:
-        searcher.close()
+        kb.close()
     if as_json:
         click.echo(json.dumps(response.to_dict(), ensure_ascii=False))
         return
@@ -106,10 +107,16 @@ def _batch(kb, path: Path, k: int, mode: str, max_per_doc, base_filters, as_of, 
                 *base_filters,
                 *(f"{key}={v}" for key, v in (item.get("filters") or {}).items()),
             ]
-            parsed = kb.searcher.parse_filters(pairs, as_of=item.get("as_of", as_of))
+            parsed = kb.parse_filters(pairs, as_of=item.get("as_of", as_of))
             response = kb.search(
-                item["query"], k=k, filters=parsed, mode=mode, max_per_doc=max_per_doc, by=by
-            )
+                item["query"],
+                LOCAL_USER,
+                k=k,
+                filters=parsed,
+                mode=mode,
+                max_per_doc=max_per_doc,
+                by=by,
+            ).response
             out = {"id": item.get("id", n), "results": response.to_dict()["results"]}
         except (json.JSONDecodeError, KBError) as exc:
             out = {"id": n, "error": f"{path}:{n}: {exc}"}

@@ -7,8 +7,9 @@ import json
 import click
 from rich.markup import escape
 
-from kb.cli.common import console, current_catalog, json_option
+from kb.cli.common import console, json_option
 from kb.config import Settings
+from kb.users import LOCAL_USER
 
 
 @click.command()
@@ -19,13 +20,14 @@ from kb.config import Settings
 @click.pass_obj
 def diff(settings: Settings, doc_id: str, old: str | None, new: str | None, as_json: bool) -> None:
     """What changed between two versions of DOC_ID, section by section."""
-    from kb.versions import diff_versions, heading
+    from kb.service import KnowledgeBase
+    from kb.versions import heading
 
-    catalog = current_catalog(settings)
+    kb = KnowledgeBase.open(settings)
     try:
-        result = diff_versions(catalog, doc_id, old, new)
+        result = kb.diff(doc_id, LOCAL_USER, old, new)
     finally:
-        catalog.close()
+        kb.close()
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
         return

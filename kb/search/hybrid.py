@@ -320,20 +320,7 @@ class Searcher:
         version = self._version(passage.version_id)
         doc_type = self._doc_type(passage.doc_id)
         meta = {**version.metadata, **passage.metadata}
-        citation = Citation(
-            doc_id=passage.doc_id,
-            title=version.title,
-            doc_type=doc_type,
-            version=version.version,
-            version_id=passage.version_id,
-            effective_from=version.effective_from,
-            effective_to=version.effective_to,
-            status=version.status,
-            heading_path=passage.heading_path,
-            anchor=passage.anchor,
-            passage_id=passage.passage_id,
-            url=f"/documents/{passage.doc_id}?version={passage.version_id}#{passage.anchor}",
-        )
+        citation = Citation.of(passage, version, doc_type)
         scores: dict[str, Any] = {"fused": item.score}
         for name in ("keyword", "dense", "sentence"):
             part = item.parts.get(name)

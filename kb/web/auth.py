@@ -32,7 +32,6 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from kb.access import gate_for
 from kb.audit import AuditLog
 from kb.config import Settings
 from kb.errors import AuthError, ConfigError, ForbiddenError
@@ -112,13 +111,6 @@ class AuthState:
 def auth() -> AuthState:
     """The auth state of the current app."""
     return current_app.extensions["kb_auth"]
-
-
-def gate():
-    """Visibility checks for direct lookups, for the current user."""
-    from kb.web.state import kb
-
-    return gate_for(kb().searcher, current())
 
 
 def check_role(role: str) -> None:

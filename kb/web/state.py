@@ -77,21 +77,16 @@ class KBState:
         """The knowledge base as users see it: this request's generation and the user data."""
         from kb.service import KnowledgeBase
 
-        return KnowledgeBase(self.searcher, self.collections)
+        loaded = self._pinned()
+        return KnowledgeBase(loaded.searcher, self.collections, loaded.answerer)
 
     def request(self, args, default_k: int = 10):
-        """A validated search request, with trainers' teaching flags applied, narrowed to
-        what the current user may see."""
-        from kb.access import restrict
+        """A validated search request (the knowledge base applies flags and clearance)."""
         from kb.web import params
-        from kb.web.identity import current
 
-        req = params.parse(
+        return params.parse(
             args, self.searcher.filter_keys, self.settings.max_k, default_k=default_k
         )
-        req.filters = self.service.filters(req.filters)
-        req.filters = restrict(req.filters, current())
-        return req
 
     def _pinned(self) -> Loaded:
         if not has_request_context():

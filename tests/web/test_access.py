@@ -91,7 +91,7 @@ def hidden(users_app):
         searcher.catalog.document(team[0]).versions[0].version_id
     )[0]
     case = restricted[0]
-    facts = searcher.catalog.current_ruling(case)["facts"]
+    facts = searcher.catalog.current_ruling(case).facts
     return {
         "ruling": case,
         "facts": facts,
