@@ -60,6 +60,10 @@ def test_every_entry_point_agrees_on_a_flagged_ruling(corpus_settings, tmp_path,
             ),
             "cli batch": flag_of(one["results"]),
             "cli batch filter": CASE in [h["document_id"] for h in only["results"]],
+            "cli similar": flag_of(json.loads(cli("similar", FACTS, "--json"))["rulings"]),
+            "api similar": flag_of(
+                client.get("/api/rulings/similar", query_string={"q": FACTS}).get_json()["rulings"]
+            ),
         }
 
     assert set(shown().values()) == {False}
