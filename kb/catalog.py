@@ -484,6 +484,18 @@ class Catalog:
             row = self.db.execute(sql, (clause_id, on, on)).fetchone()
         return _passage(row) if row else None
 
+    def clause_text(self, clause_id: str, on: str | None = None) -> tuple[int, str] | None:
+        """The version (id) that holds a clause on date `on` (default: the current one; see
+        `clause_passage`) and the clause's whole text there, its passages joined."""
+        first = self.clause_passage(clause_id, on)
+        if first is None:
+            return None
+        rows = self.db.execute(
+            "SELECT text FROM passages WHERE version_id = ? AND clause_id = ? ORDER BY ordinal",
+            (first.version_id, clause_id),
+        )
+        return first.version_id, "\n".join(text for (text,) in rows)
+
     def teaching_flags(self) -> dict[str, bool]:
         """case id -> the teaching flag its source gives, for every current ruling version."""
         return {

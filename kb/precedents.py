@@ -11,6 +11,7 @@ precedent, and their divergence is explained by their status.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,10 @@ SEVERITY = {
     "ban": 6,
 }
 GROUP_THRESHOLD = 0.78
+# What a ruling is worth as precedent: sound, or outdated (a clause it applied changed in
+# substance, or went, after its decision) and/or in conflict (in a consistency group whose
+# outcomes diverge unexplained). Rulings overturned or superseded are not precedent at all.
+PRECEDENT_STATUSES = ("sound", "outdated", "conflict")
 
 
 @dataclass
@@ -125,6 +130,66 @@ def consistency_report(searcher: Searcher, threshold: float = GROUP_THRESHOLD) -
         )
     groups.sort(key=lambda g: (not g.inconsistent, -g.divergence, -len(g.rulings), -g.cohesion))
     return groups
+
+
+@dataclass
+class PrecedentStatus:
+    """Whether a ruling still holds as precedent, and why not."""
+
+    changed: list[str] = field(default_factory=list)  # clauses changed since the decision
+    removed: list[str] = field(default_factory=list)  # clauses no longer in any policy
+    conflicts_with: list[str] = field(default_factory=list)  # its unexplained group
+
+    @property
+    def labels(self) -> set[str]:
+        """The statuses it has (a `precedent_status=` filter matches any of them)."""
+        out = {"outdated"} if self.changed or self.removed else set()
+        if self.conflicts_with:
+            out.add("conflict")
+        return out or {"sound"}
+
+    @property
+    def status(self) -> str:
+        """The one shown: conflict before outdated before sound."""
+        return next(s for s in reversed(PRECEDENT_STATUSES) if s in self.labels)
+
+
+def precedent_statuses(searcher: Searcher) -> dict[str, PrecedentStatus]:
+    """case id -> status, for every active ruling of the generation. A clause changed "in
+    substance" when its words differ (case, spacing and punctuation aside) between the policy
+    version in force on the decision date and the current one."""
+    catalog = searcher.catalog
+    texts: dict[tuple[str, str | None], tuple[int, str] | None] = {}
+
+    def text(clause: str, on: str | None) -> tuple[int, str] | None:
+        if (clause, on) not in texts:
+            texts[clause, on] = catalog.clause_text(clause, on)
+        return texts[clause, on]
+
+    out: dict[str, PrecedentStatus] = {}
+    for ruling in catalog.current_rulings():
+        if ruling.status != "active":
+            continue
+        status = out[ruling.case_id] = PrecedentStatus()
+        for clause in ruling.clauses:
+            then, now = text(clause, ruling.decision_date), text(clause, None)
+            if then is None:
+                continue  # not in the policies then: nothing to compare with
+            if now is None:
+                status.removed.append(clause)
+            elif then[0] != now[0] and _words(then[1]) != _words(now[1]):
+                status.changed.append(clause)
+    for group in consistency_report(searcher):
+        if group.inconsistent:
+            ids = [r.case_id for r in group.rulings]
+            for case_id in ids:
+                if case_id in out:
+                    out[case_id].conflicts_with = [c for c in ids if c != case_id]
+    return out
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())
 
 
 def _partitions(rulings: list[Ruling], key) -> bool:

@@ -17,9 +17,10 @@ The entry points parse their input, call one method and render what it returns.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kb.access import Gate, gate_for, restrict
 from kb.collections import Collections, Item
@@ -31,7 +32,14 @@ from kb.search.hybrid import Searcher
 from kb.types import DocumentInfo, Passage, Ruling, SearchHit, SearchResponse, VersionInfo
 from kb.users import User
 
+if TYPE_CHECKING:
+    from kb.precedents import PrecedentStatus
+
 TEACHING = "teaching_example"
+PRECEDENT = "precedent_status"
+# Filter keys the knowledge base answers itself (turned into the matching rulings' ids).
+VIRTUAL_KEYS = frozenset({PRECEDENT})
+_STATUSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per loaded generation
 
 
 @dataclass
@@ -65,6 +73,7 @@ class DocumentView:
     ruling: Ruling | None = None
     clauses: list[AppliedClause] = field(default_factory=list)
     in_force: list[VersionInfo] = field(default_factory=list)
+    precedent: PrecedentStatus | None = None  # for an active ruling
 
     @property
     def sections(self) -> list[Section]:
@@ -87,6 +96,7 @@ class DocumentView:
             "ruling": self.ruling,
             "clauses": self.clauses,
             "in_force": self.in_force,
+            "precedent": self.precedent,
             "current_version_id": self.doc.current_version_id,
         }
 
@@ -123,6 +133,7 @@ class DocumentView:
             ],
             "passages": [p.to_dict() for p in self.passages],
             "ruling": self.ruling.to_dict() if self.ruling else None,
+            "precedent": _precedent_json(self.precedent),
             "applied_clauses": [
                 {
                     "clause_id": c.clause_id,
@@ -203,11 +214,17 @@ class KnowledgeBase:
     def scope(self, filters: Filters | None, user: User) -> Filters:
         """`filters` with `teaching_example=` answered by the flags, narrowed to what `user`
         may see: what every search of this user runs with."""
-        return restrict(self._teaching_filter(filters or Filters()), user)
+        filters = self._precedent_filter(self._teaching_filter(filters or Filters()))
+        return restrict(filters, user)
+
+    @property
+    def filter_keys(self) -> set[str]:
+        """The keys a filter may name: the index's, and those answered here."""
+        return self.searcher.filter_keys | VIRTUAL_KEYS
 
     def parse_filters(self, pairs: list[str], **kwargs) -> Filters:
-        """Filters from KEY=VALUE pairs (see `Searcher.parse_filters`)."""
-        return self.searcher.parse_filters(pairs, **kwargs)
+        """Filters from KEY=VALUE pairs (see `Filters.parse`)."""
+        return Filters.parse(pairs, known_keys=self.filter_keys, **kwargs)
 
     def serving(self, user: User | None) -> dict[str, Any]:
         """What is being served: the generation, and its size and indexes for those who may
@@ -270,7 +287,11 @@ class KnowledgeBase:
     def answer(self, query: str, user: User, filters: Filters | None = None) -> Answer:
         """The extractive, cited answer to `query` (or an abstention), with precedents."""
         answer = self.answerer.answer(query, self.scope(filters, user))
-        self._shown(answer.precedents, user)
+        # Sound precedents first; outdated and conflicting ones keep their order below them.
+        answer.precedents = sorted(
+            self._shown(answer.precedents, user),
+            key=lambda h: h.metadata.get(PRECEDENT, "sound") != "sound",
+        )
         return answer
 
     def similar(
@@ -333,6 +354,7 @@ class KnowledgeBase:
         ]
         shown = self._ruling_shown(ruling, user)
         view.ruling = shown
+        view.precedent = self._precedent_shown(ruling.case_id, user)
         meta = {**info.metadata, TEACHING: shown.teaching_example}
         if shown.superseded_by != ruling.superseded_by:
             meta["superseded_by"] = None
@@ -436,6 +458,16 @@ class KnowledgeBase:
         _need(user, "policy")
         self.collections.set_teaching(case_id, flagged, self.searcher.catalog, note)
 
+    def precedents(self) -> dict[str, PrecedentStatus]:
+        """case id -> whether it still holds as precedent, for every active ruling (worked
+        out once per generation)."""
+        found = _STATUSES.get(self.searcher)
+        if found is None:
+            from kb.precedents import precedent_statuses
+
+            found = _STATUSES[self.searcher] = precedent_statuses(self.searcher)
+        return found
+
     # -- what a user is shown ---------------------------------------------------------------
 
     def _overrides(self) -> dict[str, bool]:
@@ -456,15 +488,42 @@ class KnowledgeBase:
         terms["doc_id"] = ids or ["__none__"]
         return replace(filters, terms=terms)
 
+    def _precedent_filter(self, filters: Filters) -> Filters:
+        """`filters` with `precedent_status=` answered by the statuses (the matching rulings'
+        ids; documents that are not rulings have no precedent status)."""
+        wanted = filters.terms.get(PRECEDENT)
+        if not wanted:
+            return filters
+        ids = sorted(c.lower() for c, st in self.precedents().items() if st.labels & set(wanted))
+        terms = {k: v for k, v in filters.terms.items() if k != PRECEDENT}
+        if "doc_id" in terms:
+            ids = [i for i in ids if i in set(terms["doc_id"])]
+        terms["doc_id"] = ids or ["__none__"]
+        return replace(filters, terms=terms)
+
+    def _precedent_shown(self, case_id: str, user: User) -> PrecedentStatus | None:
+        """A ruling's precedent status, naming only rulings `user` may see."""
+        status = self.precedents().get(case_id)
+        if status is None or not status.conflicts_with:
+            return status
+        gate = self.gate(user)
+        return replace(
+            status, conflicts_with=[c for c in status.conflicts_with if gate.document(c)]
+        )
+
     def _shown(self, hits: list[SearchHit], user: User) -> list[SearchHit]:
-        """Hits whose rulings show their teaching flag as trainers set it, and whose metadata
-        no longer names rulings `user` may not see."""
+        """Hits whose rulings show their teaching flag as trainers set it and their precedent
+        status, and whose metadata no longer names rulings `user` may not see."""
         overrides = self._overrides()
         gate = self.gate(user)
         for hit in hits:
             case_id = hit.citation.doc_id
             if hit.citation.doc_type == "ruling" and case_id in overrides:
                 hit.metadata = {**hit.metadata, TEACHING: overrides[case_id]}
+            if hit.citation.doc_type == "ruling":
+                precedent = self._precedent_shown(case_id, user)
+                if precedent is not None:
+                    hit.metadata = {**hit.metadata, **_precedent_json(precedent)}
             other = hit.metadata.get("superseded_by")
             if other and not gate.document(str(other)):
                 hit.metadata = {**hit.metadata, "superseded_by": None}
@@ -478,6 +537,16 @@ class KnowledgeBase:
         if other and not self.gate(user).document(other):
             other = None
         return dataclasses.replace(ruling, teaching_example=flag, superseded_by=other)
+
+
+def _precedent_json(status: PrecedentStatus | None) -> dict[str, Any] | None:
+    if status is None:
+        return None
+    return {
+        PRECEDENT: status.status,
+        "outdated_clauses": status.changed + status.removed,
+        "conflicts_with": status.conflicts_with,
+    }
 
 
 def _need(user: User, role: str) -> None:

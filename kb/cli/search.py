@@ -138,6 +138,8 @@ def _print_results(response) -> None:
                 f" — outcome {hit.metadata.get('outcome')}, "
                 f"{hit.metadata.get('decision_date')}, {hit.metadata.get('ruling_status')}"
             )
+            if hit.metadata.get("precedent_status") not in (None, "sound"):
+                extra += f", {hit.metadata['precedent_status']} precedent"
         console.print(
             f"[bold]{hit.rank}. [{tag}][/bold] [cyan]{escape(c.line())}[/cyan]"
             f"{escape(extra)}  [dim]{c.passage_id} · score {hit.score:.4f}"

@@ -96,6 +96,7 @@ class Answer:
                     "outcome": h.metadata.get("outcome"),
                     "decision_date": h.metadata.get("decision_date"),
                     "status": h.metadata.get("ruling_status"),
+                    "precedent_status": h.metadata.get("precedent_status"),
                     "passage_id": h.passage.passage_id,
                     "url": h.citation.url,
                 }

@@ -73,6 +73,8 @@ _FILTER_FIELDS = {
     "surfaces": "product surface",
     "policy_areas": "policy area",
     "platform": "platform",
+    "precedent_status": "rulings that are sound, outdated (a clause they applied changed since) "
+    "or in conflict (an unexplained consistency group)",
 }
 
 _K = {"type": "integer", "minimum": 1, "maximum": _MAX_K, "default": 10}
@@ -239,6 +241,11 @@ _SCHEMAS = {
         versions={"type": "array", "items": _VERSION},
         passages={"type": "array", "items": _PASSAGE},
         ruling={"type": ["object", "null"]},
+        precedent={
+            "type": ["object", "null"],
+            "description": "An active ruling's worth as precedent (precedent_status: sound, "
+            "outdated or conflict; outdated_clauses; conflicts_with)",
+        },
     ),
     "Diff": _obj(
         "doc_id from to counts changes",

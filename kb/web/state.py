@@ -85,7 +85,7 @@ class KBState:
         from kb.web import params
 
         return params.parse(
-            args, self.searcher.filter_keys, self.settings.max_k, default_k=default_k
+            args, self.service.filter_keys, self.settings.max_k, default_k=default_k
         )
 
     def _pinned(self) -> Loaded:

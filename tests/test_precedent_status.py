@@ -1,0 +1,103 @@
+"""Which precedents still hold: outdated (a clause applied changed or went after the decision)
+and in conflict (an unexplained consistency group), on the shipped corpus, wherever a ruling
+shows, and as a filter."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kb.cli import main
+from kb.service import KnowledgeBase
+from kb.users import LOCAL_USER
+from kb.web import create_app
+
+# Decided "no action" under Dangerous Acts v1.0 (2025-09-15); v2.0 rewrote the clause it applied.
+OUTDATED = "ESC-1033"
+DRIVING = "streamer drunk driving while live"
+
+
+@pytest.fixture(scope="module")
+def kb(corpus_settings):
+    kb = KnowledgeBase.open(corpus_settings)
+    yield kb
+    kb.close()
+
+
+def test_statuses_follow_the_policy_versions_and_the_consistency_report(kb):
+    statuses = kb.precedents()
+    catalog = kb.searcher.catalog
+    rulings = {r.case_id: r for r in catalog.current_rulings()}
+    assert set(statuses) == {c for c, r in rulings.items() if r.status == "active"}
+    assert statuses[OUTDATED].changed == ["LIVE-DNG-3.2"]
+    assert statuses[OUTDATED].status == "outdated"
+    for case_id, status in statuses.items():
+        ruling = rulings[case_id]
+        for clause in status.changed:
+            then = catalog.clause_passage(clause, ruling.decision_date)
+            now = catalog.clause_passage(clause)
+            assert then.version_id != now.version_id and then.doc_id == now.doc_id
+        for clause in status.removed:
+            assert catalog.clause_passage(clause) is None
+        # A clause whose version is the same as on the decision date never makes it outdated.
+        for clause in ruling.clauses:
+            then = catalog.clause_passage(clause, ruling.decision_date)
+            now = catalog.clause_passage(clause)
+            if then and now and then.version_id == now.version_id:
+                assert clause not in status.changed
+    groups = [g for g in kb.consistency(LOCAL_USER) if g.inconsistent]
+    in_groups = {r.case_id for g in groups for r in g.rulings}
+    assert in_groups == {c for c, s in statuses.items() if s.conflicts_with}
+    assert {s.status for s in statuses.values()} == {"sound", "outdated", "conflict"}
+
+
+def test_the_filter_and_the_hits_agree(kb, corpus_settings, runner):
+    statuses = kb.precedents()
+    for wanted in ("sound", "outdated", "conflict"):
+        hits = kb.search(
+            DRIVING,
+            LOCAL_USER,
+            k=30,
+            filters=kb.parse_filters(["type=ruling", f"precedent_status={wanted}"]),
+        ).response.results
+        assert hits, wanted
+        for hit in hits:
+            assert wanted in statuses[hit.passage.doc_id].labels
+            assert hit.metadata["precedent_status"] == statuses[hit.passage.doc_id].status
+    out = runner.invoke(
+        main,
+        [
+            *("--data-dir", str(corpus_settings.data_dir), "search", DRIVING),
+            *("--filter", "precedent_status=outdated", "--json"),
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    results = json.loads(out.output)["results"]
+    assert results and {h["metadata"]["precedent_status"] for h in results} == {"outdated"}
+    assert OUTDATED in [h["document_id"] for h in results]
+
+
+def test_pages_and_api_show_the_status_and_the_card_puts_sound_precedents_first(
+    corpus_settings,
+):
+    client = create_app(corpus_settings, testing=True).test_client()
+    doc = client.get(f"/api/documents/{OUTDATED}").get_json()
+    assert doc["precedent"] == {
+        "precedent_status": "outdated",
+        "outdated_clauses": ["LIVE-DNG-3.2"],
+        "conflicts_with": [],
+    }
+    page = client.get(f"/documents/{OUTDATED}").get_data(as_text=True)
+    assert 'id="outdated"' in page and "LIVE-DNG-3.2" in page
+    assert "/documents/dangerous-acts-and-challenges/diff?from=" in page
+    diff = page.split("/documents/dangerous-acts-and-challenges/diff?from=")[1].split('"')[0]
+    assert (
+        client.get(f"/documents/dangerous-acts-and-challenges/diff?from={diff}").status_code == 200
+    )
+    search = client.get("/", query_string={"q": DRIVING, "type": "ruling"}).get_data(as_text=True)
+    assert "Outdated precedent: LIVE-DNG-3.2" in search
+    answer = client.get("/api/answer", query_string={"q": DRIVING}).get_json()
+    order = [p["precedent_status"] != "sound" for p in answer["precedents"]]
+    assert True in order and False in order and order == sorted(order)
+    assert client.get("/api/search?q=x&precedent_status=sound").status_code == 200
