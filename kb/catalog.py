@@ -525,6 +525,19 @@ class Catalog:
         )
         return [_passage(r) for r in rows]
 
+    def current_versions(self, doc_type: str) -> list[VersionInfo]:
+        """The current version of every document of `doc_type` not removed, by title."""
+        rows = self.db.execute(
+            "SELECT v.* FROM versions v JOIN documents d ON d.current_version_id = v.version_id "
+            "WHERE d.doc_type = ? AND d.removed_at IS NULL ORDER BY v.title, v.doc_id",
+            (doc_type,),
+        )
+        return [_version(r) for r in rows]
+
+    def clause_ids(self) -> set[str]:
+        """Every clause id any stored version has."""
+        return {c for (c,) in self.db.execute("SELECT DISTINCT clause_id FROM passages") if c}
+
     def versions_in_force(self, on: str, doc_type: str = "policy") -> list[VersionInfo]:
         """Versions of documents of `doc_type` in force on date `on`."""
         rows = self.db.execute(

@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS collection_items (
 CREATE TABLE IF NOT EXISTS teaching_flags (
     case_id TEXT PRIMARY KEY, flagged INTEGER NOT NULL, note TEXT NOT NULL DEFAULT '',
     set_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS group_resolutions (
+    case_ids TEXT PRIMARY KEY, standing TEXT NOT NULL, note TEXT NOT NULL,
+    resolved_by TEXT NOT NULL, resolved_at TEXT NOT NULL);
 """
 # One position per item of a collection; an index, not in the table's definition, so that files
 # made before it can be given it (Collections._make_positions_unique).
@@ -47,6 +50,28 @@ _HAS_UNIQUE_POSITIONS = (
 Visible = Callable[[str, str], bool]
 # ASCII only, matched whole: the same rule as the pattern in the API's OpenAPI document.
 NAME_RE = re.compile(r"\w[\w .:-]{0,79}", re.ASCII)
+
+
+@dataclass
+class Resolution:
+    """How a policy user settled a group of near-identical rulings decided differently: the
+    outcome that stands (the others are not to be followed), or `both` with the reason."""
+
+    case_ids: frozenset[str]
+    standing: str  # an outcome of the group, or "both"
+    note: str
+    resolved_by: str
+    resolved_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "case_ids": sorted(self.case_ids),
+            "standing": self.standing,
+            "note": self.note,
+            "resolved_by": self.resolved_by,
+            "resolved_at": self.resolved_at,
+        }
 
 
 @dataclass
@@ -117,6 +142,15 @@ class Collections:
             if visible is None or visible(kind, ref):
                 out[name]["items"] += 1
         return list(out.values())
+
+    def refs(self) -> list[tuple[str, str, str]]:
+        """(collection, kind, ref) of every item of every collection."""
+        return [
+            tuple(row)
+            for row in self.db.fetchall(
+                "SELECT collection, kind, ref FROM collection_items ORDER BY collection, position"
+            )
+        ]
 
     def create(self, name: str, description: str = "") -> None:
         """A new, empty collection."""
@@ -221,6 +255,29 @@ class Collections:
         """case id -> flag, for rulings trainers have flagged or unflagged."""
         return {
             c: bool(f) for c, f in self.db.fetchall("SELECT case_id, flagged FROM teaching_flags")
+        }
+
+    def resolve(self, resolution: Resolution) -> None:
+        """Record (or replace) how a group of near-identical rulings was settled."""
+        with self.db.write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO group_resolutions VALUES (?, ?, ?, ?, ?)",
+                (
+                    ",".join(sorted(resolution.case_ids)),
+                    resolution.standing,
+                    resolution.note,
+                    resolution.resolved_by,
+                    resolution.resolved_at or now(),
+                ),
+            )
+
+    def resolutions(self) -> dict[frozenset[str], Resolution]:
+        """The settled groups, by their rulings' case ids."""
+        return {
+            frozenset(ids.split(",")): Resolution(frozenset(ids.split(",")), *rest)
+            for ids, *rest in self.db.fetchall(
+                "SELECT case_ids, standing, note, resolved_by, resolved_at FROM group_resolutions"
+            )
         }
 
     def _require(self, name: str) -> None:

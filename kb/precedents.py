@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from kb.collections import Resolution
+from kb.csv_export import write_csv
 from kb.search.filters import Filters
 from kb.search.hybrid import Searcher
 from kb.types import Ruling
@@ -36,8 +38,9 @@ SEVERITY = {
 GROUP_THRESHOLD = 0.78
 # What a ruling is worth as precedent: sound, or outdated (a clause it applied changed in
 # substance, or went, after its decision) and/or in conflict (in a consistency group whose
-# outcomes diverge unexplained). Rulings overturned or superseded are not precedent at all.
-PRECEDENT_STATUSES = ("sound", "outdated", "conflict")
+# outcomes diverge unexplained), or not to be followed (a policy user settled its group for
+# another outcome). Rulings overturned or superseded are not precedent at all.
+PRECEDENT_STATUSES = ("sound", "outdated", "conflict", "do_not_follow")
 
 
 @dataclass
@@ -50,6 +53,23 @@ class Group:
     divergence: float
     cohesion: float
     key_clauses: list[str] = field(default_factory=list)
+    resolution: Resolution | None = None  # how a policy user settled it, if they have
+
+    @property
+    def case_ids(self) -> frozenset[str]:
+        """The group's rulings (what a resolution is recorded under)."""
+        return frozenset(r.case_id for r in self.rulings)
+
+    @property
+    def topic(self) -> str:
+        """One line: the clauses most applied, the surface and the regions."""
+        regions = sorted({r.region for r in self.rulings})
+        return f"{', '.join(self.key_clauses)} · {self.rulings[0].surface} · {', '.join(regions)}"
+
+    @property
+    def open(self) -> bool:
+        """Inconsistent and not settled yet."""
+        return self.inconsistent and self.resolution is None
 
     @property
     def inconsistent(self) -> bool:
@@ -65,6 +85,8 @@ class Group:
             "divergence": round(self.divergence, 3),
             "cohesion": round(self.cohesion, 3),
             "inconsistent": self.inconsistent,
+            "topic": self.topic,
+            "resolution": self.resolution.to_dict() if self.resolution else None,
             "rulings": [r.to_dict() for r in self.rulings],
         }
 
@@ -136,9 +158,13 @@ def consistency_report(searcher: Searcher, threshold: float = GROUP_THRESHOLD) -
 class PrecedentStatus:
     """Whether a ruling still holds as precedent, and why not."""
 
+    outcome: str = ""
     changed: list[str] = field(default_factory=list)  # clauses changed since the decision
     removed: list[str] = field(default_factory=list)  # clauses no longer in any policy
-    conflicts_with: list[str] = field(default_factory=list)  # its unexplained group
+    conflicts_with: list[str] = field(default_factory=list)  # its unexplained group, open
+    group: frozenset[str] = frozenset()  # that group's case ids, settled or not
+    resolution: Resolution | None = None  # how the group was settled
+    do_not_follow: bool = False  # settled for another outcome
 
     @property
     def labels(self) -> set[str]:
@@ -146,12 +172,41 @@ class PrecedentStatus:
         out = {"outdated"} if self.changed or self.removed else set()
         if self.conflicts_with:
             out.add("conflict")
+        if self.do_not_follow:
+            out.add("do_not_follow")
         return out or {"sound"}
+
+    def settled(self, resolutions: dict[frozenset[str], Resolution]) -> PrecedentStatus:
+        """This status once its group's resolution (if any) is applied: no longer in conflict;
+        not to be followed when another outcome stands."""
+        found = resolutions.get(self.group) if self.group else None
+        if found is None:
+            return self
+        follow = found.standing in ("both", self.outcome)
+        return replace(self, conflicts_with=[], resolution=found, do_not_follow=not follow)
 
     @property
     def status(self) -> str:
-        """The one shown: conflict before outdated before sound."""
+        """The one shown: do not follow, then conflict, then outdated, then sound."""
         return next(s for s in reversed(PRECEDENT_STATUSES) if s in self.labels)
+
+
+def report_csv(groups: list[Group]) -> str:
+    """One row per ruling of each group."""
+    header = ["group", "topic", "explained_by", "resolution", "case_id", "decision_date"]
+    header += ["surface", "region", "outcome", "clauses", "rationale"]
+    return write_csv(
+        header,
+        (
+            (
+                *(n, g.topic, g.explained_by or "", g.resolution.standing if g.resolution else ""),
+                *(r.case_id, r.decision_date, r.surface, r.region, r.outcome),
+                *(";".join(r.clauses), r.rationale),
+            )
+            for n, g in enumerate(groups, start=1)
+            for r in g.rulings
+        ),
+    )
 
 
 def precedent_statuses(searcher: Searcher) -> dict[str, PrecedentStatus]:
@@ -170,7 +225,7 @@ def precedent_statuses(searcher: Searcher) -> dict[str, PrecedentStatus]:
     for ruling in catalog.current_rulings():
         if ruling.status != "active":
             continue
-        status = out[ruling.case_id] = PrecedentStatus()
+        status = out[ruling.case_id] = PrecedentStatus(ruling.outcome)
         for clause in ruling.clauses:
             then, now = text(clause, ruling.decision_date), text(clause, None)
             if then is None:
@@ -185,6 +240,7 @@ def precedent_statuses(searcher: Searcher) -> dict[str, PrecedentStatus]:
             for case_id in ids:
                 if case_id in out:
                     out[case_id].conflicts_with = [c for c in ids if c != case_id]
+                    out[case_id].group = frozenset(ids)
     return out
 
 

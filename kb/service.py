@@ -17,15 +17,17 @@ The entry points parse their input, call one method and render what it returns.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from kb.access import Gate, gate_for, restrict
-from kb.collections import Collections, Item
+from kb.blank import is_blank
+from kb.collections import Collections, Item, Resolution
 from kb.config import USER_DATA_FILE, Settings
-from kb.errors import ForbiddenError, KBError, NotFoundError
+from kb.errors import ForbiddenError, KBError, NotFoundError, QueryError
 from kb.search.answer import Answer, Answerer
 from kb.search.filters import Filters
 from kb.search.hybrid import Searcher
@@ -34,12 +36,14 @@ from kb.users import User
 
 if TYPE_CHECKING:
     from kb.precedents import PrecedentStatus
+    from kb.review import ReviewItem
 
 TEACHING = "teaching_example"
 PRECEDENT = "precedent_status"
 # Filter keys the knowledge base answers itself (turned into the matching rulings' ids).
 VIRTUAL_KEYS = frozenset({PRECEDENT})
 _STATUSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per loaded generation
+_REVIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per generation, per day
 
 
 @dataclass
@@ -74,6 +78,7 @@ class DocumentView:
     clauses: list[AppliedClause] = field(default_factory=list)
     in_force: list[VersionInfo] = field(default_factory=list)
     precedent: PrecedentStatus | None = None  # for an active ruling
+    review: ReviewItem | None = None  # when it needs review (past due, or stale)
 
     @property
     def sections(self) -> list[Section]:
@@ -97,6 +102,7 @@ class DocumentView:
             "clauses": self.clauses,
             "in_force": self.in_force,
             "precedent": self.precedent,
+            "review": self.review,
             "current_version_id": self.doc.current_version_id,
         }
 
@@ -134,6 +140,7 @@ class DocumentView:
             "passages": [p.to_dict() for p in self.passages],
             "ruling": self.ruling.to_dict() if self.ruling else None,
             "precedent": _precedent_json(self.precedent),
+            "review": self.review.to_dict() if self.review else None,
             "applied_clauses": [
                 {
                     "clause_id": c.clause_id,
@@ -342,6 +349,9 @@ class KnowledgeBase:
         # hold passages they may not read.
         passages = [p for p in catalog.passages_of(info.version_id) if gate.passage(p.passage_id)]
         view = DocumentView(doc, info, passages)
+        if info.version_id == doc.current_version_id:
+            item = next((i for i in self.reviews() if i.doc_id == doc.doc_id), None)
+            view.review = self._review_shown(item, gate)
         ruling = catalog.ruling(info.version_id) if doc.doc_type == "ruling" else None
         if ruling is None:
             return view
@@ -383,14 +393,24 @@ class KnowledgeBase:
         _need(user, "policy")
         return diff_versions(self.searcher.catalog, doc_id, old, new)
 
+    def impact(self, doc_id: str, user: User, old: str | None = None, new: str | None = None):
+        """What going from version `old` to `new` of a document touches: guidance, rulings
+        and collections per changed section (policy role; see `kb.impact`)."""
+        from kb.impact import impact
+
+        _need(user, "policy")
+        return impact(self.searcher, self.store, doc_id, old, new)
+
     def consistency(self, user: User, threshold: float | None = None) -> list:
         """Groups of near-identical rulings, inconsistent ones first (policy role)."""
         from kb.precedents import GROUP_THRESHOLD, consistency_report
 
         _need(user, "policy")
         groups = consistency_report(self.searcher, threshold or GROUP_THRESHOLD)
+        settled = self._resolutions()
         for group in groups:
             group.rulings = [self._ruling_shown(r, user) for r in group.rulings]
+            group.resolution = settled.get(group.case_ids)
         return groups
 
     # -- collections and teaching flags -----------------------------------------------------
@@ -466,7 +486,54 @@ class KnowledgeBase:
             from kb.precedents import precedent_statuses
 
             found = _STATUSES[self.searcher] = precedent_statuses(self.searcher)
-        return found
+        settled = self._resolutions()
+        if not settled:
+            return found
+        return {case_id: status.settled(settled) for case_id, status in found.items()}
+
+    def _resolutions(self) -> dict:
+        """Settled consistency groups, by their case ids."""
+        return self.store.resolutions() if self.store is not None else {}
+
+    def resolve(self, case_id: str, standing: str, note: str, user: User) -> Resolution:
+        """Settle the inconsistent group ruling `case_id` is in: `standing` is the outcome
+        that stands (rulings decided otherwise are not to be followed), or `both` when the
+        divergence is right for a reason the `note` gives (policy role)."""
+        _need(user, "policy")
+        if is_blank(note):
+            raise QueryError("say why in a note")
+        group = next(
+            (g for g in self.consistency(user) if g.inconsistent and case_id in g.case_ids), None
+        )
+        if group is None:
+            raise NotFoundError(f"{case_id!r} is in no group of rulings decided differently")
+        if standing != "both" and standing not in group.outcomes:
+            choices = ", ".join([*sorted(group.outcomes), "both"])
+            raise QueryError(f"standing must be one of the group's outcomes ({choices})")
+        resolution = Resolution(group.case_ids, standing, note.strip(), user.name)
+        self.collections.resolve(resolution)
+        return resolution
+
+    def reviews(self, today: str | None = None) -> list[ReviewItem]:
+        """Every document that needs review, past due first (see `kb.review`); worked out
+        once per generation and day."""
+        from kb.review import review_list
+
+        today = today or dt.date.today().isoformat()
+        cached = _REVIEWS.get(self.searcher)
+        if cached is None or cached[0] != today:
+            outdated = {c: s.changed + s.removed for c, s in self.precedents().items()}
+            cached = (today, review_list(self.searcher.catalog, outdated, today))
+            _REVIEWS[self.searcher] = cached
+        return cached[1]
+
+    def review(self, user: User, owner: str | None = None) -> list[ReviewItem]:
+        """What needs review, of one `owner` if given (policy role)."""
+        _need(user, "policy")
+        items = self.reviews()
+        if owner:
+            items = [i for i in items if (i.owner or "").casefold() == owner.casefold()]
+        return items
 
     # -- what a user is shown ---------------------------------------------------------------
 
@@ -511,6 +578,17 @@ class KnowledgeBase:
             status, conflicts_with=[c for c in status.conflicts_with if gate.document(c)]
         )
 
+    @staticmethod
+    def _review_shown(item: ReviewItem | None, gate: Gate) -> ReviewItem | None:
+        """A review item naming only policies the gate lets through (None when nothing of
+        it is left to show)."""
+        if item is None or gate.open:
+            return item
+        stale = [c for c in item.stale if c.doc_id is None or gate.document(c.doc_id)]
+        if not stale and not item.past_due:
+            return None
+        return replace(item, stale=stale)
+
     def _shown(self, hits: list[SearchHit], user: User) -> list[SearchHit]:
         """Hits whose rulings show their teaching flag as trainers set it and their precedent
         status, and whose metadata no longer names rulings `user` may not see."""
@@ -546,6 +624,7 @@ def _precedent_json(status: PrecedentStatus | None) -> dict[str, Any] | None:
         PRECEDENT: status.status,
         "outdated_clauses": status.changed + status.removed,
         "conflicts_with": status.conflicts_with,
+        "standing": status.resolution.standing if status.resolution else None,
     }
 
 

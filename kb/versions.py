@@ -18,6 +18,7 @@ from kb.errors import NotFoundError
 from kb.types import HEADING_SEPARATOR, VersionInfo
 
 RENAME_SIMILARITY = 0.8
+_CLAUSE = "\x00clause"  # first part of a clause's section key: no heading can be this
 
 
 @dataclass
@@ -31,6 +32,7 @@ class SectionChange:
     old_text: str
     new_text: str
     words: list[tuple[str, str]] = field(default_factory=list)  # (op, text); op in = + -
+    clause_id: str | None = None  # the clause the section is, when its heading names one
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -42,6 +44,7 @@ class SectionChange:
             "old_text": self.old_text,
             "new_text": self.new_text,
             "words": [{"op": op, "text": text} for op, text in self.words],
+            "clause_id": self.clause_id,
         }
 
 
@@ -89,7 +92,7 @@ def sections_of(catalog: Catalog, version_id: int) -> dict[tuple[str, ...], tupl
     body = catalog.version_body(version_id)
     spans: dict[tuple[str, ...], list] = {}
     for p in catalog.passages_of(version_id):
-        key = ("clause", p.clause_id) if p.clause_id else tuple(p.heading_path[1:])
+        key = (_CLAUSE, p.clause_id) if p.clause_id else tuple(p.heading_path[1:])
         if key in spans:
             spans[key][1] = min(spans[key][1], p.start)
             spans[key][2] = max(spans[key][2], p.end)
@@ -102,7 +105,7 @@ def _paths(catalog: Catalog, version_id: int) -> dict[tuple[str, ...], list[str]
     """section key -> heading path below the title."""
     out: dict[tuple[str, ...], list[str]] = {}
     for p in catalog.passages_of(version_id):
-        key = ("clause", p.clause_id) if p.clause_id else tuple(p.heading_path[1:])
+        key = (_CLAUSE, p.clause_id) if p.clause_id else tuple(p.heading_path[1:])
         out.setdefault(key, p.heading_path[1:])
     return out
 
@@ -155,6 +158,7 @@ def diff_versions(
                         old_text,
                         text,
                         word_diff(old_text, text),
+                        _clause(key),
                     )
                 )
     # Pair renamed sections (same text under a new heading) before calling them added/removed.
@@ -178,11 +182,16 @@ def diff_versions(
                     old_text,
                     text,
                     word_diff(old_text, text),
+                    _clause(new_key) or _clause(best),
                 )
             )
-    changes += [SectionChange("added", new_paths[k], None, a, "", t) for k, (a, t) in added.items()]
     changes += [
-        SectionChange("removed", old_paths[k], None, a, t, "") for k, (a, t) in removed.items()
+        SectionChange("added", new_paths[k], None, a, "", t, clause_id=_clause(k))
+        for k, (a, t) in added.items()
+    ]
+    changes += [
+        SectionChange("removed", old_paths[k], None, a, t, "", clause_id=_clause(k))
+        for k, (a, t) in removed.items()
     ]
     order = {tuple(path): i for i, path in enumerate(new_paths.values())}
     changes.sort(key=lambda c: order.get(tuple(c.heading_path), len(order)))
@@ -201,6 +210,11 @@ def word_diff(old: str, new: str) -> list[tuple[str, str]]:
         if op in ("insert", "replace"):
             out.append(("+", " ".join(b[j1:j2])))
     return out
+
+
+def _clause(key: tuple[str, ...]) -> str | None:
+    """The clause id of a section key (see `sections_of`), or None for a plain heading."""
+    return key[1] if len(key) == 2 and key[0] == _CLAUSE else None
 
 
 def _norm(text: str) -> str:

@@ -87,6 +87,7 @@ def test_pages_and_api_show_the_status_and_the_card_puts_sound_precedents_first(
         "precedent_status": "outdated",
         "outdated_clauses": ["LIVE-DNG-3.2"],
         "conflicts_with": [],
+        "standing": None,
     }
     page = client.get(f"/documents/{OUTDATED}").get_data(as_text=True)
     assert 'id="outdated"' in page and "LIVE-DNG-3.2" in page
@@ -101,3 +102,65 @@ def test_pages_and_api_show_the_status_and_the_card_puts_sound_precedents_first(
     order = [p["precedent_status"] != "sound" for p in answer["precedents"]]
     assert True in order and False in order and order == sorted(order)
     assert client.get("/api/search?q=x&precedent_status=sound").status_code == 200
+
+
+def test_settling_a_group_takes_it_off_the_report_and_marks_who_not_to_follow(
+    corpus_settings, tmp_path, runner
+):
+    settings = corpus_settings.replace(user_data_dir=str(tmp_path / "user"))
+    client = create_app(settings, testing=True).test_client()
+    report = client.get("/api/consistency").get_json()
+    assert report["resolved"] == []
+    group = report["groups"][0]
+    assert group["topic"] and len(group["outcomes"]) > 1
+    standing = max(group["outcomes"], key=group["outcomes"].get)
+    losers = [r["case_id"] for r in group["rulings"] if r["outcome"] != standing]
+    winners = [r["case_id"] for r in group["rulings"] if r["outcome"] == standing]
+    first = group["case_ids"][0]
+
+    def resolve(**body):
+        return client.post("/api/consistency/resolve", json={"case_id": first, **body})
+
+    assert resolve(standing="ban-everyone", note="x").status_code == 400
+    assert resolve(standing=standing, note="  ").status_code == 400
+    assert (
+        client.post(
+            "/api/consistency/resolve",
+            json={"case_id": "ESC-0000", "standing": standing, "note": "x"},
+        ).status_code
+        == 404
+    )
+    done = resolve(standing=standing, note="The stricter line is the policy's intent.")
+    assert done.status_code == 200 and done.get_json()["standing"] == standing
+    after = client.get("/api/consistency").get_json()
+    assert set(group["case_ids"]) not in [set(g["case_ids"]) for g in after["groups"]]
+    (settled,) = after["resolved"]
+    assert settled["resolution"]["note"] == "The stricter line is the policy's intent."
+    for case_id in losers:
+        doc = client.get(f"/api/documents/{case_id}").get_json()
+        assert doc["precedent"]["precedent_status"] == "do_not_follow"
+        assert doc["precedent"]["standing"] == standing
+        page = client.get(f"/documents/{case_id}").get_data(as_text=True)
+        assert 'id="do-not-follow"' in page
+    for case_id in winners:
+        status = client.get(f"/api/documents/{case_id}").get_json()["precedent"]
+        assert status["precedent_status"] in ("sound", "outdated")
+        assert status["conflicts_with"] == []
+    hits = client.get(
+        "/api/search",
+        query_string={"q": "stream", "type": "ruling", "precedent_status": "do_not_follow"},
+    ).get_json()["results"]
+    assert {h["document_id"] for h in hits} <= set(losers) and hits
+    page = client.get("/consistency").get_data(as_text=True)
+    assert "Settled" in page and "The stricter line" in page
+    # The command line settles too, and says so; "both" stands with its reason.
+    base = ["--data-dir", str(settings.data_dir), "resolve", first]
+    out = runner.invoke(
+        main,
+        [*base, "--standing", "both", "--note", "Different venues."],
+        env={"KB_USER_DATA_DIR": settings.user_data_dir},
+    )
+    assert out.exit_code == 0, out.output
+    for case_id in losers:
+        status = client.get(f"/api/documents/{case_id}").get_json()["precedent"]
+        assert status["precedent_status"] != "do_not_follow"

@@ -47,6 +47,8 @@ def similar(
     for h in hits:
         m = h.metadata
         flag = "" if m.get("ruling_status") == "active" else f" [{m.get('ruling_status')}]"
+        if not flag and m.get("precedent_status") not in (None, "sound"):
+            flag = f" [{m['precedent_status'].replace('_', ' ')}]"
         console.print(
             f"{h.rank}. {escape(h.citation.title)} — [bold]{m.get('outcome')}[/bold], "
             f"{m.get('decision_date')}, {', '.join(m.get('regions', []))}{flag} "
@@ -72,39 +74,37 @@ def consistency(
         groups = kb.consistency(LOCAL_USER, threshold)
     finally:
         kb.close()
-    shown = groups if show_all else [g for g in groups if g.inconsistent]
+    shown = groups if show_all else [g for g in groups if g.open]
+    settled = [g for g in groups if g.inconsistent and g.resolution]
     if as_json:
         click.echo(
             json.dumps(
-                {"threshold": threshold or GROUP_THRESHOLD, "groups": [g.to_dict() for g in shown]},
+                {
+                    "threshold": threshold or GROUP_THRESHOLD,
+                    "groups": [g.to_dict() for g in shown],
+                    "resolved": [g.to_dict() for g in settled],
+                },
                 ensure_ascii=False,
             )
         )
         return
     if as_csv:
-        from kb.csv_export import write_csv
+        from kb.precedents import report_csv
 
-        header = ["group", "explained_by", "case_id", "decision_date", "surface", "region"]
-        header += ["outcome", "clauses", "rationale"]
-        rows = [
-            (
-                *(n, g.explained_by or "", r.case_id, r.decision_date, r.surface, r.region),
-                *(r.outcome, ";".join(r.clauses), r.rationale),
-            )
-            for n, g in enumerate(shown, start=1)
-            for r in g.rulings
-        ]
-        click.echo(write_csv(header, rows), nl=False)
+        click.echo(report_csv(shown), nl=False)
         return
     console.print(
-        f"{sum(g.inconsistent for g in groups)} inconsistent group(s) among "
-        f"{len(groups)} groups of near-identical rulings"
+        f"{sum(g.open for g in groups)} open inconsistent group(s), {len(settled)} settled, "
+        f"among {len(groups)} groups of near-identical rulings"
     )
     for n, g in enumerate(shown, start=1):
-        label = "INCONSISTENT" if g.inconsistent else (g.explained_by or "consistent")
+        label = "INCONSISTENT" if g.open else (g.explained_by or "consistent")
+        if g.resolution:
+            label = f"settled: {g.resolution.standing} stands"
         console.print(
             f"\n[bold]{n}. {label}[/bold] — "
             + ", ".join(f"{c} {o}" for o, c in g.outcomes.most_common())
+            + f"\n   {escape(g.topic)}"
         )
         for r in g.rulings:
             console.print(
@@ -113,4 +113,53 @@ def consistency(
             )
 
 
-COMMANDS = (similar, consistency)
+@click.command()
+@click.argument("case_id")
+@click.option("--standing", required=True, help="The outcome that stands, or 'both'.")
+@click.option("--note", required=True, help="Why (kept with the resolution).")
+@click.pass_obj
+def resolve(settings: Settings, case_id: str, standing: str, note: str) -> None:
+    """Settle the inconsistent group CASE_ID is in: the outcome that stands (or both)."""
+    from kb.service import KnowledgeBase
+
+    kb = KnowledgeBase.open(settings, user_data=True)
+    try:
+        done = kb.resolve(case_id, standing, note, LOCAL_USER)
+    finally:
+        kb.close()
+    console.print(
+        f"settled {', '.join(sorted(done.case_ids))}: {done.standing} stands"
+        + ("" if done.standing == "both" else "; the others are not to be followed")
+    )
+
+
+@click.command()
+@click.option("--owner", help="Only documents this owner keeps.")
+@json_option(None)
+@click.option("--csv", "as_csv", is_flag=True, help="One row per document.")
+@click.pass_obj
+def review(settings: Settings, owner: str | None, as_json: bool, as_csv: bool) -> None:
+    """What needs review: past review dates, stale guidance and outdated rulings."""
+    from kb.review import to_csv
+    from kb.service import KnowledgeBase
+
+    kb = KnowledgeBase.open(settings)
+    try:
+        items = kb.review(LOCAL_USER, owner)
+    finally:
+        kb.close()
+    if as_json:
+        click.echo(json.dumps({"items": [i.to_dict() for i in items]}, ensure_ascii=False))
+        return
+    if as_csv:
+        click.echo(to_csv(items), nl=False)
+        return
+    console.print(f"{len(items)} document(s) need review")
+    for i in items:
+        who = f" — {escape(i.owner)}" if i.owner else ""
+        console.print(f"\n[bold]{i.doc_id}[/bold] {escape(i.title)} ({i.doc_type}){who}")
+        for reason in i.reasons:
+            console.print(f"   {escape(reason)}")
+
+
+COMMANDS = (similar, consistency, resolve, review)

@@ -12,8 +12,8 @@ from kb.errors import ParseError
 from kb.types import DOC_STATUSES, DOC_TYPES
 
 LIST_FIELDS = ("surfaces", "regions", "policy_areas")
-TEXT_FIELDS = ("title", "platform", "language", "version")
-DATE_FIELDS = ("effective_from", "effective_to")
+TEXT_FIELDS = ("title", "platform", "language", "version", "owner")
+DATE_FIELDS = ("effective_from", "effective_to", "review_by")
 ALIASES = {
     "document_id": "id",
     "doc_type": "type",

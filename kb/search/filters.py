@@ -24,6 +24,7 @@ _NOT_FILTERS = {
     "title",
     "effective_from",
     "effective_to",
+    "review_by",
     "declared_status",
     "decision",
     "facts",

@@ -61,6 +61,24 @@ def document_diff(doc_id: str):
     return jsonify(result.to_dict())
 
 
+@bp.get("/documents/<doc_id>/impact")
+@require("policy")
+def document_impact(doc_id: str):
+    """What a change touches (`from`, `to` as for the diff); `format=csv` exports it."""
+    args = request.args
+    result = kb().service.impact(doc_id, current(), args.get("from"), args.get("to"))
+    if _wants_csv():
+        return (
+            result.to_csv(),
+            200,
+            {
+                "Content-Type": "text/csv; charset=utf-8",
+                "Content-Disposition": f'attachment; filename="{doc_id}-impact.csv"',
+            },
+        )
+    return jsonify(result.to_dict())
+
+
 @bp.get("/passages/<passage_id>")
 def passage(passage_id: str):
     """One passage with its citation."""
@@ -104,9 +122,59 @@ def similar_rulings():
 @bp.get("/consistency")
 @require("policy")
 def consistency():
-    """Groups of near-identical rulings with diverging, unexplained outcomes."""
+    """Groups of near-identical rulings with diverging, unexplained outcomes: the open ones,
+    and those settled (`format=csv`: one row per ruling of the open groups)."""
+    from kb.precedents import report_csv
+
     groups = kb().service.consistency(current())
-    return jsonify({"groups": [g.to_dict() for g in groups if g.inconsistent]})
+    if _wants_csv():
+        return (
+            report_csv([g for g in groups if g.open]),
+            200,
+            {
+                "Content-Type": "text/csv; charset=utf-8",
+                "Content-Disposition": 'attachment; filename="consistency.csv"',
+            },
+        )
+    return jsonify(
+        {
+            "groups": [g.to_dict() for g in groups if g.open],
+            "resolved": [g.to_dict() for g in groups if g.inconsistent and g.resolution],
+        }
+    )
+
+
+@bp.post("/consistency/resolve")
+@require("policy")
+def resolve():
+    """Settle a group: {"case_id" (any ruling of it), "standing" (outcome or both), "note"}."""
+    body = _json()
+    resolution = kb().service.resolve(
+        _text(body, "case_id", required=True),
+        _text(body, "standing", required=True),
+        _text(body, "note", required=True),
+        current(),
+    )
+    return jsonify(resolution.to_dict())
+
+
+@bp.get("/review")
+@require("policy")
+def review():
+    """What needs review (`owner=` narrows it); `format=csv` exports it."""
+    from kb.review import to_csv
+
+    items = kb().service.review(current(), request.args.get("owner"))
+    if _wants_csv():
+        return (
+            to_csv(items),
+            200,
+            {
+                "Content-Type": "text/csv; charset=utf-8",
+                "Content-Disposition": 'attachment; filename="review.csv"',
+            },
+        )
+    return jsonify({"items": [i.to_dict() for i in items]})
 
 
 @bp.route("/collections", methods=["GET", "POST"])
@@ -191,6 +259,14 @@ def audit():
         g.kb_action = "export"
         return audit_csv(events)
     return jsonify({"filters": filters, "events": events})
+
+
+def _wants_csv() -> bool:
+    """`format=csv` asked for (json, the default, otherwise; anything else is a 400)."""
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", "csv", ""):
+        raise QueryError(f"unknown format {fmt!r}; valid: json, csv")
+    return fmt == "csv"
 
 
 def _text(body: dict, field: str, *, required: bool = False) -> str:

@@ -73,8 +73,8 @@ _FILTER_FIELDS = {
     "surfaces": "product surface",
     "policy_areas": "policy area",
     "platform": "platform",
-    "precedent_status": "rulings that are sound, outdated (a clause they applied changed since) "
-    "or in conflict (an unexplained consistency group)",
+    "precedent_status": "rulings that are sound, outdated (a clause they applied changed since), "
+    "in conflict (an open, unexplained consistency group) or do_not_follow (settled otherwise)",
 }
 
 _K = {"type": "integer", "minimum": 1, "maximum": _MAX_K, "default": 10}
@@ -124,6 +124,14 @@ _SEARCH_BODY = {
     "description": "The query parameters as a JSON object, filters under `filters`.",
 }
 
+_GROUP = _obj(
+    "case_ids outcomes rulings topic",
+    case_ids=_STRS,
+    outcomes={"type": "object", "additionalProperties": _INT},
+    rulings={"type": "array", "items": {"type": "object"}},
+    topic=_STR,
+    resolution={"type": ["object", "null"]},
+)
 _CITATION = _obj(
     "doc_id title doc_type version version_id status heading_path text",
     doc_id=_STR,
@@ -261,16 +269,9 @@ _SCHEMAS = {
         rulings={"type": "array", "items": _ref("Hit")},
     ),
     "Consistency": _obj(
-        "groups",
-        groups={
-            "type": "array",
-            "items": _obj(
-                "case_ids outcomes rulings",
-                case_ids=_STRS,
-                outcomes={"type": "object", "additionalProperties": _INT},
-                rulings={"type": "array", "items": {"type": "object"}},
-            ),
-        },
+        "groups resolved",
+        groups={"type": "array", "items": _GROUP},
+        resolved={"type": "array", "items": _GROUP},
     ),
     "Collections": _obj(
         "collections",
@@ -399,6 +400,27 @@ def _document() -> dict[str, Any]:
                     (400, 404),
                 )
             },
+            "/api/documents/{doc_id}/impact": {
+                "get": _op(
+                    "What a change touches: guidance, rulings and collections per section "
+                    "(policy users); format=csv exports it",
+                    [
+                        doc_id,
+                        _q("from", _STR, "Older version id or label"),
+                        _q("to", _STR, "Newer version id or label, a draft too (default current)"),
+                        _q("format", {"type": "string", "enum": ["json", "csv"]}, "json or csv"),
+                    ],
+                    _obj(
+                        "doc_id from to rulings_now_outdated sections",
+                        doc_id=_STR,
+                        **{"from": _VERSION, "to": _VERSION},
+                        rulings_now_outdated=_STRS,
+                        sections={"type": "array", "items": _obj("kind heading", kind=_STR)},
+                    ),
+                    (400, 403, 404),
+                    media=("application/json", "text/csv"),
+                )
+            },
             "/api/passages/{passage_id}": {
                 "get": _op("One passage and its document", [_path("passage_id")], "Passage", (404,))
             },
@@ -424,7 +446,35 @@ def _document() -> dict[str, Any]:
                 )
             },
             "/api/consistency": {
-                "get": _op("Near-identical rulings with divergent outcomes", [], "Consistency")
+                "get": _op(
+                    "Near-identical rulings with divergent outcomes: open and settled groups "
+                    "(policy users); format=csv exports the open ones",
+                    [_q("format", {"type": "string", "enum": ["json", "csv"]}, "json or csv")],
+                    "Consistency",
+                    (400, 401, 403),
+                    media=("application/json", "text/csv"),
+                )
+            },
+            "/api/consistency/resolve": {
+                "post": _op(
+                    "Settle a group: the outcome that stands, or both, and why (policy users)",
+                    [],
+                    _obj(
+                        "case_ids standing note resolved_by resolved_at",
+                        case_ids=_STRS,
+                        standing=_STR,
+                        note=_STR,
+                        resolved_by=_STR,
+                        resolved_at=_STR,
+                    ),
+                    (400, 401, 403, 404, 503),
+                    body=_obj(
+                        "case_id standing note",
+                        case_id={**_STR, "pattern": NOT_BLANK},
+                        standing={**_STR, "pattern": NOT_BLANK},
+                        note={**_STR, "pattern": NOT_BLANK},
+                    ),
+                )
             },
             "/api/collections": {
                 "get": _op("Every collection", [], "Collections"),
@@ -491,6 +541,19 @@ def _document() -> dict[str, Any]:
                         _q("format", {"type": "string", "enum": ["json", "csv"]}, "json or csv"),
                     ],
                     _obj("events filters", events={"type": "array"}, filters={"type": "object"}),
+                    (400, 401, 403),
+                    media=("application/json", "text/csv"),
+                )
+            },
+            "/api/review": {
+                "get": _op(
+                    "What needs review: past review dates, stale guidance, outdated rulings "
+                    "(policy users); format=csv exports it",
+                    [
+                        _q("owner", _STR, "Only documents this owner keeps."),
+                        _q("format", {"type": "string", "enum": ["json", "csv"]}, "json or csv"),
+                    ],
+                    _obj("items", items={"type": "array", "items": _obj("doc_id reasons")}),
                     (400, 401, 403),
                     media=("application/json", "text/csv"),
                 )

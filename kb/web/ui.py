@@ -68,6 +68,15 @@ def document_diff(doc_id: str):
     return render_template("diff.html", diff=result)
 
 
+@bp.get("/documents/<doc_id>/impact")
+@require("policy")
+def document_impact(doc_id: str):
+    """What a change touches: guidance, rulings and collections per changed section."""
+    args = request.args
+    result = kb().service.impact(doc_id, current(), args.get("from"), args.get("to"))
+    return render_template("impact.html", impact=result, diff=result.diff)
+
+
 @bp.get("/rulings/similar")
 def similar():
     """Rulings most like a case description, with the outcome distribution."""
@@ -119,16 +128,40 @@ def teaching(case_id: str):
 @bp.get("/consistency")
 @require("policy")
 def consistency():
-    """The consistency report: inconsistent groups side by side with their rationales."""
+    """The consistency report: open groups side by side with their rationales, then the
+    settled ones."""
     from kb.precedents import GROUP_THRESHOLD
 
     groups = kb().service.consistency(current())
     return render_template(
         "consistency.html",
-        groups=[g for g in groups if g.inconsistent],
+        groups=[g for g in groups if g.open],
+        settled=[g for g in groups if g.inconsistent and g.resolution],
         total=len(groups),
         threshold=GROUP_THRESHOLD,
     )
+
+
+@bp.post("/consistency/resolve")
+@require("policy")
+def resolve():
+    """Settle a group from the report's form."""
+    form = request.form
+    kb().service.resolve(
+        form.get("case_id", ""), form.get("standing", ""), form.get("note", ""), current()
+    )
+    return redirect(url_for("ui.consistency"))
+
+
+@bp.get("/review")
+@require("policy")
+def review():
+    """What needs review, by owner: past review dates, stale guidance, outdated rulings."""
+    service = kb().service
+    owner = request.args.get("owner") or None
+    owners = sorted({i.owner for i in service.review(current()) if i.owner})
+    items = service.review(current(), owner)
+    return render_template("review.html", items=items, owner=owner, owners=owners)
 
 
 @bp.get("/passages/<passage_id>")

@@ -174,6 +174,18 @@ def _walk(hidden, collection):
         "/api/documents/<doc_id>/diff": [
             ("get", f"/api/documents/{h['old_doc']}/diff", {}, policy_only)
         ],
+        "/review": [("get", "/review", {}, policy_only)],
+        "/api/review": [
+            ("get", "/api/review", {}, policy_only),
+            ("get", "/api/review?format=csv", {}, policy_only),
+        ],
+        "/documents/<doc_id>/impact": [
+            ("get", f"/documents/{h['old_doc']}/impact", {}, policy_only)
+        ],
+        "/api/documents/<doc_id>/impact": [
+            ("get", f"/api/documents/{h['old_doc']}/impact", {}, policy_only),
+            ("get", f"/api/documents/{h['old_doc']}/impact?format=csv", {}, policy_only),
+        ],
         "/passages/<passage_id>": [
             ("get", f"/passages/{h['guidance_passage']}", {}, hide),
             ("get", f"/passages/{h['old_passage']}", {}, hide),
@@ -183,7 +195,26 @@ def _walk(hidden, collection):
             ("get", f"/api/passages/{h['old_passage']}", {}, hide),
         ],
         "/consistency": [("get", "/consistency", {}, policy_only)],
-        "/api/consistency": [("get", "/api/consistency", {}, policy_only)],
+        "/api/consistency": [
+            ("get", "/api/consistency", {}, policy_only),
+            ("get", "/api/consistency?format=csv", {}, policy_only),
+        ],
+        "/api/consistency/resolve": [
+            (
+                "post",
+                "/api/consistency/resolve",
+                {"json": {"case_id": "ESC-0000", "standing": "both", "note": "x"}},
+                {**policy_only, "policy": 404, "admin": 404},
+            )
+        ],
+        "/consistency/resolve": [
+            (
+                "post",
+                "/consistency/resolve",
+                {"data": {"case_id": "ESC-0000", "standing": "both", "note": "x"}},
+                {**policy_only, "policy": 404, "admin": 404},
+            )
+        ],
         "/collections": [("get", "/collections", {}, ok)],
         "/collections/<name>": [("get", f"/collections/{collection}", {}, ok)],
         "/api/collections": [
