@@ -31,7 +31,16 @@ from kb.errors import ForbiddenError, KBError, NotFoundError, QueryError
 from kb.search.answer import Answer, Answerer
 from kb.search.filters import Filters
 from kb.search.hybrid import Searcher
-from kb.types import DocumentInfo, Passage, Ruling, SearchHit, SearchResponse, VersionInfo
+from kb.types import (
+    ENFORCEMENT,
+    DocumentInfo,
+    Enforcement,
+    Passage,
+    Ruling,
+    SearchHit,
+    SearchResponse,
+    VersionInfo,
+)
 from kb.users import User
 
 if TYPE_CHECKING:
@@ -148,6 +157,69 @@ class DocumentView:
                 }
                 for c in self.clauses
             ],
+        }
+
+
+@dataclass
+class Ground:
+    """A clause a ruling applied, with its default enforcement in the version in force on the
+    decision date (None when that version states none)."""
+
+    clause_id: str
+    clause_title: str
+    version: str | None
+    enforcement: Enforcement | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        rule = self.enforcement
+        return {
+            "clause_id": self.clause_id,
+            "clause_title": self.clause_title,
+            "version": self.version,
+            "enforcement": rule.to_dict() if rule else None,
+            "statement": rule.statement_for(self.clause_id, self.clause_title) if rule else None,
+        }
+
+
+@dataclass
+class Statement:
+    """A ruling's statement of reasons: the decision, the facts, and the grounds (each
+    applied clause's statement template, filled in)."""
+
+    ruling: Ruling
+    grounds: list[Ground]
+
+    @property
+    def text(self) -> str:
+        """Plain text, to send or file."""
+        r = self.ruling
+        lines = [
+            f"Statement of reasons: {r.case_id}",
+            f"Decision ({r.decision_date}): {r.decision}",
+            f"Facts: {r.facts}",
+            "Grounds:",
+        ]
+        for g in self.grounds:
+            said = g.to_dict()["statement"]
+            where = f"{g.clause_id} {g.clause_title}" + (f", v{g.version}" if g.version else "")
+            lines.append(f"- {said or where}")
+            if said:
+                lines.append(f"  ({where}; reason {g.enforcement.reason})")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        r = self.ruling
+        return {
+            "case_id": r.case_id,
+            "decision_date": r.decision_date,
+            "outcome": r.outcome,
+            "decision": r.decision,
+            "facts": r.facts,
+            "grounds": [g.to_dict() for g in self.grounds],
+            "reason_codes": [g.enforcement.reason for g in self.grounds if g.enforcement],
+            "text": self.text,
         }
 
 
@@ -385,6 +457,30 @@ class KnowledgeBase:
         if ruling is None or not self.gate(user).document(case_id):
             raise NotFoundError(f"no ruling {case_id!r}")
         return self._ruling_shown(ruling, user)
+
+    def statement(self, case_id: str, user: User) -> Statement:
+        """Ruling `case_id`'s statement of reasons, from the enforcement its clauses stated
+        on the decision date (clauses the user may not read are left out)."""
+        ruling = self.ruling(case_id, user)
+        catalog = self.searcher.catalog
+        gate = self.gate(user)
+        grounds = []
+        for clause in ruling.clauses:
+            p = catalog.clause_passage(clause, ruling.decision_date)
+            if p is None:
+                grounds.append(Ground(clause, "", None, None))
+                continue
+            if not gate.passage(p.passage_id):
+                continue
+            rule = p.metadata.get(ENFORCEMENT)
+            title = p.heading_path[-1] if p.heading_path else clause
+            if title.startswith(clause):
+                title = title[len(clause) :].strip()
+            version = catalog.version(p.version_id).version
+            grounds.append(
+                Ground(clause, title, version, Enforcement.from_dict(rule) if rule else None)
+            )
+        return Statement(ruling, grounds)
 
     def diff(self, doc_id: str, user: User, old: str | None = None, new: str | None = None):
         """What changed between two versions of a document (policy role)."""

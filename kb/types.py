@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,15 @@ DOC_STATUSES = ("current", "historical", "draft")
 RULING_STATUSES = ("active", "overturned", "superseded")
 OUTCOMES = ("remove", "restrict", "age_gate", "warn", "end_stream", "suspend", "ban", "no_action")
 HEADING_SEPARATOR = " › "
+# A clause's default enforcement (`<!-- enforcement ... -->` under its heading).
+ENFORCEMENT = "enforcement"
+ENFORCEMENT_KEYS = ("actions", "severity", "strike", "reason", "statement")
+SEVERITIES = ("S0", "S1", "S2", "S3", "S4")
+STRIKES = ("none", "standard", "severe", "zero_tolerance")
+STATEMENT_PLACEHOLDERS = ("clause_id", "clause_title")
+MAX_STATEMENT_CHARS = 300
+_REASON_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$")
+_PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 
 
 @dataclass
@@ -29,6 +39,88 @@ class Block:
     start: int
     end: int
     parts: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Enforcement:
+    """What a clause's violation gets by default: the actions (ruling outcomes; none for a
+    clause that sets no enforcement of its own), severity tier, strike, reason code and the
+    statement of reasons sent to the creator (with {clause_id} and {clause_title})."""
+
+    actions: tuple[str, ...]
+    reason: str
+    severity: str | None = None
+    strike: str | None = None
+    statement: str | None = None
+
+    @property
+    def enforced(self) -> bool:
+        """Does the clause set enforcement of its own?"""
+        return bool(self.actions)
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> Enforcement:
+        """From the comment's `key: value` lines; ValueError saying what is wrong."""
+        raw = [a.strip().lower() for a in fields.get("actions", "").split(",") if a.strip()]
+        if not raw:
+            raise ValueError("actions is missing")
+        reason = fields.get("reason", "")
+        if not _REASON_RE.match(reason):
+            raise ValueError(f"reason {reason!r}: capitals, digits and '-', like DNG-DRIVING")
+        if raw == ["none"]:
+            extra = sorted(set(fields) - {"actions", "reason"})
+            if extra:
+                raise ValueError(f"actions none takes only a reason, not {', '.join(extra)}")
+            return cls((), reason)
+        bad = [a for a in raw if a not in OUTCOMES]
+        if bad:
+            raise ValueError(f"actions {', '.join(bad)}: not one of {', '.join(OUTCOMES)}")
+        missing = [k for k in ENFORCEMENT_KEYS if not fields.get(k)]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} missing")
+        if fields["severity"] not in SEVERITIES:
+            raise ValueError(f"severity {fields['severity']!r}: one of {', '.join(SEVERITIES)}")
+        if fields["strike"] not in STRIKES:
+            raise ValueError(f"strike {fields['strike']!r}: one of {', '.join(STRIKES)}")
+        statement = fields["statement"]
+        if len(statement) > MAX_STATEMENT_CHARS:
+            raise ValueError(f"statement is over {MAX_STATEMENT_CHARS} characters")
+        unknown = set(_PLACEHOLDER_RE.findall(statement)) - set(STATEMENT_PLACEHOLDERS)
+        if unknown or statement.count("{") != statement.count("}"):
+            raise ValueError(
+                "statement may only use {clause_id} and {clause_title}"
+                + (f", not {{{', '.join(sorted(unknown))}}}" if unknown else "")
+            )
+        return cls(tuple(raw), reason, fields["severity"], fields["strike"], statement)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Enforcement:
+        """From `to_dict`'s form (as stored with a clause's passages)."""
+        return cls(
+            tuple(data.get("actions") or ()),
+            data["reason"],
+            data.get("severity"),
+            data.get("strike"),
+            data.get("statement"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "actions": list(self.actions),
+            "severity": self.severity,
+            "strike": self.strike,
+            "reason": self.reason,
+            "statement": self.statement,
+        }
+
+    def statement_for(self, clause_id: str, clause_title: str) -> str | None:
+        """The statement of reasons with the clause filled in."""
+        if self.statement is None:
+            return None
+        return self.statement.replace("{clause_id}", clause_id).replace(
+            "{clause_title}", clause_title
+        )
 
 
 @dataclass

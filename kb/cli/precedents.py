@@ -162,4 +162,38 @@ def review(settings: Settings, owner: str | None, as_json: bool, as_csv: bool) -
             console.print(f"   {escape(reason)}")
 
 
-COMMANDS = (similar, consistency, resolve, review)
+@click.command()
+@click.argument("case_id")
+@click.option("--statement", is_flag=True, help="Its statement of reasons, as text to send.")
+@json_option("Print the statement of reasons as JSON.")
+@click.pass_obj
+def ruling(settings: Settings, case_id: str, statement: bool, as_json: bool) -> None:
+    """A ruling: decision, grounds and default enforcement of the clauses it applied."""
+    from kb.service import KnowledgeBase
+
+    kb = KnowledgeBase.open(settings)
+    try:
+        found = kb.statement(case_id, LOCAL_USER)
+    finally:
+        kb.close()
+    if as_json:
+        click.echo(json.dumps(found.to_dict(), ensure_ascii=False))
+        return
+    if statement:
+        click.echo(found.text)
+        return
+    r = found.ruling
+    console.print(f"[bold]{escape(r.title)}[/bold]")
+    console.print(f"{r.decision_date} · {r.surface} · {r.region} · {r.outcome} · {r.status}")
+    console.print(escape(r.decision))
+    for g in found.grounds:
+        rule = g.enforcement
+        default = (
+            f"default {' + '.join(rule.actions)}, {rule.severity}, {rule.strike} strike"
+            if rule and rule.actions
+            else "no default enforcement stated"
+        )
+        console.print(f"   {g.clause_id} {escape(g.clause_title)}: {default}")
+
+
+COMMANDS = (similar, consistency, resolve, review, ruling)

@@ -9,7 +9,12 @@ from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 from kb.errors import ParseError
 from kb.ingest.base import ParseResult, Source, build_document
 from kb.ingest.metadata import normalize_metadata
-from kb.ingest.structure import SectionBuilder, TextAssembler, parse_applies
+from kb.ingest.structure import (
+    SectionBuilder,
+    TextAssembler,
+    parse_applies,
+    parse_enforcement,
+)
 
 # Elements that never hold the page's own content.
 _DROP = (
@@ -141,9 +146,13 @@ def _walk(
             continue
         if isinstance(child, Comment):
             applies = parse_applies(f"<!--{child}-->", path, child.parent.sourceline)
+            rule = parse_enforcement(f"<!--{child}-->", path, child.parent.sourceline)
             if applies is not None:
                 flush()
                 builder.applies(applies)
+            elif rule is not None:
+                flush()
+                builder.enforcement(rule, path, child.parent.sourceline)
             continue
         if isinstance(child, NavigableString):
             loose.append(str(child))

@@ -18,7 +18,7 @@ from kb.ingest.base import (
     has_lone_surrogate,
 )
 from kb.ingest.metadata import normalize_metadata
-from kb.ingest.structure import SectionBuilder, parse_applies
+from kb.ingest.structure import SectionBuilder, parse_applies, parse_enforcement
 
 # Block structure is all we need: inline parsing (emphasis, links) is skipped for speed.
 _MD = MarkdownIt("commonmark").enable("table")
@@ -149,9 +149,13 @@ def parse(source: Source) -> ParseResult:
         if tok.type == "heading_open":
             builder.heading(int(tok.tag[1]), tokens[i + 1].content)
         elif tok.type == "html_block":
-            applies = parse_applies(tok.content, source.path, first_line + tok.map[0] + 1)
+            at = first_line + tok.map[0] + 1
+            applies = parse_applies(tok.content, source.path, at)
+            rule = parse_enforcement(tok.content, source.path, at)
             if applies is not None:
                 builder.applies(applies)
+            elif rule is not None:
+                builder.enforcement(rule, source.path, at)
             elif _COMMENT_RE.sub("", tok.content).strip():  # not only comments: keep it
                 builder.block("html", *span(tok.map))
         elif tok.type in _BLOCK_KINDS:

@@ -7,12 +7,14 @@ from typing import Any
 
 from kb.errors import ParseError
 from kb.ingest.metadata import scope_metadata, slugify
-from kb.types import Block, Section
+from kb.types import ENFORCEMENT, ENFORCEMENT_KEYS, Block, Enforcement, Section
 
 # A clause id opens a heading: "LIVE-MIN-2.3 Minimum age" -> "LIVE-MIN-2.3".
 CLAUSE_ID_RE = re.compile(r"^((?:[A-Z][A-Z0-9]*-)+\d+(?:\.\d+)*)(?=\s|$|:)")
 # <!-- applies: regions=EU,UK; surfaces=live --> right after a heading scopes that section.
 APPLIES_RE = re.compile(r"^\s*<!--\s*applies:\s*(.*?)\s*-->\s*$", re.S)
+# <!-- enforcement ... --> under a clause heading: its default enforcement, a key per line.
+ENFORCEMENT_RE = re.compile(r"^\s*<!--\s*enforcement\b(.*?)-->\s*$", re.S)
 
 
 def clause_id_of(heading: str) -> str | None:
@@ -41,6 +43,35 @@ def parse_applies(comment: str, path: str, line: int | None = None) -> dict[str,
         key, _, values = part.partition("=")
         raw.append((key, [v.strip() for v in values.split(",") if v.strip()], line))
     return scope_metadata(raw, path, line=line)
+
+
+def parse_enforcement(comment: str, path: str, line: int | None = None) -> Enforcement | None:
+    """The `key: value` lines of an enforcement comment, checked; None if not one.
+    ParseError naming the file, the line and the key for anything wrong."""
+    m = ENFORCEMENT_RE.match(comment)
+    if not m:
+        return None
+    fields: dict[str, str] = {}
+    for n, raw in enumerate(m.group(1).split("\n")):
+        at = None if line is None else line + n
+        if not raw.strip():
+            continue
+        key, sep, value = raw.partition(":")
+        key = key.strip().lower()
+        if not sep or key not in ENFORCEMENT_KEYS:
+            raise ParseError(
+                path,
+                f"enforcement: {raw.strip()!r} is not one of {', '.join(ENFORCEMENT_KEYS)}: value",
+                line=at,
+                field="enforcement",
+            )
+        if key in fields:
+            raise ParseError(path, f"enforcement: {key} given twice", line=at, field=key)
+        fields[key] = value.strip()
+    try:
+        return Enforcement.from_fields(fields)
+    except ValueError as exc:
+        raise ParseError(path, f"enforcement: {exc}", line=line, field="enforcement") from None
 
 
 class SectionBuilder:
@@ -88,6 +119,21 @@ class SectionBuilder:
         self.current.metadata.update(meta)
         if self._stack:
             self._stack[-1][2].update(meta)
+
+    def enforcement(self, rule: Enforcement, path: str, line: int | None) -> None:
+        """The default enforcement of the current section, which must be a clause."""
+        if self.current.clause_id is None:
+            raise ParseError(
+                path, "enforcement: only under a clause heading", line=line, field="enforcement"
+            )
+        if ENFORCEMENT in self.current.metadata:
+            raise ParseError(
+                path,
+                f"enforcement: {self.current.clause_id} has one already",
+                line=line,
+                field="enforcement",
+            )
+        self.current.metadata[ENFORCEMENT] = rule.to_dict()
 
     def block(self, kind: str, start: int, end: int, parts: list[tuple[int, int]] | None = None):
         """Add a block spanning body[start:end] to the current section."""

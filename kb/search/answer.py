@@ -20,7 +20,7 @@ from kb.search.filters import Filters
 from kb.search.hybrid import Searcher
 from kb.search.quotable import SENTENCES_TAG as SENTENCES_TAG  # still importable from here
 from kb.search.quotable import quotable_sentences, sentence_hash
-from kb.types import AUTHORITY_TYPES, SearchHit
+from kb.types import AUTHORITY_TYPES, ENFORCEMENT, Enforcement, SearchHit
 
 # Sentences that decide a case (what is not allowed, when we act, what to do) lead the card;
 # background ("Adults may drink on stream where that is legal") does not.
@@ -59,16 +59,20 @@ class Answer:
     message: str = ""
 
     def governing(self) -> dict[str, Any] | None:
-        """The clause the card leads with (its first source): id, heading, document, version."""
+        """The clause the card leads with (its first source): id, heading, document, version,
+        and its default enforcement."""
         if not self.sources:
             return None
         top = self.sources[0]
+        rule = top.passage.metadata.get(ENFORCEMENT)
         return {
             "clause_id": top.passage.clause_id,
             "heading": top.passage.heading_path[-1] if top.passage.heading_path else "",
             "document": top.citation.title,
             "version": top.citation.version,
             "url": top.citation.url,
+            # What to do: the clause's default enforcement, when its policy states one.
+            "enforcement": Enforcement.from_dict(rule).to_dict() if rule else None,
         }
 
     def to_dict(self) -> dict[str, Any]:

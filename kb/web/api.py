@@ -100,6 +100,12 @@ def teaching(case_id: str):
     return jsonify({"case_id": case_id, "teaching_example": body["teaching_example"]})
 
 
+@bp.get("/rulings/<case_id>/statement")
+def ruling_statement(case_id: str):
+    """A ruling's statement of reasons: decision, facts and grounds from its clauses."""
+    return jsonify(kb().service.statement(case_id, current()).to_dict())
+
+
 @bp.get("/rulings/similar")
 def similar_rulings():
     """Rulings closest to a case description (`q`) or to a ruling (`case_id`)."""

@@ -55,6 +55,7 @@ ACTIONS = {
     "api.answer": "answer",
     "ui.similar": "search",
     "api.similar_rulings": "search",
+    "api.ruling_statement": "view",
     "ui.document": "view",
     "api.document": "view",
     "ui.passage": "view",

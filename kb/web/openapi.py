@@ -433,6 +433,20 @@ def _document() -> dict[str, Any]:
                     body=_obj("teaching_example", teaching_example=_BOOL, note=_STR),
                 )
             },
+            "/api/rulings/{case_id}/statement": {
+                "get": _op(
+                    "A ruling's statement of reasons: decision, facts, grounds from its clauses",
+                    [case_id],
+                    _obj(
+                        "case_id decision_date outcome decision facts grounds text",
+                        case_id=_STR,
+                        grounds={"type": "array", "items": _obj("clause_id", clause_id=_STR)},
+                        reason_codes=_STRS,
+                        text=_STR,
+                    ),
+                    (404,),
+                )
+            },
             "/api/rulings/similar": {
                 "get": _op(
                     "The closest rulings with outcomes, and the outcome distribution",

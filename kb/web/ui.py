@@ -53,8 +53,17 @@ def document(doc_id: str):
     view = service.document(doc_id, current(), request.args.get("version"))
     if view.ruling:
         found = service.similar(current(), view.ruling.facts, case_id=doc_id, k=5)
+        statement = (
+            service.statement(doc_id, current())
+            if view.version.version_id == view.doc.current_version_id
+            else None
+        )
         return render_template(
-            "ruling.html", similar=found.hits, outcomes=found.outcomes, **view.page()
+            "ruling.html",
+            similar=found.hits,
+            outcomes=found.outcomes,
+            statement=statement,
+            **view.page(),
         )
     return render_template("document.html", highlight=request.args.get("passage"), **view.page())
 

@@ -245,6 +245,9 @@ def _walk(hidden, collection):
                 {**policy_only, "policy": 404, "admin": 404},
             )
         ],
+        "/api/rulings/<case_id>/statement": [
+            ("get", f"/api/rulings/{h['ruling']}/statement", {}, hide)
+        ],
         "/api/rulings/<case_id>/teaching": [
             (
                 "put",
