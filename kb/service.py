@@ -638,31 +638,22 @@ class KnowledgeBase:
         return self.store.teaching_overrides() if self.store is not None else {}
 
     def _teaching_filter(self, filters: Filters) -> Filters:
-        """`filters` with `teaching_example=` answered by the flags: it becomes the matching
-        rulings' ids, so it still applies inside the retrievers."""
+        """`filters` with `teaching_example=` answered by the flags."""
         wanted = filters.terms.get(TEACHING)
         if not wanted:
             return filters
         want = {v in ("true", "1", "yes") for v in wanted}
-        ids = sorted(c.lower() for c, f in self.teaching_flags().items() if f in want)
-        terms = {k: v for k, v in filters.terms.items() if k != TEACHING}
-        if "doc_id" in terms:
-            ids = [i for i in ids if i in set(terms["doc_id"])]
-        terms["doc_id"] = ids or ["__none__"]
-        return replace(filters, terms=terms)
+        ids = [c for c, flag in self.teaching_flags().items() if flag in want]
+        return _as_ids(filters, TEACHING, ids)
 
     def _precedent_filter(self, filters: Filters) -> Filters:
-        """`filters` with `precedent_status=` answered by the statuses (the matching rulings'
-        ids; documents that are not rulings have no precedent status)."""
-        wanted = filters.terms.get(PRECEDENT)
+        """`filters` with `precedent_status=` answered by the statuses (documents that are not
+        rulings have no precedent status)."""
+        wanted = set(filters.terms.get(PRECEDENT) or ())
         if not wanted:
             return filters
-        ids = sorted(c.lower() for c, st in self.precedents().items() if st.labels & set(wanted))
-        terms = {k: v for k, v in filters.terms.items() if k != PRECEDENT}
-        if "doc_id" in terms:
-            ids = [i for i in ids if i in set(terms["doc_id"])]
-        terms["doc_id"] = ids or ["__none__"]
-        return replace(filters, terms=terms)
+        ids = [c for c, status in self.precedents().items() if status.labels & wanted]
+        return _as_ids(filters, PRECEDENT, ids)
 
     def _precedent_shown(self, case_id: str, user: User) -> PrecedentStatus | None:
         """A ruling's precedent status, naming only rulings `user` may see."""
@@ -711,6 +702,17 @@ class KnowledgeBase:
         if other and not self.gate(user).document(other):
             other = None
         return dataclasses.replace(ruling, teaching_example=flag, superseded_by=other)
+
+
+def _as_ids(filters: Filters, key: str, case_ids: list[str]) -> Filters:
+    """`filters` with the condition on `key` replaced by the rulings that meet it (their
+    ids), so that it still applies inside the retrievers."""
+    ids = sorted(c.lower() for c in case_ids)
+    terms = {k: v for k, v in filters.terms.items() if k != key}
+    if "doc_id" in terms:
+        ids = [i for i in ids if i in set(terms["doc_id"])]
+    terms["doc_id"] = ids or ["__none__"]
+    return replace(filters, terms=terms)
 
 
 def _precedent_json(status: PrecedentStatus | None) -> dict[str, Any] | None:
