@@ -31,15 +31,16 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-# The model `kb tune` fits to the corpus's own rulings is used only if it beats the bundled
-# one on the moderator questions' dev split (KB_MODEL=auto); MODEL=base keeps the bundled one.
+# The model `kb tune` fits to the corpus's own rulings and the moderator questions' dev split
+# (KB_MODEL=auto uses it; it is kept only if it beats the bundled one on held-out rulings, as
+# the dev questions cannot judge a model trained on them); MODEL=base keeps the bundled one.
 MODEL ?= auto
 KB := HF_HUB_OFFLINE=1 KB_MODEL=$(subst base,,$(MODEL)) $(BIN)/kb --data-dir $(DATA_DIR)
 
 ingest: install
 	$(KB) ingest corpus
 ifeq ($(MODEL),auto)
-	$(KB) tune --check corpus/eval/moderator --split dev
+	$(KB) tune --questions corpus/eval/moderator --split dev
 	$(KB) ingest corpus
 endif
 

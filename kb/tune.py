@@ -7,7 +7,9 @@ Rulings already say which clauses governed which facts: exactly the moderator's 
   date and in the current version;
 - each clause's heading -> its text;
 - each guidance passage that cites a clause id -> that clause (the id taken out of the
-  guidance text, so the model learns the words, not the id).
+  guidance text, so the model learns the words, not the id);
+- optionally, questions judged per clause (a BEIR folder's tuning split, `--questions`): each
+  question -> each clause judged to govern it.
 
 Training uses in-batch negatives (sentence-transformers' MultipleNegativesRankingLoss) on CPU.
 A share of the rulings is held out: after each epoch the model ranks every current clause for
@@ -66,7 +68,8 @@ class TuneParams:
     learning_rate: float = 2e-5
     warmup: float = 0.1
     holdout: float = 0.15
-    patience: int = 1
+    # Epochs after the best one that may fail to beat it: 0 stops at the first worse epoch.
+    patience: int = 0
     seed: int = 13
     sentences: int = 0  # per clause: its own sentences -> the rest of it (0: none)
     hard_negatives: bool = False  # each pair also gets the base model's best wrong clause
@@ -82,9 +85,13 @@ class TuneResult:
     reused: bool = False
 
 
-def build_pairs(catalog: Catalog, sentences: int = 0) -> list[Pair]:
+def build_pairs(
+    catalog: Catalog, sentences: int = 0, questions: dict[str, set[str]] | None = None
+) -> list[Pair]:
     """Training pairs from what the catalog holds (see the module docstring); with
-    `sentences`, also up to that many sentences of each clause -> the rest of the clause."""
+    `sentences`, also up to that many sentences of each clause -> the rest of the clause; with
+    `questions` (text -> the clause ids judged to govern it), each question -> each of its
+    clauses (section ids are skipped: no one passage is a section)."""
     pairs: list[Pair] = []
     for ruling in catalog.current_rulings():
         if ruling.status != "active":
@@ -113,6 +120,9 @@ def build_pairs(catalog: Catalog, sentences: int = 0) -> list[Pair]:
             text = " ".join(_CITED_RE.sub(" ", passage.text).split())
             if len(text.split()) >= 5:
                 pairs.append(Pair(text, firsts[clause].embed_text, "guidance", clause, clause))
+    for text, wanted in (questions or {}).items():
+        for clause in sorted(set(wanted) & set(firsts)):
+            pairs.append(Pair(text, firsts[clause].embed_text, "question", text, clause))
     return pairs
 
 
@@ -139,6 +149,14 @@ def _sentence_pairs(catalog: Catalog, per_clause: int) -> list[Pair]:
     return pairs
 
 
+def load_questions(folder: Path, split: str) -> dict[str, set[str]]:
+    """Question text -> its judged clause ids, from a BEIR folder's qrels/<split>.tsv."""
+    from kb.evaluation import Dataset
+
+    data = Dataset.load(folder, split)
+    return {text: set(data.qrels[qid]) for qid, (text, _) in data.queries.items()}
+
+
 def split_pairs(pairs: list[Pair], params: TuneParams) -> tuple[list[Pair], list[Pair]]:
     """(train, validation): a `holdout` share of the rulings (all their pairs) is held out."""
     cases = sorted({p.group for p in pairs if p.source == "ruling"})
@@ -154,6 +172,7 @@ def tune(
     *,
     force: bool = False,
     record: bool = True,
+    questions: dict[str, set[str]] | None = None,
     log=lambda message: None,
 ) -> TuneResult:
     """Fine-tune the base model on the live generation's catalog; see the module docstring.
@@ -163,7 +182,7 @@ def tune(
     base = model_info(settings)
     catalog = Catalog(Generation(DataDir(settings.data_dir).current()).catalog, readonly=True)
     try:
-        pairs = build_pairs(catalog, params.sentences)
+        pairs = build_pairs(catalog, params.sentences, questions)
         clauses = _clause_texts(catalog)
     finally:
         catalog.close()
@@ -240,7 +259,7 @@ def tune(
         "params": asdict(params),
         "pairs": {
             s: sum(p.source == s for p in pairs)
-            for s in ("ruling", "heading", "guidance", "sentence")
+            for s in ("ruling", "heading", "guidance", "sentence", "question")
         },
         "train_pairs": len(train),
         "validation_pairs": len(validation),
@@ -312,10 +331,7 @@ def base_settings(settings: Settings) -> Settings:
 def check(settings: Settings, tuned: Path, dataset: Path, split: str) -> dict[str, float]:
     """Dense clause MRR@10 of the base and the tuned model on a BEIR folder's questions (judged
     per clause, as `kb eval` does for the shipped corpus)."""
-    from kb.evaluation import Dataset
-
-    data = Dataset.load(dataset, split)
-    gold = {text: set(data.qrels[qid]) for qid, (text, _) in data.queries.items()}
+    gold = load_questions(dataset, split)
     catalog = Catalog(Generation(DataDir(settings.data_dir).current()).catalog, readonly=True)
     try:
         clauses = _clause_texts(catalog)

@@ -154,3 +154,29 @@ def test_kb_tune_reports_and_refuses_a_tiny_knowledge_base(settings, write, src,
     ingest(settings, [src])
     out = runner.invoke(main, ["--data-dir", str(settings.data_dir), "tune"])
     assert out.exit_code != 0 and "training pairs" in out.output
+
+
+def test_judged_questions_become_pairs_and_sections_are_skipped(kb_with_rulings):
+    from kb.catalog import Catalog
+
+    catalog = Catalog(DataDir(kb_with_rulings.data_dir).current() / "catalog.sqlite", readonly=True)
+    questions = {
+        "kid waving a sparkler at the camera": {"LIVE-T-1.1"},
+        "which section is about rules": {"LIVE-T-1"},  # a section: no one passage to pair with
+    }
+    pairs = [p for p in build_pairs(catalog, questions=questions) if p.source == "question"]
+    catalog.close()
+    assert [(p.anchor, p.clause) for p in pairs] == [
+        ("kid waving a sparkler at the camera", "LIVE-T-1.1")
+    ]
+    assert "Open flames" in pairs[0].positive
+
+
+def test_tune_refuses_to_check_on_the_questions_it_trains_on(kb_with_rulings, tmp_path, runner):
+    folder = tmp_path / "questions"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "queries.jsonl").write_text('{"_id": "q1", "text": "sparkler near a kid"}\n')
+    (folder / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tLIVE-T-1.1\t1\n")
+    args = ["--data-dir", str(kb_with_rulings.data_dir), "tune", "--questions", str(folder)]
+    result = runner.invoke(main, [*args, "--check", str(folder)])
+    assert result.exit_code == 2 and "trained on" in result.output

@@ -34,6 +34,13 @@ from kb.config import Settings
     is_flag=True,
     help="Give each pair the base model's best wrong clause as a negative.",
 )
+@click.option(
+    "--questions",
+    "questions_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Also train on these BEIR questions (qrels/<split>.tsv): each question -> the clauses "
+    "judged to govern it.",
+)
 @click.option("--force", is_flag=True, help="Train again even if this exact model exists.")
 @click.option(
     "--check",
@@ -42,7 +49,9 @@ from kb.config import Settings
     help="Keep the tuned model only if it beats the base model on these BEIR questions "
     "(judged per clause).",
 )
-@click.option("--split", default="dev", show_default=True, help="qrels/<split>.tsv for --check.")
+@click.option(
+    "--split", default="dev", show_default=True, help="qrels/<split>.tsv of --questions, --check."
+)
 @json_option("Print the model card as JSON.")
 @click.pass_obj
 def tune(
@@ -53,6 +62,7 @@ def tune(
     holdout: float,
     sentences: int,
     hard_negatives: bool,
+    questions_dir: Path | None,
     force: bool,
     check_dir: Path | None,
     split: str,
@@ -61,8 +71,15 @@ def tune(
     """Fine-tune the embedding model on this knowledge base's own rulings, clause headings and
     guidance citations (CPU, minutes); then KB_MODEL=tuned (or auto) uses it."""
     from kb.config import TUNED_POINTER
-    from kb.tune import TuneParams, check, record_model
+    from kb.tune import TuneParams, check, load_questions, record_model
     from kb.tune import tune as run_tune
+
+    if questions_dir and check_dir and questions_dir.resolve() == check_dir.resolve():
+        raise click.UsageError(
+            "--check would judge the model on the questions it was trained on: check on "
+            "other questions, or leave --check out (held-out rulings still decide)"
+        )
+    questions = load_questions(questions_dir, split) if questions_dir is not None else None
 
     params = TuneParams(
         epochs=epochs,
@@ -77,7 +94,9 @@ def tune(
         if not as_json:
             console.print(message, markup=False)
 
-    result = run_tune(settings, params, force=force, record=check_dir is None, log=say)
+    result = run_tune(
+        settings, params, force=force, record=check_dir is None, questions=questions, log=say
+    )
     if result.path is not None and check_dir is not None:
         scores = check(settings, result.path, check_dir, split)
         result.card["check"] = {"dataset": str(check_dir), "split": split, **scores}
