@@ -143,6 +143,25 @@ def test_shipped_corpus_ingests_as_versioned_cited_passages(corpus_settings):
         catalog.close()
 
 
+def test_every_clause_states_its_default_enforcement(corpus_settings):
+    """Every clause of every policy version (a `###` heading: an id with a dot) carries its
+    default enforcement, and the rulings' clauses resolve to a statement or to `none`."""
+    catalog = Catalog(DataDir(corpus_settings.data_dir).current() / "catalog.sqlite", readonly=True)
+    try:
+        rows = catalog.db.execute(
+            "SELECT p.clause_id, p.metadata FROM passages p JOIN documents d "
+            "ON d.doc_id = p.doc_id WHERE d.doc_type = 'policy' AND p.clause_id LIKE '%.%'"
+        ).fetchall()
+    finally:
+        catalog.close()
+    missing = sorted({c for c, meta in rows if "enforcement" not in json.loads(meta)})
+    assert rows and not missing, missing
+    rules = [json.loads(meta)["enforcement"] for _, meta in rows]
+    enforced = [r for r in rules if r["actions"]]
+    assert len(enforced) > len(rules) / 2
+    assert all(r["statement"] and "{clause_id}" in r["statement"] for r in enforced)
+
+
 def test_moderator_questions_smoke_check(corpus_settings):
     """Our own questions, judged per clause: a smoke check of the shipped corpus, not a
     benchmark (the external data sets are the benchmarks)."""

@@ -117,3 +117,15 @@ def test_statement_of_reasons(vehicles, runner):
     assert client.get("/api/rulings/ESC-0000/statement").status_code == 404
     page = client.get("/documents/ESC-8001").get_data(as_text=True)
     assert 'id="statement"' in page and "reason VEH-DRIVING" in page
+
+
+def test_on_the_shipped_corpus_the_card_says_what_to_do(corpus_settings, runner):
+    client = create_app(corpus_settings, testing=True).test_client()
+    for query in ("strmr drunk n driving", "guy juggling real knives blindfolded on live"):
+        governing = client.get("/api/answer", query_string={"q": query}).get_json()["governing"]
+        assert governing and governing["enforcement"], query
+    out = runner.invoke(
+        main, ["--data-dir", str(corpus_settings.data_dir), "ruling", "ESC-1033", "--json"]
+    )
+    grounds = json.loads(out.output)["grounds"]
+    assert grounds and all(g["enforcement"] for g in grounds)
