@@ -497,12 +497,28 @@ class KnowledgeBase:
         _need(user, "policy")
         return impact(self.searcher, self.store, doc_id, old, new)
 
-    def consistency(self, user: User, threshold: float | None = None) -> list:
-        """Groups of near-identical rulings, inconsistent ones first (policy role)."""
+    def consistency(
+        self,
+        user: User,
+        threshold: float | None = None,
+        *,
+        surface: str | None = None,
+        region: str | None = None,
+        clause: str | None = None,
+    ) -> list:
+        """Groups of near-identical rulings, inconsistent ones first (policy role); only those
+        on `surface`, with a ruling from `region`, or applying a clause that starts with
+        `clause` (an id or its prefix, like LIVE-DNG), when given."""
         from kb.precedents import GROUP_THRESHOLD, consistency_report
 
         _need(user, "policy")
-        groups = consistency_report(self.searcher, threshold or GROUP_THRESHOLD)
+        groups = [
+            g
+            for g in consistency_report(self.searcher, threshold or GROUP_THRESHOLD)
+            if (not surface or any(r.surface == surface for r in g.rulings))
+            and (not region or any(r.region.lower() == region.lower() for r in g.rulings))
+            and (not clause or any(c.startswith(clause) for r in g.rulings for c in r.clauses))
+        ]
         settled = self._resolutions()
         for group in groups:
             group.rulings = [self._ruling_shown(r, user) for r in group.rulings]

@@ -164,3 +164,39 @@ def test_settling_a_group_takes_it_off_the_report_and_marks_who_not_to_follow(
     for case_id in losers:
         status = client.get(f"/api/documents/{case_id}").get_json()["precedent"]
         assert status["precedent_status"] != "do_not_follow"
+
+
+def test_the_report_filters_by_surface_region_and_clause(corpus_settings, runner):
+    client = create_app(corpus_settings, testing=True).test_client()
+    every = client.get("/api/consistency").get_json()["groups"]
+    dangerous = client.get("/api/consistency?clause=LIVE-DNG").get_json()["groups"]
+    assert 0 < len(dangerous) < len(every)
+    assert all(
+        any(c.startswith("LIVE-DNG") for r in g["rulings"] for c in r["clauses"]) for g in dangerous
+    )
+    assert client.get("/api/consistency?surface=nowhere").get_json()["groups"] == []
+    region = every[0]["rulings"][0]["region"]
+    local = client.get(f"/api/consistency?region={region}").get_json()["groups"]
+    assert local and all(any(r["region"] == region for r in g["rulings"]) for g in local)
+    out = runner.invoke(
+        main,
+        [
+            "--data-dir",
+            str(corpus_settings.data_dir),
+            "consistency",
+            "--clause",
+            "LIVE-DNG",
+            "--json",
+        ],
+    )
+    assert [g["case_ids"] for g in json.loads(out.output)["groups"]] == [
+        g["case_ids"] for g in dangerous
+    ]
+    page = client.get("/consistency?clause=LIVE-DNG").get_data(as_text=True)
+    assert page.count('class="cgroup"') == len(dangerous)
+    # The search page's precedent-status control.
+    page = client.get(
+        "/", query_string={"q": DRIVING, "type": "ruling", "precedent_status": "outdated"}
+    ).get_data(as_text=True)
+    assert 'name="precedent_status" value="outdated" checked' in page
+    assert OUTDATED in page

@@ -61,9 +61,19 @@ def similar(
 @click.option("--all", "show_all", is_flag=True, help="Also list consistent and explained groups.")
 @json_option(None)
 @click.option("--csv", "as_csv", is_flag=True, help="One row per ruling of each reported group.")
+@click.option("--surface", help="Only groups on this surface.")
+@click.option("--region", help="Only groups with a ruling from this region.")
+@click.option("--clause", help="Only groups applying a clause with this id prefix (LIVE-DNG).")
 @click.pass_obj
 def consistency(
-    settings: Settings, threshold: float | None, show_all: bool, as_json: bool, as_csv: bool
+    settings: Settings,
+    threshold: float | None,
+    show_all: bool,
+    as_json: bool,
+    as_csv: bool,
+    surface: str | None,
+    region: str | None,
+    clause: str | None,
 ) -> None:
     """Groups of near-identical rulings whose outcomes diverge with no explanation."""
     from kb.precedents import GROUP_THRESHOLD
@@ -71,7 +81,9 @@ def consistency(
 
     kb = KnowledgeBase.open(settings)
     try:
-        groups = kb.consistency(LOCAL_USER, threshold)
+        groups = kb.consistency(
+            LOCAL_USER, threshold, surface=surface, region=region, clause=clause
+        )
     finally:
         kb.close()
     shown = groups if show_all else [g for g in groups if g.open]

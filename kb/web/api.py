@@ -132,7 +132,7 @@ def consistency():
     and those settled (`format=csv`: one row per ruling of the open groups)."""
     from kb.precedents import report_csv
 
-    groups = kb().service.consistency(current())
+    groups = kb().service.consistency(current(), **_report_filters())
     if _wants_csv():
         return (
             report_csv([g for g in groups if g.open]),
@@ -265,6 +265,11 @@ def audit():
         g.kb_action = "export"
         return audit_csv(events)
     return jsonify({"filters": filters, "events": events})
+
+
+def _report_filters() -> dict[str, str | None]:
+    """The consistency report's filters from the query string (surface, region, clause)."""
+    return {key: request.args.get(key) or None for key in ("surface", "region", "clause")}
 
 
 def _wants_csv() -> bool:

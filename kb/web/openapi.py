@@ -463,7 +463,12 @@ def _document() -> dict[str, Any]:
                 "get": _op(
                     "Near-identical rulings with divergent outcomes: open and settled groups "
                     "(policy users); format=csv exports the open ones",
-                    [_q("format", {"type": "string", "enum": ["json", "csv"]}, "json or csv")],
+                    [
+                        _q("surface", _STR, "Only groups on this surface."),
+                        _q("region", _STR, "Only groups with a ruling from this region."),
+                        _q("clause", _STR, "Only groups applying a clause with this id prefix."),
+                        _q("format", {"type": "string", "enum": ["json", "csv"]}, "json or csv"),
+                    ],
                     "Consistency",
                     (400, 401, 403),
                     media=("application/json", "text/csv"),

@@ -141,9 +141,12 @@ def consistency():
     settled ones."""
     from kb.precedents import GROUP_THRESHOLD
 
-    groups = kb().service.consistency(current())
+    args = request.args
+    wanted = {key: args.get(key) or None for key in ("surface", "region", "clause")}
+    groups = kb().service.consistency(current(), **wanted)
     return render_template(
         "consistency.html",
+        wanted=wanted,
         groups=[g for g in groups if g.open],
         settled=[g for g in groups if g.inconsistent and g.resolution],
         total=len(groups),
