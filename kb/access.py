@@ -44,7 +44,7 @@ class Gate:
         self._mask: np.ndarray | None = None
         if not self.open:
             self._mask = searcher.filters.mask(restrict(Filters(include_historical=True), user))
-        self._ordinals = _ordinals(searcher)
+        self._ordinals = ordinals(searcher)
 
     def passage(self, passage_id: str) -> bool:
         """May the user see this passage?"""
@@ -91,7 +91,7 @@ def gate_for(searcher, user: User) -> Gate:
     return found
 
 
-def _ordinals(searcher) -> dict[str, int]:
+def ordinals(searcher) -> dict[str, int]:
     """passage id -> ordinal of one searcher's generation (built once per generation)."""
     found = _ORDINALS.get(searcher)
     if found is None:

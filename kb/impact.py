@@ -12,18 +12,18 @@ it takes effect (the default when the newest version is a draft).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from kb.access import ordinals
 from kb.collections import Collections
 from kb.csv_export import write_csv
 from kb.errors import NotFoundError
 from kb.search.hybrid import Searcher
 from kb.types import HEADING_SEPARATOR, Passage
-from kb.versions import SectionChange, VersionDiff, diff_versions
+from kb.versions import SectionChange, VersionDiff, cited_clauses, diff_versions
 
 CLOSE_GUIDANCE = 0.55
 CLOSE_PER_SECTION = 3
@@ -164,8 +164,9 @@ def impact(
         newest = max(versions, key=lambda v: (v.effective_from or "", v.version_id))
         new = str(newest.version_id)
     diff = diff_versions(catalog, doc_id, old, new)
-    ordinal = {pid: i for i, pid in enumerate(searcher.ids)}
+    ordinal = ordinals(searcher)
     guidance = [p for p in catalog.current_passages("guidance") if p.passage_id in ordinal]
+    cites = {p.passage_id: cited_clauses(p.text) for p in guidance}
     matrix = (
         np.stack([np.asarray(searcher.dense.vectors[ordinal[p.passage_id]]) for p in guidance])
         if guidance and searcher.dense is not None
@@ -173,7 +174,7 @@ def impact(
     )
     titles = {p.doc_id: catalog.version(p.version_id).title for p in guidance}
     rulings = [r for r in catalog.current_rulings() if r.status == "active"]
-    held = _collection_refs(collections)
+    held = _collection_items(catalog, collections)
     sections = []
     for change in diff.changes:
         version = diff.old if change.kind == "removed" else diff.new
@@ -182,10 +183,9 @@ def impact(
         clause = change.clause_id
         cited: set[str] = set()
         if clause:
-            pattern = re.compile(rf"(?<![\w.-]){re.escape(clause)}(?![\w-]|\.\d)")
             seen: set[tuple[str, str]] = set()  # one link per guidance section
             for p in guidance:
-                if pattern.search(p.text):
+                if clause in cites[p.passage_id]:
                     cited.add(p.passage_id)
                     if (p.doc_id, p.anchor) not in seen:
                         seen.add((p.doc_id, p.anchor))
@@ -214,9 +214,9 @@ def impact(
         ids = {p.passage_id for p in passages}
         section.collections = [
             {"collection": name, "ref": ref}
-            for name, kind, ref in held
-            if (kind == "passage" and (ref in ids or _same_clause(catalog, ref, doc_id, clause)))
-            or (kind == "ruling" and ref in applied)
+            for name, ref, passage in held
+            if (passage is not None and (ref in ids or (clause and passage == (doc_id, clause))))
+            or (passage is None and ref in applied)
         ]
         sections.append(section)
     return Impact(diff, sections)
@@ -256,17 +256,19 @@ def _link(p: Passage, titles: dict[str, str], why: str, sim: float | None = None
     )
 
 
-def _collection_refs(collections: Collections | None) -> list[tuple[str, str, str]]:
-    """(collection, kind, ref) of every item of every collection."""
-    return collections.refs() if collections is not None else []
-
-
-def _same_clause(catalog, ref: str, doc_id: str, clause: str | None) -> bool:
-    """Does passage `ref` (of any version) belong to clause `clause` of `doc_id`?"""
-    if clause is None:
-        return False
-    try:
-        p = catalog.passage(ref)
-    except NotFoundError:  # an item whose passage is gone touches nothing
-        return False
-    return p.doc_id == doc_id and p.clause_id == clause
+def _collection_items(
+    catalog, collections: Collections | None
+) -> list[tuple[str, str, tuple[str, str | None] | None]]:
+    """(collection, ref, (doc id, clause id) of a passage item, or None for a ruling) of
+    every item of every collection; an item whose passage is gone touches nothing."""
+    out = []
+    for name, kind, ref in collections.refs() if collections is not None else []:
+        if kind != "passage":
+            out.append((name, ref, None))
+            continue
+        try:
+            p = catalog.passage(ref)
+        except NotFoundError:
+            continue
+        out.append((name, ref, (p.doc_id, p.clause_id)))
+    return out

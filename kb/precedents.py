@@ -11,18 +11,19 @@ precedent, and their divergence is explained by their status.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from kb.access import ordinals
 from kb.collections import Resolution
 from kb.csv_export import write_csv
 from kb.search.filters import Filters
 from kb.search.hybrid import Searcher
 from kb.types import Ruling
+from kb.versions import ClauseHistory
 
 # Rough severity order, used to rank how far apart a group's outcomes are.
 SEVERITY = {
@@ -95,7 +96,7 @@ def load_rulings(
     searcher: Searcher, *, active_only: bool = True
 ) -> tuple[list[Ruling], np.ndarray]:
     """Rulings of current versions with the dense vectors of their facts passages."""
-    ordinal = {pid: i for i, pid in enumerate(searcher.ids)}
+    ordinal = ordinals(searcher)
     records, vectors = [], []
     for ruling, facts_passage in searcher.catalog.ruling_facts():
         if active_only and ruling.status != "active":
@@ -214,25 +215,17 @@ def precedent_statuses(searcher: Searcher) -> dict[str, PrecedentStatus]:
     substance" when its words differ (case, spacing and punctuation aside) between the policy
     version in force on the decision date and the current one."""
     catalog = searcher.catalog
-    texts: dict[tuple[str, str | None], tuple[int, str] | None] = {}
-
-    def text(clause: str, on: str | None) -> tuple[int, str] | None:
-        if (clause, on) not in texts:
-            texts[clause, on] = catalog.clause_text(clause, on)
-        return texts[clause, on]
-
+    history = ClauseHistory(catalog)
     out: dict[str, PrecedentStatus] = {}
     for ruling in catalog.current_rulings():
         if ruling.status != "active":
             continue
         status = out[ruling.case_id] = PrecedentStatus(ruling.outcome)
         for clause in ruling.clauses:
-            then, now = text(clause, ruling.decision_date), text(clause, None)
-            if then is None:
-                continue  # not in the policies then: nothing to compare with
-            if now is None:
+            change = history.change(clause, ruling.decision_date)
+            if change == "removed":
                 status.removed.append(clause)
-            elif then[0] != now[0] and _words(then[1]) != _words(now[1]):
+            elif change == "changed":
                 status.changed.append(clause)
     for group in consistency_report(searcher):
         if group.inconsistent:
@@ -242,10 +235,6 @@ def precedent_statuses(searcher: Searcher) -> dict[str, PrecedentStatus]:
                     out[case_id].conflicts_with = [c for c in ids if c != case_id]
                     out[case_id].group = frozenset(ids)
     return out
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.casefold())
 
 
 def _partitions(rulings: list[Ruling], key) -> bool:

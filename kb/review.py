@@ -11,15 +11,13 @@ force on the guidance's effective date and the current one, or it is in no curre
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from kb.catalog import Catalog
 from kb.csv_export import write_csv
 from kb.types import VersionInfo
-
-_CLAUSE_RE = re.compile(r"(?<![\w.-])[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+(?:\.\d+)*(?![\w-]|\.\d)")
+from kb.versions import ClauseHistory, cited_clauses
 
 
 @dataclass
@@ -78,12 +76,13 @@ def review_list(
     `outdated`: case id -> the clauses changed or gone since that ruling was decided."""
     today = today or dt.date.today().isoformat()
     known = catalog.clause_ids()
+    history = ClauseHistory(catalog)
     items: list[ReviewItem] = []
     for doc_type in ("policy", "guidance"):
         for version in catalog.current_versions(doc_type):
             item = _item(version, doc_type, today)
             if doc_type == "guidance" and version.effective_from:
-                item.stale = _stale(catalog, version, known)
+                item.stale = _stale(catalog, history, version, known)
             if item.past_due or item.stale:
                 items.append(item)
     for ruling in catalog.current_rulings():
@@ -120,19 +119,17 @@ def _item(version: VersionInfo, doc_type: str, today: str) -> ReviewItem:
     )
 
 
-def _stale(catalog: Catalog, version: VersionInfo, known: set[str]) -> list[StaleClause]:
+def _stale(
+    catalog: Catalog, history: ClauseHistory, version: VersionInfo, known: set[str]
+) -> list[StaleClause]:
     """The clauses a guidance version cites that changed after it took effect."""
     text = "\n".join(p.text for p in catalog.passages_of(version.version_id))
-    cited = sorted({c for c in _CLAUSE_RE.findall(text) if c in known})
-    out = []
-    for clause in cited:
-        then = catalog.clause_text(clause, version.effective_from)
-        if then is None:
-            continue  # not in force when the guidance was written: nothing to compare with
-        now = catalog.clause_text(clause)
-        if now is None or (now[0] != then[0] and _words(now[1]) != _words(then[1])):
-            out.append(_changed(catalog, clause))
-    return out
+    cited = sorted(cited_clauses(text) & known)
+    return [
+        _changed(catalog, clause)
+        for clause in cited
+        if history.change(clause, version.effective_from)
+    ]
 
 
 def _changed(catalog: Catalog, clause: str) -> StaleClause:
@@ -140,7 +137,3 @@ def _changed(catalog: Catalog, clause: str) -> StaleClause:
     if now is None:
         return StaleClause(clause, None, None)
     return StaleClause(clause, now.doc_id, catalog.version(now.version_id).effective_from)
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.casefold())

@@ -10,6 +10,7 @@ are paired: *moved* when the text is the same, *changed* otherwise.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,46 @@ from kb.errors import NotFoundError
 from kb.types import HEADING_SEPARATOR, VersionInfo
 
 RENAME_SIMILARITY = 0.8
+# A clause id where a text cites one ("check LIVE-DNG-3.1 first."), not part of a longer id.
+CITED_CLAUSE_RE = re.compile(r"(?<![\w.-])[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+(?:\.\d+)*(?![\w-]|\.\d)")
 _CLAUSE = "\x00clause"  # first part of a clause's section key: no heading can be this
+
+
+def cited_clauses(text: str) -> set[str]:
+    """The clause ids a text names (and anything shaped like one: check against the catalog)."""
+    return set(CITED_CLAUSE_RE.findall(text))
+
+
+class ClauseHistory:
+    """Whether clauses changed since a date: a clause *changed* when its words (case, spacing
+    and punctuation aside) differ between the policy version in force then and the current
+    one, and is *removed* when no current policy has it. Texts are read once per clause and
+    date."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._texts: dict[tuple[str, str | None], tuple[int, str] | None] = {}
+
+    def change(self, clause: str, since: str) -> str | None:
+        """ "changed", "removed" or None (also when it was in no policy on `since`, since
+        there is nothing to compare with)."""
+        then, now = self._text(clause, since), self._text(clause, None)
+        if then is None:
+            return None
+        if now is None:
+            return "removed"
+        if then[0] != now[0] and _words(then[1]) != _words(now[1]):
+            return "changed"
+        return None
+
+    def _text(self, clause: str, on: str | None) -> tuple[int, str] | None:
+        if (clause, on) not in self._texts:
+            self._texts[clause, on] = self.catalog.clause_text(clause, on)
+        return self._texts[clause, on]
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())
 
 
 @dataclass
