@@ -277,6 +277,12 @@ class KnowledgeBase:
         if self.store is not None:
             self.store.close()
 
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def answerer(self) -> Answerer:
         """Extractive answers over the same searcher (made on first use)."""
@@ -436,7 +442,7 @@ class KnowledgeBase:
         ]
         shown = self._ruling_shown(ruling, user)
         view.ruling = shown
-        view.precedent = self._precedent_shown(ruling.case_id, user)
+        view.precedent = self._precedent_shown(self.precedents().get(ruling.case_id), gate)
         meta = {**info.metadata, TEACHING: shown.teaching_example}
         if shown.superseded_by != ruling.superseded_by:
             meta["superseded_by"] = None
@@ -671,12 +677,11 @@ class KnowledgeBase:
         ids = [c for c, status in self.precedents().items() if status.labels & wanted]
         return _as_ids(filters, PRECEDENT, ids)
 
-    def _precedent_shown(self, case_id: str, user: User) -> PrecedentStatus | None:
-        """A ruling's precedent status, naming only rulings `user` may see."""
-        status = self.precedents().get(case_id)
-        if status is None or not status.conflicts_with:
+    @staticmethod
+    def _precedent_shown(status: PrecedentStatus | None, gate: Gate) -> PrecedentStatus | None:
+        """A ruling's precedent status, naming only rulings the gate lets through."""
+        if status is None or not status.conflicts_with or gate.open:
             return status
-        gate = self.gate(user)
         return replace(
             status, conflicts_with=[c for c in status.conflicts_with if gate.document(c)]
         )
@@ -697,12 +702,14 @@ class KnowledgeBase:
         status, and whose metadata no longer names rulings `user` may not see."""
         overrides = self._overrides()
         gate = self.gate(user)
+        statuses = None  # worked out for the first ruling among the hits
         for hit in hits:
             case_id = hit.citation.doc_id
-            if hit.citation.doc_type == "ruling" and case_id in overrides:
-                hit.metadata = {**hit.metadata, TEACHING: overrides[case_id]}
             if hit.citation.doc_type == "ruling":
-                precedent = self._precedent_shown(case_id, user)
+                if case_id in overrides:
+                    hit.metadata = {**hit.metadata, TEACHING: overrides[case_id]}
+                statuses = self.precedents() if statuses is None else statuses
+                precedent = self._precedent_shown(statuses.get(case_id), gate)
                 if precedent is not None:
                     hit.metadata = {**hit.metadata, **_precedent_json(precedent)}
             other = hit.metadata.get("superseded_by")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
@@ -22,16 +20,11 @@ def collection() -> None:
     """Trainers' collections of passages and rulings (create, add, note, move, export)."""
 
 
-@contextmanager
-def _kb(settings: Settings) -> Iterator[KnowledgeBase]:
+def _kb(settings: Settings) -> KnowledgeBase:
     """The knowledge base with its user data (made here when there is none yet)."""
     from kb.service import KnowledgeBase
 
-    kb = KnowledgeBase.open(settings, user_data=True)
-    try:
-        yield kb
-    finally:
-        kb.close()
+    return KnowledgeBase.open(settings, user_data=True)
 
 
 @click.command()

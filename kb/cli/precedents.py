@@ -32,13 +32,10 @@ def similar(
 
     if (text is None) == (case_id is None):
         raise click.UsageError("give a case description TEXT or --case ID (not both)")
-    kb = KnowledgeBase.open(settings)
-    try:
+    with KnowledgeBase.open(settings) as kb:
         found = kb.similar(
             LOCAL_USER, text, case_id=case_id, k=k, filters=kb.parse_filters(list(filters))
         )
-    finally:
-        kb.close()
     if as_json:
         click.echo(json.dumps(found.to_dict(), ensure_ascii=False))
         return
@@ -79,13 +76,10 @@ def consistency(
     from kb.precedents import GROUP_THRESHOLD
     from kb.service import KnowledgeBase
 
-    kb = KnowledgeBase.open(settings)
-    try:
+    with KnowledgeBase.open(settings) as kb:
         groups = kb.consistency(
             LOCAL_USER, threshold, surface=surface, region=region, clause=clause
         )
-    finally:
-        kb.close()
     shown = groups if show_all else [g for g in groups if g.open]
     settled = [g for g in groups if g.inconsistent and g.resolution]
     if as_json:
@@ -134,11 +128,8 @@ def resolve(settings: Settings, case_id: str, standing: str, note: str) -> None:
     """Settle the inconsistent group CASE_ID is in: the outcome that stands (or both)."""
     from kb.service import KnowledgeBase
 
-    kb = KnowledgeBase.open(settings, user_data=True)
-    try:
+    with KnowledgeBase.open(settings, user_data=True) as kb:
         done = kb.resolve(case_id, standing, note, LOCAL_USER)
-    finally:
-        kb.close()
     console.print(
         f"settled {', '.join(sorted(done.case_ids))}: {done.standing} stands"
         + ("" if done.standing == "both" else "; the others are not to be followed")
@@ -155,11 +146,8 @@ def review(settings: Settings, owner: str | None, as_json: bool, as_csv: bool) -
     from kb.review import to_csv
     from kb.service import KnowledgeBase
 
-    kb = KnowledgeBase.open(settings)
-    try:
+    with KnowledgeBase.open(settings) as kb:
         items = kb.review(LOCAL_USER, owner)
-    finally:
-        kb.close()
     if as_json:
         click.echo(json.dumps({"items": [i.to_dict() for i in items]}, ensure_ascii=False))
         return
@@ -183,11 +171,8 @@ def ruling(settings: Settings, case_id: str, statement: bool, as_json: bool) -> 
     """A ruling: decision, grounds and default enforcement of the clauses it applied."""
     from kb.service import KnowledgeBase
 
-    kb = KnowledgeBase.open(settings)
-    try:
+    with KnowledgeBase.open(settings) as kb:
         found = kb.statement(case_id, LOCAL_USER)
-    finally:
-        kb.close()
     if as_json:
         click.echo(json.dumps(found.to_dict(), ensure_ascii=False))
         return

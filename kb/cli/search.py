@@ -72,8 +72,7 @@ def search(
 
     if (query is None) == (queries is None):
         raise click.UsageError("give a QUERY or --queries FILE (not both)")
-    kb = KnowledgeBase.open(settings)
-    try:
+    with KnowledgeBase.open(settings) as kb:
         if queries is not None:
             _batch(kb, queries, k, mode, max_per_doc, list(filters), as_of, by)
             return
@@ -87,8 +86,6 @@ def search(
         response = kb.search(
             query, LOCAL_USER, k=k, filters=parsed, mode=mode, max_per_doc=max_per_doc, by=by
         ).response
-    finally:
-        kb.close()
     if as_json:
         click.echo(json.dumps(response.to_dict(), ensure_ascii=False))
         return

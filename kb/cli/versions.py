@@ -23,11 +23,8 @@ def diff(settings: Settings, doc_id: str, old: str | None, new: str | None, as_j
     from kb.service import KnowledgeBase
     from kb.versions import heading
 
-    kb = KnowledgeBase.open(settings)
-    try:
+    with KnowledgeBase.open(settings) as kb:
         result = kb.diff(doc_id, LOCAL_USER, old, new)
-    finally:
-        kb.close()
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
         return
@@ -68,11 +65,8 @@ def impact(
     """What a change to DOC_ID touches: guidance, rulings and collections per section."""
     from kb.service import KnowledgeBase
 
-    kb = KnowledgeBase.open(settings)
-    try:
+    with KnowledgeBase.open(settings) as kb:
         result = kb.impact(doc_id, LOCAL_USER, old, new)
-    finally:
-        kb.close()
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
         return
