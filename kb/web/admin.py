@@ -8,6 +8,7 @@ from kb.errors import QueryError
 from kb.users import ROLES
 from kb.web.auth import auth, current, require
 from kb.web.params import date_param
+from kb.web.views import attachment
 
 bp = Blueprint("admin", __name__)
 
@@ -32,14 +33,7 @@ def audit_query(args) -> tuple[list[dict], dict]:
 
 def audit_csv(events: list[dict]):
     """An audit export response."""
-    return (
-        auth().audit.to_csv(events),
-        200,
-        {
-            "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": 'attachment; filename="audit.csv"',
-        },
-    )
+    return attachment(auth().audit.to_csv(events), "audit.csv")
 
 
 @bp.route("/admin/users", methods=["GET", "POST"])

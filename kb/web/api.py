@@ -68,14 +68,7 @@ def document_impact(doc_id: str):
     args = request.args
     result = kb().service.impact(doc_id, current(), args.get("from"), args.get("to"))
     if _wants_csv():
-        return (
-            result.to_csv(),
-            200,
-            {
-                "Content-Type": "text/csv; charset=utf-8",
-                "Content-Disposition": f'attachment; filename="{doc_id}-impact.csv"',
-            },
-        )
+        return views.attachment(result.to_csv(), f"{doc_id}-impact.csv")
     return jsonify(result.to_dict())
 
 
@@ -134,14 +127,7 @@ def consistency():
 
     groups = kb().service.consistency(current(), **_report_filters())
     if _wants_csv():
-        return (
-            report_csv([g for g in groups if g.open]),
-            200,
-            {
-                "Content-Type": "text/csv; charset=utf-8",
-                "Content-Disposition": 'attachment; filename="consistency.csv"',
-            },
-        )
+        return views.attachment(report_csv([g for g in groups if g.open]), "consistency.csv")
     return jsonify(
         {
             "groups": [g.to_dict() for g in groups if g.open],
@@ -172,14 +158,7 @@ def review():
 
     items = kb().service.review(current(), request.args.get("owner"))
     if _wants_csv():
-        return (
-            to_csv(items),
-            200,
-            {
-                "Content-Type": "text/csv; charset=utf-8",
-                "Content-Disposition": 'attachment; filename="review.csv"',
-            },
-        )
+        return views.attachment(to_csv(items), "review.csv")
     return jsonify({"items": [i.to_dict() for i in items]})
 
 
@@ -243,14 +222,7 @@ def collection_export(name: str):
     fmt = request.args.get("format", "md")
     text = kb().service.export(name, fmt, current())
     mime = "text/csv" if fmt == "csv" else "text/markdown"
-    return (
-        text,
-        200,
-        {
-            "Content-Type": f"{mime}; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
-        },
-    )
+    return views.attachment(text, f"{name}.{fmt}", mime)
 
 
 @bp.get("/audit")

@@ -1,5 +1,5 @@
-"""What the pages and the API share: the arguments of a search request, and results grouped
-by authority."""
+"""What the pages and the API share: the arguments of a search request, results grouped by
+authority, and download responses."""
 
 from __future__ import annotations
 
@@ -21,6 +21,18 @@ def search_args(req: SearchRequest) -> dict[str, Any]:
         "by": req.by,
         "facets": tuple(key for key, _ in FACETS),
     }
+
+
+def attachment(text: str, filename: str, mime: str = "text/csv"):
+    """A download response: `text` as a UTF-8 file named `filename`."""
+    return (
+        text,
+        200,
+        {
+            "Content-Type": f"{mime}; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )
 
 
 def group_hits(hits: list[SearchHit]) -> list[tuple[str, str, list[SearchHit]]]:
