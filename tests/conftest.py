@@ -105,6 +105,20 @@ def shared(*parts: str) -> Path:
     return path
 
 
+def ingest_files(tmp_path_factory, name: str, files: dict[str, str]) -> Settings:
+    """`files` (path -> text) written to a new folder and ingested, without errors, into a
+    new data dir; its settings."""
+    from kb.ingest.pipeline import ingest
+
+    src = tmp_path_factory.mktemp(f"{name}-src")
+    for rel, text in files.items():
+        (src / rel).write_text(text)
+    settings = Settings.load(data_dir=tmp_path_factory.mktemp(name) / "index")
+    report = ingest(settings, [src])
+    assert report.errors == [], [str(e) for e in report.errors]
+    return settings
+
+
 @pytest.fixture(scope="session")
 def corpus_settings(tmp_path_factory, shared_cache) -> Settings:
     """The shipped sample corpus, ingested once for the whole session."""

@@ -12,8 +12,9 @@ import pytest
 
 from kb.cli import main
 from kb.collections import Collections
-from kb.ingest.pipeline import ingest
 from kb.web import create_app
+
+from .conftest import ingest_files
 
 POLICY = """
 ---
@@ -104,16 +105,13 @@ RULINGS = [
 
 @pytest.fixture(scope="module")
 def pets(tmp_path_factory, shared_cache):
-    from kb.config import Settings
-
-    src = tmp_path_factory.mktemp("pets-src")
-    (src / "pets.md").write_text(POLICY.format(**V1).lstrip())
-    (src / "pets.v2.md").write_text(POLICY.format(**V2).lstrip())
-    (src / "playbook.md").write_text(GUIDANCE.lstrip())
-    (src / "rulings.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RULINGS))
-    settings = Settings.load(data_dir=tmp_path_factory.mktemp("pets") / "index")
-    report = ingest(settings, [src])
-    assert report.errors == [], [str(e) for e in report.errors]
+    files = {
+        "pets.md": POLICY.format(**V1).lstrip(),
+        "pets.v2.md": POLICY.format(**V2).lstrip(),
+        "playbook.md": GUIDANCE.lstrip(),
+        "rulings.jsonl": "".join(json.dumps(r) + "\n" for r in RULINGS),
+    }
+    settings = ingest_files(tmp_path_factory, "pets", files)
     store = Collections(settings.user_data_path())
     store.create("Feeding")
     from kb.search.hybrid import Searcher

@@ -11,9 +11,9 @@ import json
 import pytest
 
 from kb.cli import main
-from kb.ingest.pipeline import ingest
 from kb.web import create_app
 
+from .conftest import ingest_files
 from .test_impact import POLICY, RULINGS, V1, V2
 
 GUIDANCE = """
@@ -55,20 +55,16 @@ Yes, within PET-1.2.
 
 @pytest.fixture(scope="module")
 def pets(tmp_path_factory, shared_cache):
-    from kb.config import Settings
-
-    src = tmp_path_factory.mktemp("review-src")
     # v2.0 is in force since 2026-06-01: PET-1.1 changed, PET-1.3 went, PET-1.2 is the same.
-    (src / "pets.v1.md").write_text(POLICY.format(**V1).lstrip())
-    (src / "pets.md").write_text(
-        POLICY.format(**{**V2, "date": "2026-06-01", "status": "current"}).lstrip()
-    )
-    (src / "playbook.md").write_text(GUIDANCE.lstrip())
-    (src / "faq.md").write_text(FAQ.lstrip())
-    (src / "rulings.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RULINGS))
-    settings = Settings.load(data_dir=tmp_path_factory.mktemp("review") / "index")
-    report = ingest(settings, [src])
-    assert report.errors == [], [str(e) for e in report.errors]
+    current = {**V2, "date": "2026-06-01", "status": "current"}
+    files = {
+        "pets.v1.md": POLICY.format(**V1).lstrip(),
+        "pets.md": POLICY.format(**current).lstrip(),
+        "playbook.md": GUIDANCE.lstrip(),
+        "faq.md": FAQ.lstrip(),
+        "rulings.jsonl": "".join(json.dumps(r) + "\n" for r in RULINGS),
+    }
+    settings = ingest_files(tmp_path_factory, "review", files)
     return settings
 
 

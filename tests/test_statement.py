@@ -8,8 +8,9 @@ import json
 import pytest
 
 from kb.cli import main
-from kb.ingest.pipeline import ingest
 from kb.web import create_app
+
+from .conftest import ingest_files
 
 POLICY = """---
 id: vehicles
@@ -61,15 +62,8 @@ RULING = {
 
 @pytest.fixture(scope="module")
 def vehicles(tmp_path_factory, shared_cache):
-    from kb.config import Settings
-
-    src = tmp_path_factory.mktemp("vehicles-src")
-    (src / "vehicles.md").write_text(POLICY)
-    (src / "rulings.jsonl").write_text(json.dumps(RULING) + "\n")
-    settings = Settings.load(data_dir=tmp_path_factory.mktemp("vehicles") / "index")
-    report = ingest(settings, [src])
-    assert report.errors == [], [str(e) for e in report.errors]
-    return settings
+    files = {"vehicles.md": POLICY, "rulings.jsonl": json.dumps(RULING) + "\n"}
+    return ingest_files(tmp_path_factory, "vehicles", files)
 
 
 def test_the_answer_card_leads_with_what_to_do(vehicles):
