@@ -113,3 +113,16 @@ def test_pages_show_the_badge_and_the_list_is_for_policy_users(pets):
     assert pol.get("/review?owner=Pet+Ops").status_code == 200
     exported = pol.get("/api/review?format=csv")
     assert exported.mimetype == "text/csv" and "pet-playbook" in exported.get_data(as_text=True)
+
+
+def test_the_shipped_faq_predates_the_driving_rule(corpus_settings, runner):
+    # The FAQ (in force since 2025-12-08) still answers the car question under Dangerous Acts
+    # v1.0; v2.0 (2026-02-01) rewrote LIVE-DNG-3.2 and added a ban on streaming while driving.
+    out = runner.invoke(main, ["--data-dir", str(corpus_settings.data_dir), "review", "--json"])
+    assert out.exit_code == 0, out.output
+    items = {i["doc_id"]: i for i in json.loads(out.output)["items"]}
+    faq = items["new-moderator-faq"]
+    assert [c["clause_id"] for c in faq["stale_clauses"]] == ["LIVE-DNG-3.2"]
+    assert "cites LIVE-DNG-3.2, changed 2026-02-01" in faq["reasons"]
+    # Guidance written after the change is not flagged for it.
+    assert "edge-case-playbook" not in items or not items["edge-case-playbook"]["stale_clauses"]
