@@ -53,6 +53,7 @@ PRECEDENT = "precedent_status"
 VIRTUAL_KEYS = frozenset({PRECEDENT})
 _STATUSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per loaded generation
 _REVIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per generation, per day
+_CLAUSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per loaded generation
 
 
 @dataclass
@@ -453,6 +454,22 @@ class KnowledgeBase:
         """One passage `user` may read, with the document version it belongs to."""
         p = self.gate(user).passage_or_404(passage_id)
         return p, self.document(p.doc_id, user, str(p.version_id))
+
+    def clause(self, clause_id: str, user: User) -> Passage:
+        """The first passage of clause `clause_id` (any case) in its current version, when
+        `user` may read it (NotFoundError otherwise, as for an id no policy has)."""
+        p = self.searcher.catalog.clause_passage(clause_id.strip().upper())
+        if p is None or not self.gate(user).passage(p.passage_id):
+            raise NotFoundError(f"no clause {clause_id!r}")
+        return p
+
+    def clause_ids(self) -> frozenset[str]:
+        """Every clause id any stored version has (worked out once per generation): the ids
+        the pages link when a text names them."""
+        found = _CLAUSES.get(self.searcher)
+        if found is None:
+            found = _CLAUSES[self.searcher] = frozenset(self.searcher.catalog.clause_ids())
+        return found
 
     def ruling(self, case_id: str, user: User) -> Ruling:
         """The current ruling `case_id` as `user` may see it (NotFoundError otherwise)."""

@@ -200,7 +200,7 @@ def _block(tag: Tag, kind: str, builder: SectionBuilder, body: TextAssembler) ->
         text = " ".join(caption.get_text(" ").split()) if caption else ""
         if text:
             builder.block("paragraph", *body.add(text))
-        _add_lines(_table_rows(tag), "table", builder, body)
+        _add_table(_table_rows(tag), builder, body)
     elif tag.name in ("ul", "ol"):
         items = []
         for n, li in enumerate(tag.find_all("li", recursive=False), start=1):
@@ -226,13 +226,43 @@ def _block(tag: Tag, kind: str, builder: SectionBuilder, body: TextAssembler) ->
             builder.block(kind, *body.add(text))
 
 
-def _table_rows(table: Tag) -> list[str]:
+# A colspan beyond this is a typo or an attack; the cell still counts once.
+_MAX_COLSPAN = 50
+
+
+def _table_rows(table: Tag) -> list[list[str]]:
+    """Cell texts per row; a cell spanning n columns is followed by n - 1 empty ones."""
     rows = []
     for tr in table.find_all("tr"):
-        cells = [" ".join(c.get_text(" ").split()) for c in tr.find_all(["th", "td"])]
+        cells: list[str] = []
+        for cell in tr.find_all(["th", "td"]):
+            cells.append(" ".join(cell.get_text(" ").split()))
+            span = str(cell.get("colspan") or "1").strip()
+            extra = int(span) - 1 if span.isdigit() else 0
+            cells.extend([""] * min(extra, _MAX_COLSPAN))
         if any(cells):
-            rows.append(" | ".join(cells))
+            rows.append(cells)
     return rows
+
+
+def _add_table(rows: list[list[str]], builder: SectionBuilder, body: TextAssembler) -> None:
+    """A table as a GitHub-flavoured Markdown table (the first row is its header), so it reads
+    and renders like a Markdown policy's. Parts: the header with its delimiter row, then each
+    row, as the Markdown parser gives them (the chunker repeats the header on split rows)."""
+    if not rows:
+        return
+    width = max(len(r) for r in rows)
+
+    def line(cells: list[str]) -> str:
+        cells = [c.replace("\\", "\\\\").replace("|", "\\|") for c in cells]
+        return "| " + " | ".join(cells + [""] * (width - len(cells))) + " |"
+
+    start, _ = body.add(line(rows[0]))
+    _, end = body.add("|" + "---|" * width, sep="\n")
+    parts = [(start, end)]
+    for row in rows[1:]:
+        parts.append(body.add(line(row), sep="\n"))
+    builder.block("table", start, parts[-1][1], parts)
 
 
 def _add_lines(lines: list[str], kind: str, builder: SectionBuilder, body: TextAssembler) -> None:

@@ -59,6 +59,7 @@ ACTIONS = {
     "ui.document": "view",
     "api.document": "view",
     "ui.passage": "view",
+    "ui.clause": "view",
     "api.passage": "view",
     "ui.document_diff": "view",
     "api.document_diff": "view",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from kb.blank import is_blank
 from kb.errors import QueryError
-from kb.web import params, views
+from kb.web import params, render, views
 from kb.web.auth import current, require
 from kb.web.state import kb
 
@@ -44,6 +45,29 @@ def search():
     user = current()
     names = [c["name"] for c in service.collection_names(user)] if user.can("policy") else []
     return render_template("search.html", selected=selected, collection_names=names, **context)
+
+
+@bp.app_template_global()
+def text_html(text: str, doc_type: str = "ruling", query: str = "") -> Markup:
+    """A passage's (or a ruling field's) text as the pages show it: policy and guidance
+    Markdown rendered and sanitised, rulings as written; query words marked, clause ids
+    linked."""
+    return Markup(
+        render.passage_html(
+            text,
+            markdown=doc_type != "ruling",
+            query=query,
+            clause_ids=kb().service.clause_ids(),
+            clause_url=lambda clause_id: url_for("ui.clause", clause_id=clause_id),
+        )
+    )
+
+
+@bp.get("/clauses/<clause_id>")
+def clause(clause_id: str):
+    """A clause by id: its current version, scrolled to it."""
+    p = kb().service.clause(clause_id, current())
+    return redirect(url_for("ui.passage", passage_id=p.passage_id))
 
 
 @bp.get("/documents/<doc_id>")

@@ -53,7 +53,7 @@ def test_boilerplate_is_stripped_and_headings_make_paths():
     assert paths == [[], ["Severity tiers"], ["Severity tiers", "Who decides"]]
     texts = [[doc.body[b.start : b.end] for b in s.blocks] for s in doc.sections]
     assert texts[0] == ["Every case gets a severity tier."]
-    assert texts[1] == ["Tier | Meaning\nS0 | Imminent risk\nS1 | Urgent"]
+    assert texts[1] == ["| Tier | Meaning |\n|---|---|\n| S0 | Imminent risk |\n| S1 | Urgent |"]
     assert texts[2] == [
         "Loose text in a callout.",
         "ERT: Emergency response team\nT2: Senior reviewers",

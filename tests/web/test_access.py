@@ -190,6 +190,10 @@ def _walk(hidden, collection):
             ("get", f"/passages/{h['guidance_passage']}", {}, hide),
             ("get", f"/passages/{h['old_passage']}", {}, hide),
         ],
+        "/clauses/<clause_id>": [
+            ("get", "/clauses/live-dng-3.1", {}, ok),
+            ("get", "/clauses/NO-SUCH-1", {}, {role: 404 for role in ok}),
+        ],
         "/api/passages/<passage_id>": [
             ("get", f"/api/passages/{h['guidance_passage']}", {}, hide),
             ("get", f"/api/passages/{h['old_passage']}", {}, hide),

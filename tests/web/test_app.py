@@ -86,7 +86,7 @@ def test_document_view_versions_and_arriving_passage(client):
     jump = client.get(f"/passages/{passage['passage_id']}")
     assert jump.status_code == 302 and jump.location.endswith("#" + passage["passage_id"])
     page = client.get(jump.location).get_data(as_text=True)
-    assert f'class="passage arrived" id="{passage["passage_id"]}"' in page
+    assert f'class="passage md arrived" id="{passage["passage_id"]}"' in page
     assert f'id="{passage["anchor"]}"' in page and 'id="version-select"' in page
     hist = client.get(f"/documents/minors-on-live?version={old_id}").get_data(as_text=True)
     assert "This is a historical version" in hist
