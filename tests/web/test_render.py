@@ -110,3 +110,38 @@ def test_the_renderer_alone():
     assert [a["href"] for a in soup.select("a")] == ["/clauses/LIVE-X-1", "https://example.org"]
     assert "LIVE-X-2" in soup.get_text()
     assert passage_html("a < b & c", markdown=False) == "a &lt; b &amp; c"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/",
+        "/?q=sparkler",
+        "/documents/dangerous-acts-and-challenges",
+        "/documents/ESC-1010",
+        "/documents/dangerous-acts-and-challenges/diff",
+        "/documents/dangerous-acts-and-challenges/impact",
+        "/rulings/similar?q=sparkler",
+        "/consistency",
+        "/review",
+        "/collections",
+        "/admin/users",
+        "/admin/audit",
+    ],
+)
+def test_every_page_has_one_h1_a_skip_link_labels_and_an_icon(client, url):
+    page = _soup(client.get(url))
+    assert len(page.select("h1")) == 1, url
+    skip = page.select_one("body > a.skip")
+    assert skip is page.select_one("body a") and skip["href"] == "#main"
+    assert page.select_one("main#main")
+    assert page.select_one("link[rel=icon]")["href"].endswith("favicon.svg")
+    for control in page.select("input:not([type=hidden]), select, textarea"):
+        labelled = control.get("aria-label") or control.find_parent("label")
+        labelled = labelled or (
+            control.get("id") and page.select_one(f"label[for={control['id']}]")
+        )
+        assert labelled, f"{url}: unlabelled {control}"
+    icon = client.get(page.select_one("link[rel=icon]")["href"])
+    icon.close()  # a static file is streamed: close it
+    assert icon.status_code == 200

@@ -44,9 +44,25 @@
   if (select_version) {
     select_version.addEventListener("change", function () { select_version.form.submit(); });
   }
+  // A filter applies as soon as it is ticked; the page that comes back keeps focus on it.
+  var KEY = "kb.filter-focus";
   document.querySelectorAll("#filters input[type=checkbox]").forEach(function (el) {
-    el.addEventListener("change", function () { el.form.submit(); });
+    el.addEventListener("change", function () {
+      try { sessionStorage.setItem(KEY, el.name + "=" + el.value); } catch (err) { /* private mode */ }
+      el.form.submit();
+    });
   });
+  var wanted = null;
+  try { wanted = sessionStorage.getItem(KEY); sessionStorage.removeItem(KEY); } catch (err) { /* private mode */ }
+  var phone = window.matchMedia && window.matchMedia("(max-width: 800px)").matches;
+  var box = document.querySelector("details.filterbox");
+  if (box && phone && !wanted) { box.open = false; }
+  if (wanted) {
+    var eq = wanted.indexOf("=");
+    document.querySelectorAll("#filters input[type=checkbox]").forEach(function (el) {
+      if (el.name === wanted.slice(0, eq) && el.value === wanted.slice(eq + 1)) { el.focus(); }
+    });
+  }
   var arrived = document.querySelector(".passage.arrived");
   if (arrived) { arrived.scrollIntoView({ block: "center" }); }
 })();
