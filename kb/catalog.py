@@ -534,6 +534,18 @@ class Catalog:
         )
         return [_version(r) for r in rows]
 
+    def listing_rows(self) -> list[sqlite3.Row]:
+        """For every stored passage, in one query: what a reader sees it as part of (doc,
+        version, clause or section) and what lists sort it by (date, title, outcome)."""
+        return self.db.execute(
+            "SELECT p.passage_id, p.version_id, p.clause_id, p.anchor, d.doc_id, d.doc_type, "
+            "COALESCE(r.decision_date, v.effective_from, '') AS date, v.title, "
+            "COALESCE(r.outcome, '') AS outcome "
+            "FROM passages p JOIN versions v ON v.version_id = p.version_id "
+            "JOIN documents d ON d.doc_id = v.doc_id "
+            "LEFT JOIN rulings r ON r.version_id = p.version_id"
+        ).fetchall()
+
     def clause_ids(self) -> set[str]:
         """Every clause id any stored version has."""
         return {c for (c,) in self.db.execute("SELECT DISTINCT clause_id FROM passages") if c}

@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from kb.access import Gate, gate_for, restrict
+from kb.access import Gate, gate_for, ordinals, restrict
 from kb.blank import is_blank
 from kb.collections import Collections, Item, Resolution
 from kb.config import USER_DATA_FILE, Settings
 from kb.errors import ForbiddenError, KBError, NotFoundError, QueryError
+from kb.search import listing
 from kb.search.answer import Answer, Answerer
 from kb.search.filters import Filters
+from kb.search.fusion import Fused
 from kb.search.hybrid import Searcher
 from kb.types import (
     ENFORCEMENT,
@@ -230,6 +233,9 @@ class Results:
 
     response: SearchResponse
     facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    total: int | None = None  # results there are to page through, when known
+    offset: int = 0
+    sort: str = "relevance"
 
 
 @dataclass
@@ -338,25 +344,48 @@ class KnowledgeBase:
         max_per_doc: int | None = None,
         by: str = "clause",
         facets: tuple[str, ...] = (),
+        sort: str = "relevance",
+        offset: int = 0,
     ) -> Results:
         """Ranked, cited passages (one per clause or ruling `by="clause"`), and with `facets`
-        the counts of those keys' values over the query's candidates, as they are shown."""
+        the counts of those keys' values over the query's candidates, as they are shown.
+
+        `sort` (relevance, date: newest first, outcome) and `offset` page through the
+        candidates. A blank query lists everything the filters match instead, one row per
+        clause, guidance section or ruling, newest first unless sorted by outcome."""
+        if sort not in listing.SORTS:
+            raise QueryError(f"unknown sort {sort!r}; valid: {', '.join(listing.SORTS)}")
+        if offset < 0:
+            raise QueryError(f"offset must be at least 0, got {offset}")
         searcher = self.searcher
         scoped = self.scope(filters, user)
+        if is_blank(query):
+            return self._browse(scoped, user, k, offset, sort, facets)
+        paged = offset > 0 or sort != "relevance"
         candidates = None
-        if facets:  # one retrieval serves both the results and the counts
+        if facets or paged:  # one retrieval serves the results, the counts and the pages
+            # A query's pages come from its fetch_k candidates; past them a page is empty.
             candidates = searcher.retrieve(
                 query, k=max(searcher.settings.fetch_k, k), filters=scoped, mode=mode
             )
         response = searcher.search(
             query,
-            k=k,
+            k=len(candidates) if paged else k,
             filters=scoped,
             mode=mode,
             max_per_doc=max_per_doc,
             candidates=candidates,
             by=by,
         )
+        total = None
+        if paged:
+            index = ordinals(searcher)
+            place = {index[h.passage.passage_id]: h for h in response.results}
+            ranked = listing.order(searcher, list(place), sort)
+            response.results = [place[o] for o in ranked][offset : offset + k]
+            for rank, hit in enumerate(response.results, start=offset + 1):
+                hit.rank = rank
+            total = len(place)
         self._shown(response.results, user)
         counts: dict[str, list[tuple[str, int]]] = {}
         if candidates is not None:
@@ -364,11 +393,38 @@ class KnowledgeBase:
                 shown = [g.best.ordinal for g in searcher.group(candidates)]
             else:
                 shown = [c.ordinal for c in candidates]
-            per_key = searcher.filters.facet_counts(shown, facets)
-            counts = {
-                key: sorted(per_key[key].items(), key=lambda kv: (-kv[1], kv[0])) for key in facets
-            }
-        return Results(response, counts)
+            counts = self._facets(shown, facets)
+            total = len(shown) if total is None else total
+        return Results(response, counts, total=total, offset=offset, sort=sort)
+
+    def _browse(
+        self, scoped: Filters, user: User, k: int, offset: int, sort: str, facets: tuple[str, ...]
+    ) -> Results:
+        """One page of everything `scoped` allows, a row per clause, section or ruling."""
+        started = time.perf_counter()
+        searcher = self.searcher
+        found = listing.browse(searcher, scoped, sort)
+        hits = [
+            searcher.hydrate(Fused(ordinal, 0.0), "", rank=rank)
+            for rank, ordinal in enumerate(found[offset : offset + k], start=offset + 1)
+        ]
+        self._shown(hits, user)
+        response = SearchResponse(
+            query="",
+            mode="browse",
+            results=hits,
+            filters=scoped.to_dict(),
+            took_ms=(time.perf_counter() - started) * 1000,
+        )
+        sort = "date" if sort == "relevance" else sort
+        return Results(response, self._facets(found, facets), len(found), offset, sort)
+
+    def _facets(self, ordinals_: list[int], keys: tuple[str, ...]) -> dict:
+        """For each key in `keys`, (value, count) over `ordinals_`, most common first."""
+        if not keys:
+            return {}
+        per_key = self.searcher.filters.facet_counts(ordinals_, keys)
+        return {key: sorted(per_key[key].items(), key=lambda kv: (-kv[1], kv[0])) for key in keys}
 
     def answer(self, query: str, user: User, filters: Filters | None = None) -> Answer:
         """The extractive, cited answer to `query` (or an abstention), with precedents."""

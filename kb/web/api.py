@@ -13,6 +13,7 @@ from kb.web.openapi import spec
 from kb.web.state import kb
 
 bp = Blueprint("api", __name__)
+EXPORT_ROWS = 10_000  # rows of a list exported as CSV, at most
 
 
 def _args():
@@ -26,11 +27,21 @@ def _args():
 
 @bp.route("/search", methods=["GET", "POST"])
 def search():
-    """Ranked, cited passages."""
+    """Ranked, cited passages; without a query, everything the filters match, a row per
+    clause, section or ruling (`format=csv`: all of it, up to EXPORT_ROWS)."""
     state = kb()
     req = state.request(_args())
+    if request.method == "GET" and _wants_csv():
+        # Everything there is: a query's whole candidate pool, or the whole list.
+        k = EXPORT_ROWS if is_blank(req.query) else state.settings.fetch_k
+        args = {**views.search_args(req), "k": k, "offset": 0, "facets": ()}
+        found = state.service.search(req.query, current(), **args)
+        return views.attachment(
+            views.results_csv(found.response.results, request.url_root), "results.csv"
+        )
     found = state.service.search(req.query, current(), **views.search_args(req))
     body = found.response.to_dict()
+    body.update(total=found.total, page=req.page, sort=found.sort)
     body["facets"] = {k: dict(v) for k, v in found.facets.items()}
     return jsonify(body)
 

@@ -11,6 +11,8 @@ from kb.collections import NAME_RE
 from kb.config import Settings
 from kb.search.filters import MAX_FILTER_VALUES, MAX_VALUE_LENGTH
 from kb.search.hybrid import MODES, UNITS
+from kb.search.listing import SORTS
+from kb.web.params import MAX_RESULT_PAGE
 
 
 class _Setting(str):
@@ -97,6 +99,20 @@ _OPTIONS = [
     *(_q(key, _FILTER, f"Filter: {text}.") for key, text in _FILTER_FIELDS.items()),
 ]
 _SEARCH_PARAMS = [_q("q", _QUERY, "The question or case description.", True), *_OPTIONS]
+_SORT = {"type": "string", "enum": list(SORTS), "default": "relevance"}
+_PAGE = {"type": "integer", "minimum": 1, "maximum": MAX_RESULT_PAGE, "default": 1}
+_LIST_PARAMS = [
+    _q(
+        "q",
+        {"type": "string", "maxLength": _MAX_QUERY_CHARS},
+        "The question or case description; empty lists everything the filters match, one row "
+        "per clause, guidance section or ruling.",
+    ),
+    *_OPTIONS,
+    _q("sort", _SORT, "relevance, date (newest first) or outcome (then newest)."),
+    _q("page", _PAGE, "Page of k results (1 is the first)."),
+    _q("format", {"type": "string", "enum": ["json", "csv"]}, "json, or csv: every result"),
+]
 
 _SEARCH_BODY = {
     **_obj(
@@ -122,6 +138,17 @@ _SEARCH_BODY = {
     ),
     "additionalProperties": False,
     "description": "The query parameters as a JSON object, filters under `filters`.",
+}
+
+_SEARCH_LIST_BODY = {
+    **_SEARCH_BODY,
+    "required": [],
+    "properties": {
+        **_SEARCH_BODY["properties"],
+        "q": {"type": "string", "maxLength": _MAX_QUERY_CHARS},
+        "sort": _SORT,
+        "page": _PAGE,
+    },
 }
 
 _GROUP = _obj(
@@ -197,6 +224,9 @@ _SCHEMAS = {
         mode=_STR,
         filters={"type": "object"},
         took_ms=_NUM,
+        total={"type": ["integer", "null"], "description": "Results there are, when known"},
+        page=_INT,
+        sort=_STR,
         results={"type": "array", "items": _ref("Hit")},
         facets={
             "type": "object",
@@ -367,9 +397,16 @@ def _document() -> dict[str, Any]:
         "paths": {
             "/api/search": {
                 "get": _op(
-                    "Ranked, cited passages with facet counts", _SEARCH_PARAMS, "Search", (400,)
+                    "Ranked, cited passages with facet counts; without a query, a list of what "
+                    "the filters match; format=csv exports every result",
+                    _LIST_PARAMS,
+                    "Search",
+                    (400,),
+                    media=("application/json", "text/csv"),
                 ),
-                "post": _op("Search with a JSON body", [], "Search", (400,), body=_SEARCH_BODY),
+                "post": _op(
+                    "Search with a JSON body", [], "Search", (400,), body=_SEARCH_LIST_BODY
+                ),
             },
             "/api/answer": {
                 "get": _op(

@@ -10,6 +10,7 @@ from typing import Any
 from kb.errors import QueryError
 from kb.search.filters import Filters
 from kb.search.hybrid import MODES, UNITS
+from kb.search.listing import SORTS
 
 # Filter fields the search page offers, with labels; the API accepts any known metadata key.
 FACETS = (
@@ -21,6 +22,7 @@ FACETS = (
     ("outcome", "Outcome"),
     ("ruling_status", "Ruling status"),
 )
+MAX_RESULT_PAGE = 10_000
 _RESERVED = {
     "q",
     "query",
@@ -32,6 +34,8 @@ _RESERVED = {
     "by",
     "filters",
     "page",
+    "sort",
+    "format",
     "date_from",
     "date_to",
 }
@@ -47,6 +51,8 @@ class SearchRequest:
     filters: Filters
     max_per_doc: int | None
     by: str = "clause"
+    sort: str = "relevance"
+    page: int = 1  # 1-based, of k results each
 
 
 def parse(
@@ -84,6 +90,14 @@ def parse(
     by = "clause" if by is None else by
     if by not in UNITS:
         raise QueryError(f"unknown unit {by!r}; valid: {', '.join(UNITS)}")
+    sort = given("sort")
+    sort = "relevance" if sort is None else sort
+    if sort not in SORTS:
+        raise QueryError(f"unknown sort {sort!r}; valid: {', '.join(SORTS)}")
+    page = given("page")
+    page = 1 if page is None else _int(page, "page", strict)
+    if not 1 <= page <= MAX_RESULT_PAGE:
+        raise QueryError(f"page must be between 1 and {MAX_RESULT_PAGE}, got {page}")
     if strict and "filters" in args:
         if not isinstance(args["filters"], dict):
             raise QueryError("'filters' must be an object of field: value or [values]")
@@ -112,7 +126,14 @@ def parse(
         date_to=date_param(given("date_to"), "date_to"),
     )
     return SearchRequest(
-        query=query, k=k, mode=mode, filters=filters, max_per_doc=max_per_doc, by=by
+        query=query,
+        k=k,
+        mode=mode,
+        filters=filters,
+        max_per_doc=max_per_doc,
+        by=by,
+        sort=sort,
+        page=page,
     )
 
 

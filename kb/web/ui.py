@@ -28,16 +28,29 @@ def search():
         "answer": None,
         "response": None,
         "error": None,
+        "pages": None,
+        "sort": "relevance",
+        "browsing": False,
     }
-    if not is_blank(context["q"]):
+    try:
+        req = state.request(request.args, default_k=20)
+        browsing = is_blank(req.query) and views.filtered(req)
+    except QueryError as exc:
+        req, browsing, context["error"] = None, False, str(exc)
+    if req is not None and (not is_blank(req.query) or browsing):
         try:
-            req = state.request(request.args, default_k=20)
             found = service.search(req.query, current(), **views.search_args(req))
             context.update(
                 response=found.response,
                 facets=found.facets,
                 groups=views.group_hits(found.response.results),
-                answer=service.answer(req.query, current(), req.filters),
+                pages=views.Pages(req.page, req.k, found.total, len(found.response.results)),
+                sort=found.sort,
+                browsing=browsing,
+                # Rulings only: an answer from policy passages is not what was asked for.
+                answer=None
+                if browsing or req.filters.terms.get("type") == ["ruling"]
+                else service.answer(req.query, current(), req.filters),
             )
         except QueryError as exc:
             context["error"] = str(exc)
@@ -45,6 +58,22 @@ def search():
     user = current()
     names = [c["name"] for c in service.collection_names(user)] if user.can("policy") else []
     return render_template("search.html", selected=selected, collection_names=names, **context)
+
+
+@bp.app_template_global()
+def url_with(_endpoint: str | None = None, **changes) -> str:
+    """This page's URL (or `_endpoint`'s, with the same query string) with some query-string
+    values changed (None removes one); a change of sort or filter starts again at page 1."""
+    args = request.args.copy()
+    if "page" not in changes:
+        args.pop("page", None)
+    for key, value in changes.items():
+        args.pop(key, None)
+        if value is not None:
+            args[key] = value
+    if _endpoint:
+        return url_for(_endpoint, **args.to_dict(flat=False))
+    return url_for(request.endpoint, **(request.view_args or {}), **args.to_dict(flat=False))
 
 
 @bp.app_template_global()

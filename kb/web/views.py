@@ -3,8 +3,11 @@ authority, and download responses."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin
 
+from kb.csv_export import write_csv
 from kb.types import SearchHit
 from kb.web.params import FACETS, SearchRequest
 
@@ -20,6 +23,8 @@ def search_args(req: SearchRequest) -> dict[str, Any]:
         "max_per_doc": req.max_per_doc,
         "by": req.by,
         "facets": tuple(key for key, _ in FACETS),
+        "sort": req.sort,
+        "offset": (req.page - 1) * req.k,
     }
 
 
@@ -33,6 +38,71 @@ def attachment(text: str, filename: str, mime: str = "text/csv"):
             "Content-Disposition": f'attachment; filename="{filename}"',
         },
     )
+
+
+RESULT_COLUMNS = (
+    "rank kind id title clause outcome date regions status precedent_status citation url text"
+).split()
+
+
+def results_csv(hits: list[SearchHit], root: str) -> str:
+    """Results as CSV, one row each: a ruling by its case id, a passage by its id; `url`
+    absolute from `root` (the app's base URL)."""
+    rows = []
+    for h in hits:
+        meta, c = h.metadata, h.citation
+        ruling = c.doc_type == "ruling"
+        rows.append(
+            [
+                h.rank,
+                c.doc_type,
+                c.doc_id if ruling else h.passage.passage_id,
+                c.title,
+                ", ".join(meta.get("clauses") or []) if ruling else h.passage.clause_id or "",
+                meta.get("outcome", "") if ruling else "",
+                meta.get("decision_date", "") if ruling else c.effective_from or "",
+                ", ".join(meta.get("regions") or []),
+                meta.get("ruling_status", c.status) if ruling else c.status,
+                meta.get("precedent_status", "") if ruling else "",
+                c.line(status=True),
+                urljoin(root, c.url.lstrip("/")),
+                h.passage.text,
+            ]
+        )
+    return write_csv(RESULT_COLUMNS, rows)
+
+
+def filtered(req: SearchRequest) -> bool:
+    """Does the request set any filter (so that a blank query lists what it matches)?"""
+    f = req.filters
+    return bool(f.terms or f.as_of or f.include_historical or f.date_from or f.date_to)
+
+
+@dataclass(frozen=True)
+class Pages:
+    """Where a page of results sits in the whole list."""
+
+    page: int
+    per_page: int
+    total: int | None
+    shown: int
+
+    @property
+    def first(self) -> int:
+        """Rank of the first result shown."""
+        return (self.page - 1) * self.per_page + 1
+
+    @property
+    def last(self) -> int:
+        """Rank of the last result shown."""
+        return self.first + self.shown - 1
+
+    @property
+    def has_next(self) -> bool:
+        """Are there results after this page?"""
+        if self.total is None:
+            return self.shown == self.per_page
+        return self.last < self.total
 
 
 def group_hits(hits: list[SearchHit]) -> list[tuple[str, str, list[SearchHit]]]:

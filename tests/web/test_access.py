@@ -10,6 +10,7 @@ import io
 import json
 import re
 import sqlite3
+from urllib.parse import quote_plus
 
 import pytest
 
@@ -83,8 +84,9 @@ def hidden(users_app):
         version = searcher.catalog.document(doc).versions[0]
         markers |= {f'"{p.passage_id}"' for p in searcher.catalog.passages_of(version.version_id)}
         markers.add(version.title)
+    # A link to the old version, however it ends (not version=25 inside version=251).
     markers |= {f'"{p.passage_id}"' for p in searcher.catalog.passages_of(old[1])} | {
-        f"version={old[1]}"
+        f"version={old[1]}{end}" for end in ('"', "#", "&", "\n", ",")
     }
     markers = {m for m in markers if m.strip('"') not in visible_text}
     team_passage = searcher.catalog.passages_of(
@@ -135,12 +137,20 @@ def _walk(hidden, collection):
     search = {"q": h["facts"][:300]}
     title_search = {"q": h["guidance_title"]}
     return {
-        "/": [("get", "/", {"query_string": search}, ok)],
+        "/": [
+            ("get", "/", {"query_string": search}, ok),
+            # Lists without a query: every ruling, and the hidden one asked for by id.
+            ("get", "/", {"query_string": {"type": "ruling", "k": 100}}, ok),
+            ("get", "/", {"query_string": {"doc_id": h["ruling"]}}, ok),
+        ],
         "/api/search": [
             ("get", "/api/search", {"query_string": search}, ok),
             ("post", "/api/search", {"json": {**title_search, "k": 50}}, ok),
             ("get", "/api/search", {"query_string": {**search, "history": "1"}}, ok),
             ("get", "/api/search", {"query_string": {**title_search, "as_of": "2023-01-01"}}, ok),
+            ("get", "/api/search", {"query_string": {"type": "ruling", "format": "csv"}}, ok),
+            ("get", "/api/search", {"query_string": {**search, "format": "csv"}}, ok),
+            ("get", "/api/search", {"query_string": {"type": "guidance", "sort": "date"}}, ok),
         ],
         "/api/answer": [("get", "/api/answer", {"query_string": title_search}, ok)],
         "/api/rulings/similar": [
@@ -341,7 +351,7 @@ def test_walk_every_route_as_each_role(users_app, clients, hidden, collection, r
             r.close()
             asked = (kwargs.get("query_string") or kwargs.get("json") or {}).get("q")
             if asked:  # the query itself is echoed back; it is not a leak
-                for form in (asked, html.escape(asked), json.dumps(asked)[1:-1]):
+                for form in (asked, html.escape(asked), json.dumps(asked)[1:-1], quote_plus(asked)):
                     body = body.replace(form, "")
             leaked = {m for m in hidden["markers"] if m in body}
             if role == "moderator":

@@ -144,7 +144,8 @@ def test_api_search_shape(client):
             400,
             "not a date",
         ),
-        ("get", "/api/search", {"query_string": {"q": ""}}, 400, "empty"),
+        ("get", "/api/answer", {"query_string": {"q": ""}}, 400, "empty"),
+        ("get", "/api/search", {"query_string": {"sort": "random"}}, 400, "unknown sort"),
         (
             "post",
             "/api/search",

@@ -12,6 +12,7 @@ import html
 import json
 import os
 import textwrap
+from urllib.parse import quote_plus
 
 import pytest
 
@@ -228,7 +229,7 @@ def _seen(h, role) -> set[str]:
         body = r.get_data(as_text=True)
         asked = (kwargs.get("query_string") or kwargs.get("json") or {}).get("q")
         if asked:
-            for form in (asked, html.escape(asked), json.dumps(asked)[1:-1]):
+            for form in (asked, html.escape(asked), json.dumps(asked)[1:-1], quote_plus(asked)):
                 body = body.replace(form, "")
         seen |= {m for m in [*MARKERS, OPEN_MARKER] if m in body}
     return seen
