@@ -534,6 +534,23 @@ class Catalog:
         )
         return [_version(r) for r in rows]
 
+    def document_index(self) -> list[tuple[str, str, bool, int | None, list[VersionInfo]]]:
+        """Every stored document: (doc id, type, removed, current version id, its versions
+        newest effective first), by doc id."""
+        rows = self.db.execute(
+            "SELECT v.*, d.doc_type, d.removed_at IS NOT NULL AS removed, d.current_version_id "
+            "FROM versions v JOIN documents d ON d.doc_id = v.doc_id "
+            "ORDER BY d.doc_id, v.effective_from DESC, v.version_id DESC"
+        )
+        out: dict[str, tuple[str, str, bool, int | None, list[VersionInfo]]] = {}
+        for r in rows:
+            entry = out.setdefault(
+                r["doc_id"],
+                (r["doc_id"], r["doc_type"], bool(r["removed"]), r["current_version_id"], []),
+            )
+            entry[4].append(_version(r))
+        return list(out.values())
+
     def listing_rows(self) -> list[sqlite3.Row]:
         """For every stored passage, in one query: what a reader sees it as part of (doc,
         version, clause or section) and what lists sort it by (date, title, outcome)."""

@@ -77,6 +77,8 @@ class AppliedClause:
     clause_id: str
     passage: Passage | None
     hidden: bool = False
+    # When the version in force then is hidden: the clause today, if the user may read it.
+    current: Passage | None = None
 
 
 @dataclass
@@ -236,6 +238,29 @@ class Results:
     total: int | None = None  # results there are to page through, when known
     offset: int = 0
     sort: str = "relevance"
+
+
+@dataclass
+class DocumentEntry:
+    """One row of the document index, as a user may see it."""
+
+    doc_id: str
+    doc_type: str
+    title: str
+    shown: VersionInfo  # the current version, else the newest the user may see
+    versions: int  # versions the user may see
+    removed: bool
+    needs_review: bool
+
+    @property
+    def owner(self) -> str:
+        """Who owns the document (its shown version's metadata)."""
+        return str(self.shown.metadata.get("owner") or "")
+
+    @property
+    def review_by(self) -> str:
+        """When it is due for review."""
+        return str(self.shown.metadata.get("review_by") or "")
 
 
 @dataclass
@@ -493,7 +518,9 @@ class KnowledgeBase:
         for clause in ruling.clauses:
             p = catalog.clause_passage(clause, ruling.decision_date)
             hidden = p is not None and not gate.passage(p.passage_id)
-            view.clauses.append(AppliedClause(clause, None if hidden else p, hidden))
+            now = catalog.clause_passage(clause) if hidden else None
+            now = now if now is not None and gate.passage(now.passage_id) else None
+            view.clauses.append(AppliedClause(clause, None if hidden else p, hidden, now))
         view.in_force = [
             v for v in catalog.versions_in_force(ruling.decision_date) if gate.version(v.version_id)
         ]
@@ -510,6 +537,43 @@ class KnowledgeBase:
         """One passage `user` may read, with the document version it belongs to."""
         p = self.gate(user).passage_or_404(passage_id)
         return p, self.document(p.doc_id, user, str(p.version_id))
+
+    def documents(self, user: User, doc_type: str | None = None) -> list[DocumentEntry]:
+        """Every document `user` may see (of `doc_type`), by type (policies, guidance,
+        rulings) and title, with the versions they may see."""
+        gate = self.gate(user)
+        stale = {item.doc_id for item in self.reviews()}  # a badge: moderators see it too
+        order = {"policy": 0, "guidance": 1, "ruling": 2}
+        out = []
+        for doc_id, kind, removed, current_id, versions in self.searcher.catalog.document_index():
+            if doc_type and kind != doc_type:
+                continue
+            seen = [v for v in versions if gate.version(v.version_id)]
+            if not seen:
+                continue
+            shown = next((v for v in seen if v.version_id == current_id), seen[0])
+            out.append(
+                DocumentEntry(doc_id, kind, shown.title, shown, len(seen), removed, doc_id in stale)
+            )
+        out.sort(key=lambda e: (order.get(e.doc_type, 3), e.title.casefold(), e.doc_id))
+        return out
+
+    def locate(self, token: str, user: User) -> tuple[str, str] | None:
+        """What an exact id names, when `user` may see it: ("clause", passage id of the
+        clause's first passage) or ("document", doc id); None otherwise."""
+        token = token.strip()
+        if not token or len(token) > 200 or any(c.isspace() for c in token):
+            return None
+        try:
+            return "clause", self.clause(token, user).passage_id
+        except NotFoundError:
+            pass
+        gate = self.gate(user)
+        catalog = self.searcher.catalog
+        for doc_id in dict.fromkeys((token, token.upper(), token.lower())):
+            if catalog.has_document(doc_id) and gate.document(doc_id):
+                return "document", doc_id
+        return None
 
     def clause(self, clause_id: str, user: User) -> Passage:
         """The first passage of clause `clause_id` (any case) in its current version, when

@@ -60,6 +60,7 @@ ACTIONS = {
     "api.document": "view",
     "ui.passage": "view",
     "ui.clause": "view",
+    "ui.documents": "view",
     "api.passage": "view",
     "ui.document_diff": "view",
     "api.document_diff": "view",

@@ -36,6 +36,7 @@ _RESERVED = {
     "page",
     "sort",
     "format",
+    "exact",
     "date_from",
     "date_to",
 }

@@ -37,6 +37,14 @@ def search():
         browsing = is_blank(req.query) and views.filtered(req)
     except QueryError as exc:
         req, browsing, context["error"] = None, False, str(exc)
+    # A clause, case or document id typed alone opens it (`?exact=0` searches for it instead).
+    if req is not None and not browsing and request.args.get("exact") != "0":
+        found = service.locate(req.query, current())
+        if found is not None:
+            kind, ref = found
+            if kind == "clause":
+                return redirect(url_for("ui.passage", passage_id=ref))
+            return redirect(url_for("ui.document", doc_id=ref))
     if req is not None and (not is_blank(req.query) or browsing):
         try:
             found = service.search(req.query, current(), **views.search_args(req))
@@ -90,6 +98,21 @@ def text_html(text: str, doc_type: str = "ruling", query: str = "") -> Markup:
             clause_url=lambda clause_id: url_for("ui.clause", clause_id=clause_id),
         )
     )
+
+
+@bp.get("/documents")
+def documents():
+    """Every document the user may see, with type, versions, status and owner; filterable."""
+    service = kb().service
+    args = request.args
+    kind = args.get("type") or None
+    if kind not in (None, "policy", "guidance", "ruling"):
+        kind = None
+    everything = service.documents(current(), kind)
+    owner = args.get("owner") or None
+    shown = [d for d in everything if not owner or d.owner.casefold() == owner.casefold()]
+    owners = sorted({d.owner for d in everything if d.owner}, key=str.casefold)
+    return render_template("documents.html", entries=shown, kind=kind, owner=owner, owners=owners)
 
 
 @bp.get("/clauses/<clause_id>")

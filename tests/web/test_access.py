@@ -158,6 +158,11 @@ def _walk(hidden, collection):
             ("get", "/api/rulings/similar", {"query_string": {"case_id": h["ruling"]}}, hide),
         ],
         "/rulings/similar": [("get", "/rulings/similar", {"query_string": search}, ok)],
+        "/documents": [
+            ("get", "/documents", {}, ok),
+            ("get", "/documents", {"query_string": {"type": "ruling"}}, ok),
+            ("get", "/documents", {"query_string": {"type": "guidance", "owner": "x"}}, ok),
+        ],
         "/documents/<doc_id>": [
             ("get", f"/documents/{h['ruling']}", {}, hide),
             ("get", f"/documents/{h['guidance']}", {}, hide),
