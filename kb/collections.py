@@ -46,6 +46,10 @@ _POSITIONS_INDEX = "collection_items_position"
 _HAS_UNIQUE_POSITIONS = (
     f"SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = '{_POSITIONS_INDEX}'"
 )
+# The columns of a collection's CSV export.
+EXPORT_COLUMNS = (
+    "position kind id title clause outcome date region status note citation url text"
+).split()
 # visible(kind, ref): may the reader see this item? (kind "passage" or "ruling")
 Visible = Callable[[str, str], bool]
 # ASCII only, matched whole: the same rule as the pattern in the API's OpenAPI document.
@@ -164,6 +168,42 @@ class Collections:
             except sqlite3.IntegrityError:
                 raise ConflictError(f"a collection called {name!r} already exists") from None
 
+    def rename(self, name: str, new_name: str, description: str | None = None) -> None:
+        """Give a collection another name (its items follow) and/or a new description."""
+        self._require(name)
+        if new_name != name and not NAME_RE.fullmatch(new_name or ""):
+            raise QueryError(
+                f"collection name {new_name!r}: up to 80 ASCII letters, digits, space . _ : -"
+            )
+        with self.db.write() as db:
+            self._require(name)
+            if new_name != name:
+                taken = db.execute("SELECT 1 FROM collections WHERE name = ?", (new_name,))
+                if taken.fetchone() is not None:
+                    raise ConflictError(f"a collection called {new_name!r} already exists")
+                # Items reference the name: the new row first, then the items, then the old row.
+                db.execute(
+                    "INSERT INTO collections SELECT ?, description, created_at FROM collections "
+                    "WHERE name = ?",
+                    (new_name, name),
+                )
+                db.execute(
+                    "UPDATE collection_items SET collection = ? WHERE collection = ?",
+                    (new_name, name),
+                )
+                db.execute("DELETE FROM collections WHERE name = ?", (name,))
+            if description is not None:
+                db.execute(
+                    "UPDATE collections SET description = ? WHERE name = ?",
+                    (description, new_name),
+                )
+
+    def description(self, name: str) -> str:
+        """A collection's description."""
+        self._require(name)
+        (desc,) = self.db.fetchone("SELECT description FROM collections WHERE name = ?", (name,))
+        return desc
+
     def delete(self, name: str) -> None:
         """Remove a collection and its items."""
         self._require(name)
@@ -177,6 +217,12 @@ class Collections:
         kind = _kind(catalog, ref)
         with self.db.write() as db:
             self._require(name)  # still there, now that no one else may write
+            held = db.execute(
+                "SELECT position FROM collection_items WHERE collection = ? AND ref = ?",
+                (name, ref),
+            ).fetchone()
+            if held is not None:
+                raise ConflictError(f"{ref!r} is already in {name!r}, at position {held[0]}")
             cur = db.execute(
                 "INSERT INTO collection_items (collection, position, ref, kind, note, added_at) "
                 "SELECT ?, coalesce(max(position), 0) + 1, ?, ?, ?, ? FROM collection_items "
@@ -200,6 +246,12 @@ class Collections:
             ids.insert(max(0, min(len(ids), position - 1)), item_id)
             _renumber(db, name, ids)
 
+    def position(self, name: str, item_id: int) -> int:
+        """Where an item stands (1-based, counting every item)."""
+        self.require_item(name, item_id)
+        ids = _ordered_ids_read(self.db, name)
+        return ids.index(item_id) + 1
+
     def remove(self, name: str, item_id: int) -> None:
         """Take an item out."""
         self.require_item(name, item_id)
@@ -218,27 +270,59 @@ class Collections:
         shown = [row for row in rows if visible is None or visible(row[2], row[1])]
         return [_resolve(catalog, row[0], pos, *row[1:]) for pos, row in enumerate(shown, start=1)]
 
-    def export(self, name: str, catalog: Catalog, fmt: str, visible: Visible | None = None) -> str:
-        """The collection as Markdown or CSV, every item with its full citation."""
+    def export(
+        self,
+        name: str,
+        catalog: Catalog,
+        fmt: str,
+        visible: Visible | None = None,
+        *,
+        base_url: str = "",
+        bom: bool = False,
+    ) -> str:
+        """The collection as Markdown or CSV, every item with its full citation; links
+        absolute when `base_url` is given; a CSV opened by a spreadsheet reads UTF-8 with
+        `bom`."""
+        if fmt not in ("md", "markdown", "csv"):
+            raise QueryError(f"unknown export format {fmt!r}; valid: md, csv")
         items = self.items(name, catalog, visible)
+
+        def link(url: str) -> str:
+            return base_url.rstrip("/") + url if base_url else url
+
         if fmt == "csv":
-            return write_csv(
-                ["position", "kind", "ref", "citation", "url", "note", "text"],
+            text = write_csv(
+                EXPORT_COLUMNS,
                 (
-                    [it.position, it.kind, it.ref, it.citation, it.url, it.note, it.text]
+                    [
+                        it.position,
+                        it.kind,
+                        it.ref,
+                        it.extra.get("title", ""),
+                        it.extra.get("clause", ""),
+                        it.extra.get("outcome") or "",
+                        it.extra.get("date", ""),
+                        it.extra.get("region", ""),
+                        it.extra.get("status", ""),
+                        it.note,
+                        it.citation,
+                        link(it.url),
+                        it.text,
+                    ]
                     for it in items
                 ),
             )
-        if fmt not in ("md", "markdown"):
-            raise QueryError(f"unknown export format {fmt!r}; valid: md, csv")
-        (desc,) = self.db.fetchone("SELECT description FROM collections WHERE name = ?", (name,))
+            return "\ufeff" + text if bom else text
+        desc = self.description(name)
         out = [f"# {name}", ""] + ([desc, ""] if desc else [])
         for it in items:
             out += [f"## {it.position}. {it.citation}", ""]
             if it.note:
                 out += [f"*Trainer's note:* {it.note}", ""]
+            # The passage's own Markdown (tables, lists) quoted line by line stays valid.
             out += ["> " + line if line else ">" for line in it.text.splitlines()]
-            out += ["", f"Source: {it.citation} — `{it.ref}` ({it.url})", ""]
+            label = it.citation.replace("[", "\\[").replace("]", "\\]")
+            out += ["", f"Source: [{label}]({link(it.url)}) — `{it.ref}`", ""]
         return "\n".join(out)
 
     def set_teaching(self, case_id: str, flagged: bool, catalog: Catalog, note: str = "") -> None:
@@ -293,6 +377,11 @@ class Collections:
             raise NotFoundError(f"collection {name!r} has no item {item_id}")
 
 
+def _ordered_ids_read(db: DBFile, name: str) -> list[int]:
+    sql = "SELECT item_id FROM collection_items WHERE collection = ? ORDER BY position, item_id"
+    return [i for (i,) in db.fetchall(sql, (name,))]
+
+
 def _ordered_ids(db: sqlite3.Connection, name: str) -> list[int]:
     sql = "SELECT item_id FROM collection_items WHERE collection = ? ORDER BY position, item_id"
     return [i for (i,) in db.execute(sql, (name,))]
@@ -324,11 +413,18 @@ def _resolve(catalog: Catalog, item_id: int, position: int, ref: str, kind: str,
         p = catalog.passage(ref)
         v = catalog.version(p.version_id)
         citation = Citation.of(p, v, catalog.doc_type(p.doc_id) or "").line(status=True)
-        return Item(item_id, position, ref, kind, note, citation, p.text, passage_url(ref))
+        extra = {
+            "title": v.title,
+            "clause": p.clause_id or "",
+            "date": v.effective_from or "",
+            "region": ", ".join(v.metadata.get("regions") or []),
+            "status": v.status,
+        }
+        return Item(item_id, position, ref, kind, note, citation, p.text, passage_url(ref), extra)
     doc = catalog.document(ref)
     ruling = catalog.current_ruling(ref)
     if ruling is None:  # the case id now names another kind of document
-        empty = {"outcome": None, "clauses": []}
+        empty = {"outcome": None, "clauses": [], "title": doc.title, "status": "not a ruling"}
         return Item(item_id, position, ref, kind, note, doc.title, "", document_url(ref), empty)
     citation = (
         f"{doc.title} — {ruling.outcome.replace('_', ' ')}, "
@@ -344,5 +440,13 @@ def _resolve(catalog: Catalog, item_id: int, position: int, ref: str, kind: str,
         citation,
         text,
         document_url(ref),
-        {"outcome": ruling.outcome, "clauses": ruling.clauses},
+        {
+            "outcome": ruling.outcome,
+            "clauses": ruling.clauses,
+            "title": doc.title,
+            "clause": ", ".join(ruling.clauses),
+            "date": ruling.decision_date,
+            "region": ruling.region,
+            "status": ruling.status,
+        },
     )

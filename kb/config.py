@@ -149,6 +149,11 @@ class Settings:
         "Send the login cookie over HTTPS only (turn off only for plain-HTTP testing on a "
         "trusted network).",
     )
+    base_url: str = _setting(
+        "",
+        "The app's public address (https://kb.example.org), for absolute links in exports; "
+        "empty: the address a web request came to (exports from the command line keep paths).",
+    )
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:

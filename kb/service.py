@@ -685,9 +685,27 @@ class KnowledgeBase:
         """A collection's items `user` may see, numbered 1..n, with citations."""
         return self.collections.items(name, self.searcher.catalog, self.gate(user).item)
 
-    def export(self, name: str, fmt: str, user: User) -> str:
-        """A collection as Markdown (`md`) or CSV (`csv`), with what `user` may see."""
-        return self.collections.export(name, self.searcher.catalog, fmt, self.gate(user).item)
+    def export(
+        self, name: str, fmt: str, user: User, *, base_url: str = "", bom: bool = False
+    ) -> str:
+        """A collection as Markdown (`md`) or CSV (`csv`, with a byte-order mark for
+        spreadsheets when `bom`), with what `user` may see; links absolute from `base_url`
+        (the `base_url` setting wins)."""
+        base = self.searcher.settings.base_url or base_url
+        return self.collections.export(
+            name, self.searcher.catalog, fmt, self.gate(user).item, base_url=base, bom=bom
+        )
+
+    def rename_collection(
+        self, name: str, user: User, new_name: str, description: str | None = None
+    ) -> None:
+        """Rename a collection and/or change its description (policy role)."""
+        _need(user, "policy")
+        self.collections.rename(name, new_name, description)
+
+    def collection_description(self, name: str, user: User) -> str:
+        """A collection's description."""
+        return self.collections.description(name)
 
     def create_collection(self, name: str, user: User, description: str = "") -> None:
         """A new, empty collection (policy role)."""
@@ -715,6 +733,10 @@ class KnowledgeBase:
             store.annotate(name, item_id, note)
         if position is not None:
             store.move(name, item_id, position)
+
+    def item_position(self, name: str, item_id: int, user: User) -> int:
+        """Where an item stands among all of a collection's items (1-based)."""
+        return self.collections.position(name, item_id)
 
     def remove_item(self, name: str, item_id: int, user: User) -> None:
         """Take an item out of a collection (policy role)."""

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 @click.group()
 def collection() -> None:
-    """Trainers' collections of passages and rulings (create, add, note, move, export)."""
+    """Trainers' collections of passages and rulings (create, add, note, move, rename,
+    export)."""
 
 
 def _kb(settings: Settings) -> KnowledgeBase:
@@ -92,6 +93,30 @@ def collection_move(settings: Settings, name: str, item_id: int, position: int) 
         kb.edit_item(name, item_id, LOCAL_USER, note=None, position=position)
 
 
+@collection.command("rename")
+@click.argument("name")
+@click.argument("new_name")
+@click.option("--description", default=None, help="A new description too.")
+@click.pass_obj
+def collection_rename(
+    settings: Settings, name: str, new_name: str, description: str | None
+) -> None:
+    """Rename collection NAME to NEW_NAME (its items follow)."""
+    with _kb(settings) as kb:
+        kb.rename_collection(name, LOCAL_USER, new_name, description)
+    console.print(f"{escape(name)} is now {escape(new_name)}")
+
+
+@collection.command("delete")
+@click.argument("name")
+@click.pass_obj
+def collection_delete(settings: Settings, name: str) -> None:
+    """Delete collection NAME and its items."""
+    with _kb(settings) as kb:
+        kb.delete_collection(name, LOCAL_USER)
+    console.print(f"deleted {escape(name)}")
+
+
 @collection.command("remove")
 @click.argument("name")
 @click.argument("item_id", type=int)
@@ -105,11 +130,13 @@ def collection_remove(settings: Settings, name: str, item_id: int) -> None:
 @collection.command("export")
 @click.argument("name")
 @click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md")
+@click.option("--bom", is_flag=True, help="Start a CSV with a UTF-8 byte-order mark (Excel).")
 @click.pass_obj
-def collection_export(settings: Settings, name: str, fmt: str) -> None:
-    """Print NAME as Markdown or CSV, every item with its full citation."""
+def collection_export(settings: Settings, name: str, fmt: str, bom: bool) -> None:
+    """Print NAME as Markdown or CSV, every item with its full citation (links absolute with
+    the base_url setting)."""
     with _kb(settings) as kb:
-        click.echo(kb.export(name, fmt, LOCAL_USER))
+        click.echo(kb.export(name, fmt, LOCAL_USER, bom=bom), nl=False)
 
 
 COMMANDS = (collection, teaching)

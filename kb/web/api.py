@@ -185,13 +185,20 @@ def collections():
     return jsonify({"collections": service.collection_names(current())})
 
 
-@bp.route("/collections/<name>", methods=["GET", "DELETE"])
+@bp.route("/collections/<name>", methods=["GET", "DELETE", "PATCH"])
 def collection(name: str):
-    """A collection's items with citations; DELETE removes it."""
+    """A collection's items with citations; DELETE removes it; PATCH {"name",
+    "description"} renames it and/or describes it anew."""
     service = kb().service
     if request.method == "DELETE":
         service.delete_collection(name, current())
         return "", 204
+    if request.method == "PATCH":
+        body = _json()
+        new_name = _text(body, "name") or name
+        description = _text(body, "description") if "description" in body else None
+        service.rename_collection(name, current(), new_name, description)
+        return jsonify({"name": new_name})
     items = service.collection(name, current())
     return jsonify({"name": name, "items": [i.to_dict() for i in items]})
 
@@ -231,7 +238,8 @@ def collection_item(name: str, item_id: int):
 def collection_export(name: str):
     """The collection as Markdown (`format=md`) or CSV (`format=csv`) with full citations."""
     fmt = request.args.get("format", "md")
-    text = kb().service.export(name, fmt, current())
+    bom = request.args.get("bom") in ("1", "true", "yes", "on")
+    text = kb().service.export(name, fmt, current(), base_url=request.url_root, bom=bom)
     mime = "text/csv" if fmt == "csv" else "text/markdown"
     return views.attachment(text, f"{name}.{fmt}", mime)
 

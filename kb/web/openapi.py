@@ -546,13 +546,24 @@ def _document() -> dict[str, Any]:
             "/api/collections/{name}": {
                 "get": _op("A collection's items with citations", [name], "Collection", (404,)),
                 "delete": _op("Delete a collection", [name], None, (404, 503), status=204),
+                "patch": _op(
+                    "Rename a collection and/or change its description",
+                    [name],
+                    _obj("name", name=_STR),
+                    (400, 404, 409, 503),
+                    body=_obj(
+                        "",
+                        name=collection_name,
+                        description=_STR,
+                    ),
+                ),
             },
             "/api/collections/{name}/items": {
                 "post": _op(
                     "Add a passage (by id) or a ruling (by case id)",
                     [name],
                     _obj("item_id", item_id=_INT),
-                    (400, 404, 503),
+                    (400, 404, 409, 503),
                     status=201,
                     body=_obj("ref", ref={"type": "string", "pattern": NOT_BLANK}, note=_STR),
                 )
@@ -570,7 +581,11 @@ def _document() -> dict[str, Any]:
             "/api/collections/{name}/export": {
                 "get": _op(
                     "Markdown or CSV with full citations",
-                    [name, {**_q("format", _FORMAT, "md or csv"), "allowEmptyValue": False}],
+                    [
+                        name,
+                        {**_q("format", _FORMAT, "md or csv"), "allowEmptyValue": False},
+                        _q("bom", _BOOL, "Start a CSV with a UTF-8 byte-order mark (Excel)."),
+                    ],
                     _STR,
                     (400, 404),
                     media=("text/markdown", "text/csv"),

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from kb.blank import is_blank
-from kb.errors import QueryError
+from kb.errors import ConflictError, KBError, NotFoundError, QueryError
 from kb.web import params, render, views
 from kb.web.auth import current, require
 from kb.web.state import kb
@@ -63,9 +63,9 @@ def search():
         except QueryError as exc:
             context["error"] = str(exc)
     selected = {key: set(request.args.getlist(key)) for key, _ in params.FACETS}
-    user = current()
-    names = [c["name"] for c in service.collection_names(user)] if user.can("policy") else []
-    return render_template("search.html", selected=selected, collection_names=names, **context)
+    return render_template(
+        "search.html", selected=selected, collection_names=_collection_names(), **context
+    )
 
 
 @bp.app_template_global()
@@ -139,9 +139,15 @@ def document(doc_id: str):
             similar=found.hits,
             outcomes=found.outcomes,
             statement=statement,
+            collection_names=_collection_names(),
             **view.page(),
         )
-    return render_template("document.html", highlight=request.args.get("passage"), **view.page())
+    return render_template(
+        "document.html",
+        highlight=request.args.get("passage"),
+        collection_names=_collection_names(),
+        **view.page(),
+    )
 
 
 @bp.get("/documents/<doc_id>/diff")
@@ -178,26 +184,105 @@ def similar():
     return render_template("similar.html", q=q, hits=hits, outcomes=outcomes, error=error)
 
 
-@bp.get("/collections")
+@bp.route("/collections", methods=["GET", "POST"])
 def collections():
-    """Every collection."""
-    names = kb().service.collection_names(current())
+    """Every collection; POST (policy role) creates one from the form."""
+    service = kb().service
+    if request.method == "POST":
+        form = request.form
+        name = form.get("name", "").strip()
+        g.kb_action = "edit"
+        service.create_collection(name, current(), form.get("description", "").strip())
+        return redirect(url_for("ui.collection", name=name))
+    names = service.collection_names(current())
     return render_template("collections.html", collections=names, name=None, items=[])
 
 
 @bp.get("/collections/<name>")
 def collection(name: str):
-    """One collection's items with citations and notes, and export links."""
-    items = kb().service.collection(name, current())
-    return render_template("collections.html", collections=[], name=name, items=items)
+    """One collection's items with citations and notes, tools to change them, and exports."""
+    service = kb().service
+    items = service.collection(name, current())
+    description = service.collection_description(name, current())
+    return render_template(
+        "collections.html", collections=[], name=name, items=items, description=description
+    )
+
+
+@bp.post("/collections/<name>/edit")
+@require("policy")
+def collection_edit(name: str):
+    """Rename a collection and/or describe it anew (form: name, description)."""
+    form = request.form
+    new_name = form.get("name", "").strip() or name
+    kb().service.rename_collection(name, current(), new_name, form.get("description"))
+    return redirect(url_for("ui.collection", name=new_name))
+
+
+@bp.post("/collections/<name>/delete")
+@require("policy")
+def collection_delete(name: str):
+    """Delete a collection and its items."""
+    kb().service.delete_collection(name, current())
+    flash(f"Deleted the collection {name!r}.")
+    return redirect(url_for("ui.collections"))
+
+
+@bp.post("/collections/<name>/items/<int(max=9223372036854775807):item_id>")
+@require("policy")
+def collection_item(name: str, item_id: int):
+    """Change one item (form `action`): note (with `note`), up, down, top, or remove."""
+    service = kb().service
+    action = request.form.get("action", "")
+    items = service.collection(name, current())
+    where = next((i.position for i in items if i.item_id == item_id), None)
+    if where is None:
+        raise NotFoundError(f"collection {name!r} has no item {item_id}")
+    moves = {"up": where - 1, "down": where + 1, "top": 1}
+    if action == "note":
+        service.edit_item(
+            name, item_id, current(), note=request.form.get("note", ""), position=None
+        )
+    elif action in moves:
+        # Positions count every item, also those this user may not see: move past the
+        # neighbour they see.
+        shown = [i.item_id for i in items]
+        target = max(1, min(len(shown), moves[action]))
+        anchor = items[target - 1].item_id
+        position = service.item_position(name, anchor, current())
+        service.edit_item(name, item_id, current(), note=None, position=position)
+    elif action == "remove":
+        service.remove_item(name, item_id, current())
+        flash("Removed the item.")
+        return redirect(url_for("ui.collection", name=name))
+    else:
+        raise QueryError(f"unknown action {action!r}; valid: note, up, down, top, remove")
+    return redirect(url_for("ui.collection", name=name, _anchor=f"item-{item_id}"))
 
 
 @bp.post("/collections/add")
 @require("policy")
 def collection_add():
-    """Add a search result (passage id, or ruling case id) to a collection."""
-    name = request.form.get("collection", "")
-    kb().service.add(name, request.form.get("ref", ""), current(), request.form.get("note", ""))
+    """Add a result or a passage (passage id, or ruling case id) to a collection; back to
+    the page it came from (`next`), or a JSON answer to the page's script."""
+    form = request.form
+    name = form.get("collection", "")
+    wants_json = request.headers.get("X-Requested-With") == "fetch"
+    try:
+        kb().service.add(name, form.get("ref", ""), current(), form.get("note", ""))
+        message, status = f"Added to {name}.", 201
+    except ConflictError:
+        message, status = f"Already in {name}: nothing added.", 409
+    if wants_json:
+        return jsonify({"message": message}), status
+    flash(message)
+    back = form.get("next", "")
+    if back.startswith("/") and not back.startswith("//") and "\\" not in back:
+        # Back where the button was: a passage on a document page, a result card on the
+        # search page (a ruling's card is named by its facts passage: the page top then).
+        ref = form.get("ref", "")
+        anchor = ref if back.startswith("/documents/") else f"hit-{ref}"
+        return redirect(back.split("#")[0] + "#" + anchor)
     return redirect(url_for("ui.collection", name=name))
 
 
@@ -265,3 +350,14 @@ def passage(passage_id: str):
             _anchor=p.passage_id,
         )
     )
+
+
+def _collection_names() -> list[str]:
+    """The collections a policy user may add to from a page (none for other roles)."""
+    user = current()
+    if not user.can("policy"):
+        return []
+    try:
+        return [c["name"] for c in kb().service.collection_names(user)]
+    except KBError:  # no user data folder to keep collections in
+        return []

@@ -234,8 +234,35 @@ def _walk(hidden, collection):
                 {**policy_only, "policy": 404, "admin": 404},
             )
         ],
-        "/collections": [("get", "/collections", {}, ok)],
+        "/collections": [
+            ("get", "/collections", {}, ok),
+            (
+                "post",
+                "/collections",
+                {"data": {"name": "bad name!"}},
+                {**policy_only, "policy": 400, "admin": 400},
+            ),
+        ],
         "/collections/<name>": [("get", f"/collections/{collection}", {}, ok)],
+        "/collections/<name>/edit": [
+            (
+                "post",
+                "/collections/nope/edit",
+                {"data": {"name": "other"}},
+                {**policy_only, "policy": 404, "admin": 404},
+            )
+        ],
+        "/collections/<name>/delete": [
+            ("post", "/collections/nope/delete", {}, {**policy_only, "policy": 404, "admin": 404})
+        ],
+        "/collections/<name>/items/<int(max=9223372036854775807):item_id>": [
+            (
+                "post",
+                "/collections/nope/items/1",
+                {"data": {"action": "up"}},
+                {**policy_only, "policy": 404, "admin": 404},
+            )
+        ],
         "/api/collections": [
             ("get", "/api/collections", {}, ok),
             ("post", "/api/collections", {"json": {"name": "mine"}}, policy_only),
@@ -243,6 +270,12 @@ def _walk(hidden, collection):
         "/api/collections/<name>": [
             ("get", f"/api/collections/{collection}", {}, ok),
             ("delete", "/api/collections/nope", {}, {**policy_only, "policy": 404, "admin": 404}),
+            (
+                "patch",
+                "/api/collections/nope",
+                {"json": {"name": "other"}},
+                {**policy_only, "policy": 404, "admin": 404},
+            ),
         ],
         "/api/collections/<name>/export": [
             ("get", f"/api/collections/{collection}/export", {"query_string": {"format": f}}, ok)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from markdown_it import MarkdownIt
 
 from kb.web import create_app
 
@@ -57,7 +59,7 @@ def test_collection_lifecycle_and_exports(client):
             )
         )
     )
-    assert [r["ref"] for r in rows] == ["ESC-1010", hits[0]["passage_id"]]
+    assert [r["id"] for r in rows] == ["ESC-1010", hits[0]["passage_id"]]
     assert rows[1]["citation"] and rows[1]["text"] == hits[0]["text"]
     assert (
         client.delete(f"/api/collections/Fire basics/items/{first['item_id']}").status_code == 204
@@ -99,7 +101,7 @@ def test_collection_and_similar_pages(client):
     )
     assert "Teach me" in client.get("/collections").get_data(as_text=True)
     page = client.get("/collections/Teach me").get_data(as_text=True)
-    assert "ESC-1010" in page and "Export Markdown" in page
+    assert "ESC-1010" in page and ">Markdown</a>" in page
     assert "<script>alert" not in page and "&lt;script&gt;" in page
     similar = client.get(
         "/rulings/similar", query_string={"q": "host hands a burning sparkler to a small child"}
@@ -188,3 +190,146 @@ def test_a_file_with_duplicate_positions_is_renumbered_and_then_kept_unique(tmp_
             "VALUES ('c', 4, 'ESC-1010', 'ruling', 'now')"
         )
     db.close()
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def _items(client, name):
+    return client.get(f"/api/collections/{name}").get_json()["items"]
+
+
+def test_a_trainer_builds_a_collection_in_the_pages(client):
+    start = client.get("/collections").get_data(as_text=True)
+    token = _csrf(start)
+    r = client.post(
+        "/collections", data={"name": "fireworks", "description": "Week 2", "csrf_token": token}
+    )
+    assert r.status_code == 302 and r.location.endswith("/collections/fireworks")
+    # Add from the search page without leaving it: the form comes back to the results.
+    results = client.get("/", query_string={"q": "sparkler toddler"}).get_data(as_text=True)
+    refs = re.findall(r'form="add-to" name="ref" value="([^"]+)"', results)
+    assert len(refs) >= 3
+    back = "/?q=sparkler+toddler"
+    r = client.post(
+        "/collections/add",
+        data={"collection": "fireworks", "ref": refs[0], "next": back, "csrf_token": token},
+    )
+    assert r.status_code == 302 and r.location == f"{back}#hit-{refs[0]}"
+    assert "Added to fireworks." in client.get(r.location).get_data(as_text=True)
+    # The same item again is refused, with the reason shown, and nothing is added.
+    r = client.post(
+        "/collections/add",
+        data={"collection": "fireworks", "ref": refs[0], "next": back, "csrf_token": token},
+    )
+    assert "Already in fireworks: nothing added." in client.get(r.location).get_data(as_text=True)
+    # The page's script gets JSON.
+    fetch = {"X-Requested-With": "fetch"}
+    r = client.post(
+        "/collections/add",
+        data={"collection": "fireworks", "ref": refs[1], "csrf_token": token},
+        headers=fetch,
+    )
+    assert r.status_code == 201 and r.get_json()["message"] == "Added to fireworks."
+    r = client.post(
+        "/collections/add",
+        data={"collection": "fireworks", "ref": refs[1], "csrf_token": token},
+        headers=fetch,
+    )
+    assert (
+        r.status_code == 409 and r.get_json()["message"] == "Already in fireworks: nothing added."
+    )
+    client.post(
+        "/collections/add", data={"collection": "fireworks", "ref": "ESC-1010", "csrf_token": token}
+    )
+    ids = [i["item_id"] for i in _items(client, "fireworks")]
+    assert len(ids) == 3
+
+    def act(item_id, **data):
+        r = client.post(
+            f"/collections/fireworks/items/{item_id}", data={**data, "csrf_token": token}
+        )
+        assert r.status_code == 302, r.get_data(as_text=True)[:300]
+        return r
+
+    r = act(ids[2], action="up")
+    assert r.location.endswith(f"#item-{ids[2]}")
+    assert [i["item_id"] for i in _items(client, "fireworks")] == [ids[0], ids[2], ids[1]]
+    act(ids[0], action="down")
+    assert [i["item_id"] for i in _items(client, "fireworks")] == [ids[2], ids[0], ids[1]]
+    act(ids[1], action="note", note="Use in week 2, slide 4")
+    act(ids[0], action="remove")
+    items = _items(client, "fireworks")
+    assert [i["item_id"] for i in items] == [ids[2], ids[1]]
+    assert items[1]["note"] == "Use in week 2, slide 4"
+    page = client.get("/collections/fireworks").get_data(as_text=True)
+    assert "Use in week 2, slide 4</textarea>" in page
+    # Rename, then delete.
+    r = client.post(
+        "/collections/fireworks/edit",
+        data={"name": "fireworks-w2", "description": "Week 2 (final)", "csrf_token": token},
+    )
+    assert r.location.endswith("/collections/fireworks-w2")
+    assert client.get("/api/collections").get_json()["collections"] == [
+        {"name": "fireworks-w2", "description": "Week 2 (final)", "items": 2}
+    ]
+    r = client.post("/collections/fireworks-w2/delete", data={"csrf_token": token})
+    assert (
+        r.location.endswith("/collections")
+        and client.get("/api/collections").get_json()["collections"] == []
+    )
+
+
+def test_exports_are_ready_for_slides_and_spreadsheets(client):
+    client.post("/api/collections", json={"name": "tables"})
+    hit = client.get(
+        "/api/search",
+        query_string={"q": "what you see default sparkler adult", "type": "policy", "k": 5},
+    ).get_json()["results"]
+    table = next(h for h in hit if "|---|" in h["text"])
+    client.post(
+        "/api/collections/tables/items", json={"ref": table["passage_id"], "note": "the table"}
+    )
+    client.post("/api/collections/tables/items", json={"ref": "ESC-1010"})
+    raw = client.get("/api/collections/tables/export?format=csv&bom=1").get_data()
+    assert raw.startswith("\ufeff".encode())
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert list(rows[0]) == [
+        "position",
+        "kind",
+        "id",
+        "title",
+        "clause",
+        "outcome",
+        "date",
+        "region",
+        "status",
+        "note",
+        "citation",
+        "url",
+        "text",
+    ]
+    passage, ruling = rows
+    assert passage["clause"] == table["clause_id"] and passage["status"] == "current"
+    assert ruling["outcome"] and ruling["date"] == "2025-01-01" and ruling["clause"]
+    assert all(r["url"].startswith("http://localhost/") for r in rows)
+    assert (
+        not client.get("/api/collections/tables/export?format=csv").get_data().startswith(b"\xef")
+    )
+    md = client.get("/api/collections/tables/export?format=md").get_data(as_text=True)
+    rendered = MarkdownIt("commonmark").enable("table").render(md)
+    assert "<table>" in rendered and "<th>What you see</th>" in rendered
+    assert "(http://localhost/passages/" in md
+
+
+def test_the_base_url_setting_makes_export_links(corpus_settings, tmp_path):
+    app = create_app(corpus_settings.replace(base_url="https://kb.example.org/"), testing=True)
+    from kb.collections import Collections
+
+    app.extensions["kb"].collections = Collections(tmp_path)
+    client = app.test_client()
+    client.post("/api/collections", json={"name": "linked"})
+    client.post("/api/collections/linked/items", json={"ref": "ESC-1010"})
+    md = client.get("/api/collections/linked/export?format=md").get_data(as_text=True)
+    assert "(https://kb.example.org/documents/ESC-1010" in md

@@ -63,6 +63,55 @@
       if (el.name === wanted.slice(0, eq) && el.value === wanted.slice(eq + 1)) { el.focus(); }
     });
   }
+  // "Add to collection" without leaving the page; without a script the form posts and the
+  // page comes back with a message.
+  function say(btn, text) {
+    var note = btn.nextElementSibling;
+    if (!note || !note.classList.contains("added")) {
+      note = document.createElement("span");
+      note.className = "added";
+      note.setAttribute("role", "status");
+      btn.insertAdjacentElement("afterend", note);
+    }
+    note.textContent = text;
+  }
+  var addForm = document.getElementById("add-to");
+  if (addForm && window.fetch && window.FormData) {
+    addForm.addEventListener("submit", function (e) {
+      var btn = e.submitter;
+      if (!btn || !btn.name) { return; }
+      e.preventDefault();
+      var data = new FormData(addForm);
+      data.set(btn.name, btn.value);
+      btn.disabled = true;
+      fetch(addForm.action, { method: "POST", body: data, credentials: "same-origin",
+                              headers: { "X-Requested-With": "fetch" } })
+        .then(function (r) { return r.json(); })
+        .then(function (body) { say(btn, body.message || "Could not add it."); },
+              function () { say(btn, "Could not add it: reload the page and try again."); })
+        .then(function () { btn.disabled = false; });
+    });
+  }
+  // Moving an item reloads the page: the focus comes back to the same button of that item,
+  // so Up or Down can be pressed again.
+  var TOOL = "kb.item-tool";
+  document.querySelectorAll("form.item-tools").forEach(function (form) {
+    form.addEventListener("submit", function (e) {
+      if (!e.submitter) { return; }
+      try { sessionStorage.setItem(TOOL, form.action + " " + e.submitter.value); } catch (err) { /* private mode */ }
+    });
+  });
+  var tool = null;
+  try { tool = sessionStorage.getItem(TOOL); sessionStorage.removeItem(TOOL); } catch (err) { /* private mode */ }
+  if (tool) {
+    var cut = tool.lastIndexOf(" ");
+    document.querySelectorAll("form.item-tools").forEach(function (form) {
+      if (form.action !== tool.slice(0, cut)) { return; }
+      var again = form.querySelector("button[value='" + tool.slice(cut + 1) + "']:not([disabled])");
+      var other = form.querySelector("button:not([disabled])");
+      (again || other).focus();
+    });
+  }
   var arrived = document.querySelector(".passage.arrived");
   if (arrived) { arrived.scrollIntoView({ block: "center" }); }
 })();
