@@ -20,10 +20,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 # The browser test drives Debian's chromium (Playwright's own browser download cannot work
 # offline); install it when missing and we are root, as on CI machines.
+# The browser test injects axe-core (accessibility checks) into the pages it visits; the app
+# never serves it.
+AXE_CORE := axe-core@4.14.1
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+	@if command -v npm >/dev/null; then \
+		npm install --silent --no-audit --no-fund --prefix $(VENV)/npm $(AXE_CORE); \
 	fi
 	touch $@
 

@@ -93,23 +93,26 @@
     });
   }
   // Moving an item reloads the page: the focus comes back to the same button of that item,
-  // so Up or Down can be pressed again.
+  // so Up or Down can be pressed again. (form.action would be the buttons named "action".)
   var TOOL = "kb.item-tool";
   document.querySelectorAll("form.item-tools").forEach(function (form) {
     form.addEventListener("submit", function (e) {
       if (!e.submitter) { return; }
-      try { sessionStorage.setItem(TOOL, form.action + " " + e.submitter.value); } catch (err) { /* private mode */ }
+      try { sessionStorage.setItem(TOOL, form.getAttribute("action") + " " + e.submitter.value); } catch (err) { /* private mode */ }
     });
   });
   var tool = null;
   try { tool = sessionStorage.getItem(TOOL); sessionStorage.removeItem(TOOL); } catch (err) { /* private mode */ }
   if (tool) {
-    var cut = tool.lastIndexOf(" ");
-    document.querySelectorAll("form.item-tools").forEach(function (form) {
-      if (form.action !== tool.slice(0, cut)) { return; }
-      var again = form.querySelector("button[value='" + tool.slice(cut + 1) + "']:not([disabled])");
-      var other = form.querySelector("button:not([disabled])");
-      (again || other).focus();
+    // After the load: the browser's move to the #item anchor would take the focus back.
+    window.addEventListener("load", function () {
+      var cut = tool.lastIndexOf(" ");
+      document.querySelectorAll("form.item-tools").forEach(function (form) {
+        if (form.getAttribute("action") !== tool.slice(0, cut)) { return; }
+        var again = form.querySelector("button[value='" + tool.slice(cut + 1) + "']:not([disabled])");
+        var other = form.querySelector("button:not([disabled])");
+        (again || other).focus();
+      });
     });
   }
   var arrived = document.querySelector(".passage.arrived");
