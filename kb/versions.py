@@ -74,6 +74,10 @@ class SectionChange:
     words: list[tuple[str, str]] = field(default_factory=list)  # (op, text); op in = + -
     clause_id: str | None = None  # the clause the section is, when its heading names one
 
+    def blocks(self) -> list[DiffBlock]:
+        """The change as prose words and table rows (see `block_diff`)."""
+        return block_diff(self.old_text, self.new_text)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {
@@ -250,6 +254,65 @@ def word_diff(old: str, new: str) -> list[tuple[str, str]]:
         if op in ("insert", "replace"):
             out.append(("+", " ".join(b[j1:j2])))
     return out
+
+
+@dataclass
+class DiffBlock:
+    """A run of a changed section: prose as word changes, or a table as rows, each row
+    unchanged ("="), removed ("-") or added ("+"), with its cells."""
+
+    kind: str  # "prose" | "table"
+    words: list[tuple[str, str]] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    rows: list[tuple[str, list[str]]] = field(default_factory=list)
+
+
+_ROW_RE = re.compile(r"^\s*\|.*\|\s*$")
+_DELIMITER_RE = re.compile(r"^\s*\|(\s*:?-{3,}:?\s*\|)+\s*$")
+_CELL_SPLIT_RE = re.compile(r"(?<!\\)\|")
+
+
+def block_diff(old: str, new: str) -> list[DiffBlock]:
+    """What changed in a section, as a reader compares it: table rows (Markdown pipe rows)
+    compared whole, as rows; the prose between them word by word."""
+    a, b = old.splitlines(), new.splitlines()
+    blocks: list[DiffBlock] = []
+    prose: dict[str, list[str]] = {"-": [], "+": []}
+    in_table = False
+
+    def flush_prose() -> None:
+        if prose["-"] or prose["+"]:
+            words = word_diff(" ".join(prose["-"]), " ".join(prose["+"]))
+            if words:
+                blocks.append(DiffBlock("prose", words=words))
+            prose["-"].clear()
+            prose["+"].clear()
+
+    def row(op: str, line: str) -> None:
+        nonlocal in_table
+        if _DELIMITER_RE.match(line):
+            return
+        cells = [c.strip().replace("\\|", "|") for c in _CELL_SPLIT_RE.split(line.strip())[1:-1]]
+        if not in_table:
+            in_table = True
+            blocks.append(DiffBlock("table", header=cells))  # a table's first row heads it
+            if op == "=":
+                return
+        blocks[-1].rows.append((op, cells))
+
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        sides = (("=", a[i1:i2]),) if op == "equal" else (("-", a[i1:i2]), ("+", b[j1:j2]))
+        for side, lines in sides:
+            for line in lines:
+                if _ROW_RE.match(line):
+                    flush_prose()
+                    row(side, line)
+                    continue
+                in_table = False
+                for target in ("-", "+") if side == "=" else (side,):
+                    prose[target].append(line)
+    flush_prose()
+    return blocks
 
 
 def _clause(key: tuple[str, ...]) -> str | None:

@@ -93,3 +93,19 @@ def test_sample_policy_v1_to_v2_through_the_api(corpus_settings):
     page = client.get("/documents/minors-on-live/diff").get_data(as_text=True)
     assert "<ins>" in page and "What changed" in page
     assert client.get("/api/documents/minors-on-live/diff?from=9.9").status_code == 404
+
+
+def test_table_rows_are_compared_as_rows_and_prose_by_words():
+    from kb.versions import block_diff
+
+    old = "Intro text here.\n\n| What | Default |\n|---|---|\n| A | allowed |\n| B | warn |\n\nEnd."
+    new = "Intro text now here.\n\n| What | Default |\n|---|---|\n| A | allowed |\n| B \\| C | end stream |\n\nEnd."
+    prose, table, tail = block_diff(old, new)
+    assert prose.words == [("=", "Intro text"), ("+", "now"), ("=", "here.")]
+    assert table.header == ["What", "Default"]
+    assert table.rows == [
+        ("=", ["A", "allowed"]),
+        ("-", ["B", "warn"]),
+        ("+", ["B | C", "end stream"]),
+    ]
+    assert tail.words == [("=", "End.")]
