@@ -274,6 +274,17 @@ def test_a_trainer_builds_a_collection_in_the_pages(client):
     assert client.get("/api/collections").get_json()["collections"] == [
         {"name": "fireworks-w2", "description": "Week 2 (final)", "items": 2}
     ]
+    # Every change was audited, with the collection it touched.
+    events = client.get("/api/audit", query_string={"action": "edit", "limit": 50}).get_json()
+    endpoints = [e["detail"]["endpoint"] for e in events["events"]]
+    for endpoint in (
+        "ui.collections",
+        "ui.collection_add",
+        "ui.collection_item",
+        "ui.collection_edit",
+    ):
+        assert endpoint in endpoints, endpoints
+    assert sum(e.startswith("ui.collection") for e in endpoints) >= 10
     r = client.post("/collections/fireworks-w2/delete", data={"csrf_token": token})
     assert (
         r.location.endswith("/collections")

@@ -222,6 +222,8 @@ def test_no_serious_accessibility_violation_on_any_page(browser, server, axe_sou
         page = context.new_page()
         for url in PAGES:
             page.goto(url)
+            if page.evaluate("document.documentElement.scrollWidth") > width:
+                found[f"{name} {url}"] = "scrolls sideways"
             page.add_script_tag(content=axe_source)
             result = page.evaluate(
                 "async () => (await axe.run(document, {runOnly: {type: 'tag', values: "
