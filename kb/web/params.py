@@ -65,6 +65,13 @@ def parse(
     there must have its own type (`"k": 5`, `"history": true`, filters as an object)."""
     strict = not hasattr(args, "getlist")  # a JSON body
 
+    if strict:  # a JSON body: filters go in "filters" (the API's schema says so)
+        stray = sorted(set(args) - _RESERVED)
+        if stray:
+            raise QueryError(
+                f"unknown field {', '.join(map(repr, stray))}: filters go in 'filters'"
+            )
+
     def given(name: str) -> Any:
         value = args.get(name)
         if strict and name in args and value is None:
@@ -102,11 +109,6 @@ def parse(
     if strict and "filters" in args:
         if not isinstance(args["filters"], dict):
             raise QueryError("'filters' must be an object of field: value or [values]")
-        stray = sorted(set(args) - _RESERVED)
-        if stray:
-            raise QueryError(
-                f"unknown field {', '.join(map(repr, stray))}: filters go in 'filters'"
-            )
         pairs = dict(args["filters"])
     else:
         pairs = {}

@@ -26,7 +26,11 @@ def test_json_body_is_typed():
         100,
     )
     assert (req.k, req.max_per_doc, req.filters.terms) == (5, 2, {"type": ["policy"]})
-    assert parse({"q": "x", "type": "ruling"}, KEYS, 100).filters.terms == {"type": ["ruling"]}
+    # In a body, filters go in "filters" (as the API's schema says), never beside q.
+    with pytest.raises(QueryError, match="unknown field 'type'"):
+        parse({"q": "x", "type": "ruling"}, KEYS, 100)
+    with pytest.raises(QueryError, match="unknown field ''"):
+        parse({"": None}, KEYS, 100)
 
 
 @pytest.mark.parametrize(

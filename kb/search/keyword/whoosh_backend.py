@@ -101,7 +101,9 @@ class WhooshIndex:
             parsed = self.parser.parse(prepare(text))
         except Exception:  # whoosh raises assorted errors on odd syntax
             parsed = query.NullQuery
-        if parsed is query.NullQuery:  # unreadable, or syntax that swallowed the words (":^10")
+        # Unreadable, syntax that swallowed the words (":^10"), or brackets read as a range
+        # of words ("[{to]" matched whatever sorts between nothing and "to"): plain words.
+        if parsed is query.NullQuery or _has_range(parsed):
             parsed = self.parser.parse(plain_terms(text))
         return _fixed_and_not(parsed)
 
@@ -139,3 +141,10 @@ class WhooshIndex:
         """Close the searcher."""
         self.searcher.close()
         self.ix.close()
+
+
+def _has_range(q: query.Query) -> bool:
+    """Does the query hold a range over words (never what a moderator means)?"""
+    if isinstance(q, query.TermRange):
+        return True
+    return any(_has_range(child) for child in q.children())
