@@ -31,7 +31,9 @@ CREATE TABLE IF NOT EXISTS feedback (
     verdict TEXT NOT NULL, right_clause TEXT, note TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS feedback_at ON feedback(at);
 """
-_COLUMNS = "feedback_id, at, user, query, passage_id, doc_id, clause_id, verdict, right_clause, note"
+_COLUMNS = (
+    "feedback_id, at, user, query, passage_id, doc_id, clause_id, verdict, right_clause, note"
+)
 
 
 @dataclass
@@ -141,7 +143,8 @@ class FeedbackStore:
         if user is not None:
             sql += " WHERE user = ?"
             args = (user,)
-        return [Feedback(*row) for row in self.db.fetchall(sql + " ORDER BY at DESC, feedback_id DESC", args)]
+        rows = self.db.fetchall(sql + " ORDER BY at DESC, feedback_id DESC", args)
+        return [Feedback(*row) for row in rows]
 
     def purge(self, before: str) -> int:
         """Delete judgments made before `before` (an ISO timestamp); how many went."""
@@ -156,9 +159,9 @@ def hotspots(entries: list[Feedback], limit_queries: int = 5) -> list[Hotspot]:
     for e in entries:  # newest first
         spot = found.setdefault(e.target, Hotspot(e.target, e.doc_id))
         spot.counts[e.verdict] += 1
-        if e.verdict != "helpful" and e.query not in spot.queries:
-            if len(spot.queries) < limit_queries:
-                spot.queries.append(e.query)
+        wrong = e.verdict != "helpful"
+        if wrong and e.query not in spot.queries and len(spot.queries) < limit_queries:
+            spot.queries.append(e.query)
         if e.right_clause:
             spot.right[e.right_clause] += 1
     spots = [s for s in found.values() if s.bad]
