@@ -29,6 +29,7 @@ from kb.blank import is_blank
 from kb.collections import Collections, Item, Resolution
 from kb.config import USER_DATA_FILE, Settings
 from kb.errors import ForbiddenError, KBError, NotFoundError, QueryError
+from kb.feedback import Feedback, FeedbackStore, Hotspot, hotspots
 from kb.search import listing
 from kb.search.answer import Answer, Answerer
 from kb.search.filters import Filters
@@ -290,10 +291,12 @@ class KnowledgeBase:
         searcher: Searcher,
         collections: Collections | None,
         answerer: Answerer | None = None,
+        feedback: FeedbackStore | None = None,
     ) -> None:
         self.searcher = searcher
         self.store = collections
         self._answerer = answerer
+        self._feedback = feedback
 
     @classmethod
     def open(cls, settings: Settings, *, user_data: bool = False) -> KnowledgeBase:
@@ -301,13 +304,17 @@ class KnowledgeBase:
         if there is some already, unless `user_data` (then it is made if need be)."""
         searcher = Searcher(settings)
         store = Collections(settings.user_data_path()) if user_data else None
-        return cls(searcher, store or user_collections(settings))
+        store = store or user_collections(settings)
+        feedback = FeedbackStore(settings.user_data_path()) if store is not None else None
+        return cls(searcher, store, feedback=feedback)
 
     def close(self) -> None:
         """Release the generation's files and the user data."""
         self.searcher.close()
         if self.store is not None:
             self.store.close()
+        if self._feedback is not None:
+            self._feedback.close()
 
     def __enter__(self) -> KnowledgeBase:
         return self
@@ -742,6 +749,47 @@ class KnowledgeBase:
         """Take an item out of a collection (policy role)."""
         _need(user, "policy")
         self.collections.remove(name, item_id)
+
+    # -- feedback ---------------------------------------------------------------------------
+
+    @property
+    def feedback_store(self) -> FeedbackStore:
+        """Where judgments are kept (KBError where there is no user data)."""
+        if self._feedback is None:
+            raise KBError("no user data folder to keep feedback in")
+        return self._feedback
+
+    def give_feedback(
+        self,
+        user: User,
+        query: str,
+        passage_id: str,
+        verdict: str,
+        right_clause: str | None = None,
+        note: str = "",
+    ) -> int:
+        """Record `user`'s judgment of a result (a passage they may read) for `query`: helpful,
+        not_helpful, or wrong_clause (with the clause that was right, if they know it)."""
+        p = self.gate(user).passage_or_404(passage_id)
+        right = (right_clause or "").strip().upper() or None
+        if right is not None and right not in self.clause_ids():
+            raise QueryError(f"no clause {right_clause!r}: name the right clause by its id")
+        return self.feedback_store.add(
+            user.name, query, p.passage_id, p.doc_id, p.clause_id, verdict, right, note.strip()
+        )
+
+    def feedback(self, user: User, *, everyone: bool = False) -> list[Feedback]:
+        """`user`'s own judgments, newest first; everyone's with `everyone` (policy role: the
+        queries may hold personal data)."""
+        if everyone:
+            _need(user, "policy")
+            return self.feedback_store.entries()
+        return self.feedback_store.entries(user.name)
+
+    def feedback_hotspots(self, user: User) -> list[Hotspot]:
+        """Clauses and documents most often judged wrong or not helpful, with the queries that
+        led there (policy role)."""
+        return hotspots(self.feedback(user, everyone=True))
 
     def teaching_flags(self) -> dict[str, bool]:
         """case id -> whether it is a teaching example, for every current ruling."""

@@ -7,7 +7,7 @@ from werkzeug.datastructures import MultiDict
 
 from kb.blank import is_blank
 from kb.errors import QueryError
-from kb.web import views
+from kb.web import params, views
 from kb.web.auth import current, require, signed_in
 from kb.web.openapi import spec
 from kb.web.state import kb
@@ -238,10 +238,38 @@ def collection_item(name: str, item_id: int):
 def collection_export(name: str):
     """The collection as Markdown (`format=md`) or CSV (`format=csv`) with full citations."""
     fmt = request.args.get("format", "md")
-    bom = request.args.get("bom") in ("1", "true", "yes", "on")
+    bom = params.flag(request.args, "bom")
     text = kb().service.export(name, fmt, current(), base_url=request.url_root, bom=bom)
     mime = "text/csv" if fmt == "csv" else "text/markdown"
     return views.attachment(text, f"{name}.{fmt}", mime)
+
+
+@bp.route("/feedback", methods=["GET", "POST"])
+def feedback():
+    """POST {"q", "passage_id", "verdict", "right_clause", "note"}: judge a result. GET: your
+    judgments; `all=1` (policy users) everyone's, with the hot spots."""
+    service = kb().service
+    user = current()
+    if request.method == "POST":
+        g.kb_action = "feedback"
+        body = _json()
+        right = body.get("right_clause")
+        if right is not None and not isinstance(right, str):
+            raise QueryError("right_clause must be a string")
+        feedback_id = service.give_feedback(
+            user,
+            _text(body, "q", required=True),
+            _text(body, "passage_id", required=True),
+            _text(body, "verdict", required=True),
+            right,
+            _text(body, "note"),
+        )
+        return jsonify({"feedback_id": feedback_id}), 201
+    everyone = params.flag(request.args, "all")
+    out = {"feedback": [e.to_dict() for e in service.feedback(user, everyone=everyone)]}
+    if everyone:
+        out["hotspots"] = [s.to_dict() for s in service.feedback_hotspots(user)]
+    return jsonify(out)
 
 
 @bp.get("/audit")

@@ -81,6 +81,8 @@ ACTIONS = {
     "api.collection_item": "edit",
     "api.teaching": "edit",
     "ui.collection_add": "edit",
+    "ui.feedback": "view",
+    "api.feedback": "view",
     "ui.collection_edit": "edit",
     "ui.collection_delete": "edit",
     "ui.collection_item": "edit",

@@ -9,6 +9,7 @@ from kb.audit import MAX_PAGE
 from kb.blank import NOT_BLANK
 from kb.collections import NAME_RE
 from kb.config import Settings
+from kb.feedback import VERDICTS
 from kb.search.filters import MAX_FILTER_VALUES, MAX_VALUE_LENGTH
 from kb.search.hybrid import MODES, UNITS
 from kb.search.listing import SORTS
@@ -590,6 +591,29 @@ def _document() -> dict[str, Any]:
                     (400, 404),
                     media=("text/markdown", "text/csv"),
                 )
+            },
+            "/api/feedback": {
+                "get": _op(
+                    "Your judgments of results; all=1 (policy users): everyone's, with hot spots",
+                    [_q("all", _BOOL, "Everyone's judgments and the hot spots (policy users).")],
+                    _obj("feedback", feedback={"type": "array", "items": {"type": "object"}}),
+                    (400, 403),
+                ),
+                "post": _op(
+                    "Judge a result: helpful, not_helpful or wrong_clause (with the right one)",
+                    [],
+                    _obj("feedback_id", feedback_id=_INT),
+                    (400, 404, 503),
+                    status=201,
+                    body=_obj(
+                        "q passage_id verdict",
+                        q={"type": "string", "pattern": NOT_BLANK, "maxLength": 1000},
+                        passage_id={"type": "string", "pattern": NOT_BLANK},
+                        verdict={"type": "string", "enum": list(VERDICTS)},
+                        right_clause={"type": ["string", "null"]},
+                        note={"type": "string", "maxLength": 2000},
+                    ),
+                ),
             },
             "/api/audit": {
                 "get": _op(

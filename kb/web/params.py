@@ -157,6 +157,11 @@ _TRUE = ("1", "true", "on", "yes")
 _FALSE = ("", "0", "false", "off", "no")
 
 
+def flag(args, name: str) -> bool:
+    """A query-string flag (1/true/on/yes or 0/false/off/no; absent is false)."""
+    return _bool(args.get(name) or None, name, strict=False)
+
+
 def _bool(value: Any, name: str, strict: bool) -> bool:
     """A flag: JSON true/false, or in a query string 1/true/on/yes and 0/false/off/no."""
     if value is None or isinstance(value, bool):

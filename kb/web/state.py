@@ -72,13 +72,20 @@ class KBState:
 
         return Collections(self.settings.user_data_path())
 
+    @cached_property
+    def feedback(self):
+        """Moderators' judgments of results (user data too)."""
+        from kb.feedback import FeedbackStore
+
+        return FeedbackStore(self.settings.user_data_path())
+
     @property
     def service(self):
         """The knowledge base as users see it: this request's generation and the user data."""
         from kb.service import KnowledgeBase
 
         loaded = self._pinned()
-        return KnowledgeBase(loaded.searcher, self.collections, loaded.answerer)
+        return KnowledgeBase(loaded.searcher, self.collections, loaded.answerer, self.feedback)
 
     def request(self, args, default_k: int = 10):
         """A validated search request (the knowledge base applies flags and clearance)."""

@@ -286,6 +286,51 @@ def collection_add():
     return redirect(url_for("ui.collection", name=name))
 
 
+@bp.route("/feedback", methods=["GET", "POST"])
+def feedback():
+    """POST: a judgment of a result from the search page (`judgment` = "PASSAGE_ID VERDICT"
+    from a button, or `passage_id`, `verdict`, `right_clause`, `note` from the wrong-clause
+    form); back to the page, or JSON for its script. GET: your judgments, and for policy
+    users everyone's hot spots."""
+    service = kb().service
+    user = current()
+    if request.method == "GET":
+        everyone = user.can("policy")
+        return render_template(
+            "feedback.html",
+            entries=service.feedback(user, everyone=everyone)[:200],
+            spots=service.feedback_hotspots(user) if everyone else [],
+            everyone=everyone,
+        )
+    form = request.form
+    passage_id, _, verdict = form.get("judgment", "").partition(" ")
+    if not passage_id:
+        passage_id, verdict = form.get("passage_id", ""), form.get("verdict", "")
+    g.kb_action = "feedback"
+    fetching = request.headers.get("X-Requested-With") == "fetch"
+    try:
+        service.give_feedback(
+            user,
+            form.get("q", ""),
+            passage_id,
+            verdict,
+            form.get("right_clause") or None,
+            form.get("note", ""),
+        )
+    except (QueryError, NotFoundError) as exc:
+        if not fetching:
+            raise
+        return jsonify({"message": str(exc)}), exc.http_status
+    message = "Thanks: noted." if verdict == "helpful" else "Thanks: the policy team will see it."
+    if fetching:
+        return jsonify({"message": message}), 201
+    flash(message)
+    back = form.get("next", "")
+    if back.startswith("/") and not back.startswith("//") and "\\" not in back:
+        return redirect(back.split("#")[0] + f"#hit-{passage_id}")
+    return redirect(url_for("ui.feedback"))
+
+
 @bp.post("/rulings/<case_id>/teaching")
 @require("policy")
 def teaching(case_id: str):

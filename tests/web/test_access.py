@@ -234,6 +234,25 @@ def _walk(hidden, collection):
                 {**policy_only, "policy": 404, "admin": 404},
             )
         ],
+        "/feedback": [
+            ("get", "/feedback", {}, ok),
+            (
+                "post",
+                "/feedback",
+                {"data": {"q": "x", "judgment": f"{h['guidance_passage']} helpful"}},
+                hide,
+            ),
+        ],
+        "/api/feedback": [
+            ("get", "/api/feedback", {}, ok),
+            ("get", "/api/feedback", {"query_string": {"all": "1"}}, policy_only),
+            (
+                "post",
+                "/api/feedback",
+                {"json": {"q": "x", "passage_id": h["old_passage"], "verdict": "not_helpful"}},
+                hide,
+            ),
+        ],
         "/collections": [
             ("get", "/collections", {}, ok),
             (

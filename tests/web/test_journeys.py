@@ -197,6 +197,7 @@ PAGES = [
     "/consistency",
     "/review",
     "/collections",
+    "/feedback",
     "/admin/users",
     "/admin/audit",
 ]

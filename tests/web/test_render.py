@@ -125,6 +125,8 @@ def test_the_renderer_alone():
         "/consistency",
         "/review",
         "/collections",
+        "/feedback",
+        "/documents",
         "/admin/users",
         "/admin/audit",
     ],

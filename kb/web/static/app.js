@@ -75,23 +75,25 @@
     }
     note.textContent = text;
   }
-  var addForm = document.getElementById("add-to");
-  if (addForm && window.fetch && window.FormData) {
-    addForm.addEventListener("submit", function (e) {
+  // Forms marked data-fetch (add to a collection, judge a result) post without leaving the
+  // page and say how it went beside the button; without a script they post and the page
+  // comes back where it was, with a message.
+  document.querySelectorAll("form[data-fetch]").forEach(function (form) {
+    form.addEventListener("submit", function (e) {
       var btn = e.submitter;
-      if (!btn || !btn.name) { return; }
+      if (!btn || !window.fetch || !window.FormData) { return; }
       e.preventDefault();
-      var data = new FormData(addForm);
-      data.set(btn.name, btn.value);
+      var data = new FormData(form);
+      if (btn.name) { data.set(btn.name, btn.value); }
       btn.disabled = true;
-      fetch(addForm.action, { method: "POST", body: data, credentials: "same-origin",
-                              headers: { "X-Requested-With": "fetch" } })
+      fetch(form.getAttribute("action"), { method: "POST", body: data, credentials: "same-origin",
+                                            headers: { "X-Requested-With": "fetch" } })
         .then(function (r) { return r.json(); })
-        .then(function (body) { say(btn, body.message || "Could not add it."); },
-              function () { say(btn, "Could not add it: reload the page and try again."); })
+        .then(function (body) { say(btn, body.message || "That did not work."); },
+              function () { say(btn, "That did not work: reload the page and try again."); })
         .then(function () { btn.disabled = false; });
     });
-  }
+  });
   // Moving an item reloads the page: the focus comes back to the same button of that item,
   // so Up or Down can be pressed again. (form.action would be the buttons named "action".)
   var TOOL = "kb.item-tool";
