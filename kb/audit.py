@@ -142,6 +142,20 @@ class AuditLog:
             out.append(event)
         return out
 
+    def actions(self, action: str, since: str | None = None) -> list[dict[str, Any]]:
+        """Every event of one action (since a date or timestamp, if given), oldest first."""
+        sql = f"SELECT {', '.join(FIELDS)} FROM events WHERE action = ?"
+        args: tuple = (action,)
+        if since:
+            sql += " AND at >= ?"
+            args = (action, since)
+        out = []
+        for row in self.db.fetchall(sql + " ORDER BY event_id", args):
+            event = dict(zip(FIELDS, row, strict=True))
+            event["detail"] = json.loads(event["detail"])
+            out.append(event)
+        return out
+
     def to_csv(self, events: list[dict[str, Any]]) -> str:
         """Events as CSV (detail as JSON)."""
         return write_csv(

@@ -24,7 +24,11 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from kb.access import Gate, gate_for, ordinals, restrict
+from kb.analytics import Gap, Usage, gaps, usage
+from kb.audit import AuditLog
 from kb.blank import is_blank
 from kb.collections import Collections, Item, Resolution
 from kb.config import USER_DATA_FILE, Settings
@@ -292,11 +296,13 @@ class KnowledgeBase:
         collections: Collections | None,
         answerer: Answerer | None = None,
         feedback: FeedbackStore | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.searcher = searcher
         self.store = collections
         self._answerer = answerer
         self._feedback = feedback
+        self._audit = audit
 
     @classmethod
     def open(cls, settings: Settings, *, user_data: bool = False) -> KnowledgeBase:
@@ -306,7 +312,10 @@ class KnowledgeBase:
         store = Collections(settings.user_data_path()) if user_data else None
         store = store or user_collections(settings)
         feedback = FeedbackStore(settings.user_data_path()) if store is not None else None
-        return cls(searcher, store, feedback=feedback)
+        audit = None
+        if (settings.user_data_path() / "audit.sqlite").exists():
+            audit = AuditLog(settings.user_data_path())
+        return cls(searcher, store, feedback=feedback, audit=audit)
 
     def close(self) -> None:
         """Release the generation's files and the user data."""
@@ -315,6 +324,8 @@ class KnowledgeBase:
             self.store.close()
         if self._feedback is not None:
             self._feedback.close()
+        if self._audit is not None:
+            self._audit.close()
 
     def __enter__(self) -> KnowledgeBase:
         return self
@@ -790,6 +801,27 @@ class KnowledgeBase:
         """Clauses and documents most often judged wrong or not helpful, with the queries that
         led there (policy role)."""
         return hotspots(self.feedback(user, everyone=True))
+
+    # -- use: search usage and knowledge gaps -------------------------------------------------
+
+    def _searches(self, user: User, since: str | None) -> list[dict[str, Any]]:
+        _need(user, "policy")  # raw questions may hold personal data
+        if self._audit is None:
+            raise KBError("no audit log to read searches from")
+        return self._audit.actions("search", since)
+
+    def usage(self, user: User, since: str | None = None) -> Usage:
+        """Searches per day, speed, abstentions, top questions and filters (policy role)."""
+        return usage(self._searches(user, since))
+
+    def gaps(self, user: User, since: str | None = None) -> list[Gap]:
+        """Questions the knowledge base did not answer, grouped into topics (policy role)."""
+        events = self._searches(user, since)
+        judged = self.feedback(user, everyone=True) if self._feedback is not None else []
+        if since:
+            judged = [f for f in judged if f.at >= since]
+        encoder = self.searcher.encoder
+        return gaps(events, judged, lambda texts: np.asarray(encoder.encode(texts)))
 
     def teaching_flags(self) -> dict[str, bool]:
         """case id -> whether it is a teaching example, for every current ruling."""

@@ -75,4 +75,49 @@ def feedback_export(settings: Settings, folder: Path) -> None:
     console.print(f"{queries} queries, {rows} judgments -> {escape(str(folder))}")
 
 
-COMMANDS = (feedback,)
+@click.command()
+@click.option("--since", default=None, help="From this date (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def usage(settings: Settings, since: str | None, as_json: bool) -> None:
+    """Searches per day from the audit log: volume, answers, abstentions, speed; top
+    questions and filters."""
+    with _kb(settings) as kb:
+        found = kb.usage(LOCAL_USER, since).to_dict()
+    if as_json:
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+        return
+    for d in found["days"]:
+        console.print(
+            f"{d['day']}  {d['searches']} searches, {d['abstained']} abstained, "
+            f"{d['no_results']} found nothing, p95 {d['p95_ms']} ms"
+        )
+    for t in found["top_queries"][:10]:
+        console.print(f"  {t['count']}× {escape(t['query'])}")
+
+
+@click.command()
+@click.option("--since", default=None, help="From this date (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.pass_obj
+def gaps(settings: Settings, since: str | None, as_json: bool, as_csv: bool) -> None:
+    """Questions the knowledge base did not answer (abstained, nothing found, judged not
+    helpful or the wrong clause), grouped into topics: the guidance to write next."""
+    from kb.analytics import gaps_csv
+
+    with _kb(settings) as kb:
+        topics = kb.gaps(LOCAL_USER, since)
+    if as_csv:
+        click.echo(gaps_csv(topics), nl=False)
+    elif as_json:
+        click.echo(json.dumps([t.to_dict() for t in topics], indent=2, ensure_ascii=False))
+    else:
+        for t in topics:
+            console.print(f"[bold]{escape(t.label)}[/bold] ({t.count}×; {', '.join(t.terms)})")
+            for q in list(t.questions)[:5]:
+                console.print(f"   {escape(q)}")
+        console.print(f"{len(topics)} topic(s)")
+
+
+COMMANDS = (feedback, usage, gaps)

@@ -40,6 +40,7 @@ def search():
             views.results_csv(found.response.results, request.url_root), "results.csv"
         )
     found = state.service.search(req.query, current(), **views.search_args(req))
+    g.kb_outcome = views.outcome(found)
     body = found.response.to_dict()
     body.update(total=found.total, page=req.page, sort=found.sort)
     body["facets"] = {k: dict(v) for k, v in found.facets.items()}
@@ -53,7 +54,9 @@ def answer():
     req = state.request(_args())
     if is_blank(req.query):
         raise QueryError("the query is empty")
-    return jsonify(state.service.answer(req.query, current(), req.filters).to_dict())
+    answer = state.service.answer(req.query, current(), req.filters)
+    g.kb_outcome = {"answered": answer.answered}
+    return jsonify(answer.to_dict())
 
 
 @bp.get("/documents/<doc_id>")
@@ -270,6 +273,27 @@ def feedback():
     if everyone:
         out["hotspots"] = [s.to_dict() for s in service.feedback_hotspots(user)]
     return jsonify(out)
+
+
+@bp.get("/usage")
+@require("policy")
+def usage():
+    """Searches per day (volume, speed, abstentions), top questions and filters."""
+    since = params.date_param(request.args.get("since") or None, "since")
+    return jsonify(kb().service.usage(current(), since).to_dict())
+
+
+@bp.get("/gaps")
+@require("policy")
+def gaps():
+    """Unanswered questions by topic; `format=csv` exports them."""
+    from kb.analytics import gaps_csv
+
+    since = params.date_param(request.args.get("since") or None, "since")
+    topics = kb().service.gaps(current(), since)
+    if _wants_csv():
+        return views.attachment(gaps_csv(topics), "gaps.csv")
+    return jsonify({"gaps": [t.to_dict() for t in topics]})
 
 
 @bp.get("/audit")

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import os
 import secrets
+import time
 from functools import wraps
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -82,6 +83,9 @@ ACTIONS = {
     "api.teaching": "edit",
     "ui.collection_add": "edit",
     "ui.feedback": "view",
+    "ui.usage": "view",
+    "api.usage": "view",
+    "api.gaps": "view",
     "api.feedback": "view",
     "ui.collection_edit": "edit",
     "ui.collection_delete": "edit",
@@ -193,7 +197,7 @@ def user_from_token(req) -> User | None:
 
 def guard():
     """Before each request: signed in (or a public page), and forms sent from our own pages."""
-    g.kb_started = True
+    g.kb_started = time.perf_counter()
     if auth().local:
         # No accounts, but forms still prove they came from our own pages.
         if request.method not in SAFE_METHODS and not request.path.startswith("/api/"):
@@ -275,6 +279,9 @@ def _detail() -> dict:
     body = _body()
     if body is not None:
         detail["body"] = {k: v for k, v in body.items() if "password" not in k}
+    outcome = g.get("kb_outcome")
+    if outcome:  # what a search found: results, time, whether the answer card answered
+        detail["outcome"] = {**outcome, "ms": round((time.perf_counter() - g.kb_started) * 1000, 1)}
     return detail
 
 

@@ -615,6 +615,26 @@ def _document() -> dict[str, Any]:
                     ),
                 ),
             },
+            "/api/usage": {
+                "get": _op(
+                    "Searches per day, speed, abstentions, top questions and filters (policy)",
+                    [_q("since", _DATE, "From this date.")],
+                    _obj("days searches", days={"type": "array"}, searches=_INT),
+                    (400, 403),
+                )
+            },
+            "/api/gaps": {
+                "get": _op(
+                    "Unanswered questions grouped into topics (policy); format=csv exports them",
+                    [
+                        _q("since", _DATE, "From this date."),
+                        _q("format", {"type": "string", "enum": ["json", "csv"]}, "json or csv"),
+                    ],
+                    _obj("gaps", gaps={"type": "array"}),
+                    (400, 403),
+                    media=("application/json", "text/csv"),
+                )
+            },
             "/api/audit": {
                 "get": _op(
                     "The audit log, newest first (admins); format=csv exports it",

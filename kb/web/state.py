@@ -85,7 +85,14 @@ class KBState:
         from kb.service import KnowledgeBase
 
         loaded = self._pinned()
-        return KnowledgeBase(loaded.searcher, self.collections, loaded.answerer, self.feedback)
+        auth = current_app.extensions.get("kb_auth")
+        return KnowledgeBase(
+            loaded.searcher,
+            self.collections,
+            loaded.answerer,
+            self.feedback,
+            auth.audit if auth is not None else None,
+        )
 
     def request(self, args, default_k: int = 10):
         """A validated search request (the knowledge base applies flags and clearance)."""

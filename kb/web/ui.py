@@ -60,6 +60,7 @@ def search():
                 if browsing or req.filters.terms.get("type") == ["ruling"]
                 else service.answer(req.query, current(), req.filters),
             )
+            g.kb_outcome = views.outcome(found, context["answer"])
         except QueryError as exc:
             context["error"] = str(exc)
     selected = {key: set(request.args.getlist(key)) for key, _ in params.FACETS}
@@ -329,6 +330,21 @@ def feedback():
     if back.startswith("/") and not back.startswith("//") and "\\" not in back:
         return redirect(back.split("#")[0] + f"#hit-{passage_id}")
     return redirect(url_for("ui.feedback"))
+
+
+@bp.get("/usage")
+@require("policy")
+def usage():
+    """Knowledge gaps (what moderators asked and did not get answered, by topic) and search
+    usage per day."""
+    service = kb().service
+    since = params.date_param(request.args.get("since") or None, "since")
+    return render_template(
+        "usage.html",
+        gaps=service.gaps(current(), since),
+        usage=service.usage(current(), since).to_dict(),
+        since=since,
+    )
 
 
 @bp.post("/rulings/<case_id>/teaching")

@@ -105,6 +105,20 @@ class Pages:
         return self.last < self.total
 
 
+def outcome(found, answer=None) -> dict[str, Any]:
+    """What a search found, for the audit log (usage and knowledge-gap reports read it)."""
+    out: dict[str, Any] = {
+        "results": len(found.response.results),
+        "took_ms": round(found.response.took_ms, 1),
+    }
+    if found.response.results:
+        top = found.response.results[0]
+        out["top"] = top.passage.clause_id or top.citation.doc_id
+    if answer is not None:
+        out["answered"] = answer.answered
+    return out
+
+
 def group_hits(hits: list[SearchHit]) -> list[tuple[str, str, list[SearchHit]]]:
     """Results by authority (policy, guidance, precedents), each group in rank order."""
     return [

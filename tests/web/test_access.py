@@ -243,6 +243,12 @@ def _walk(hidden, collection):
                 hide,
             ),
         ],
+        "/usage": [("get", "/usage", {}, policy_only)],
+        "/api/usage": [("get", "/api/usage", {}, policy_only)],
+        "/api/gaps": [
+            ("get", "/api/gaps", {}, policy_only),
+            ("get", "/api/gaps?format=csv", {}, policy_only),
+        ],
         "/api/feedback": [
             ("get", "/api/feedback", {}, ok),
             ("get", "/api/feedback", {"query_string": {"all": "1"}}, policy_only),

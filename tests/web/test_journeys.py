@@ -198,6 +198,7 @@ PAGES = [
     "/review",
     "/collections",
     "/feedback",
+    "/usage",
     "/admin/users",
     "/admin/audit",
 ]

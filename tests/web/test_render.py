@@ -126,6 +126,7 @@ def test_the_renderer_alone():
         "/review",
         "/collections",
         "/feedback",
+        "/usage",
         "/documents",
         "/admin/users",
         "/admin/audit",
