@@ -107,7 +107,8 @@ def usage(events: list[dict[str, Any]]) -> Usage:
             for key, value in (detail.get("args") or {}).items():
                 if key not in _NOT_FILTERS:
                     for v in value if isinstance(value, list) else [value]:
-                        filters[f"{key}={v}"] += 1
+                        if v not in ("", None):  # an empty form field filters nothing
+                            filters[f"{key}={v}"] += 1
             if out.get("results") == 0:
                 day.no_results += 1
         if "answered" in out:
@@ -194,7 +195,8 @@ def gaps(
         for k, v in args.items():
             if k not in _NOT_FILTERS:
                 for value in v if isinstance(v, list) else [v]:
-                    gap.filters[f"{k}={value}"] += 1
+                    if value not in ("", None):
+                        gap.filters[f"{k}={value}"] += 1
         if top:
             gap.closest[top] += 1
         gap.first_seen = min(gap.first_seen or at, at)

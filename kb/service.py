@@ -39,6 +39,7 @@ from kb.search.answer import Answer, Answerer
 from kb.search.filters import Filters
 from kb.search.fusion import Fused
 from kb.search.hybrid import Searcher
+from kb.trends import Trends, trends
 from kb.types import (
     ENFORCEMENT,
     DocumentInfo,
@@ -823,6 +824,22 @@ class KnowledgeBase:
         encoder = self.searcher.encoder
         return gaps(events, judged, lambda texts: np.asarray(encoder.encode(texts)))
 
+    def trends(self, user: User, **wanted: str | None) -> Trends:
+        """How the rulings `user` may see move per month (only those matching `wanted`:
+        policy_area, outcome, region, surface, reviewer_tier), with new patterns."""
+        gate = self.gate(user)
+        catalog = self.searcher.catalog
+        index = ordinals(self.searcher)
+        dense = self.searcher.dense
+        rulings, facts = [], {}
+        for ruling, passage_id in catalog.ruling_facts():
+            if not gate.document(ruling.case_id) or not _matches(ruling, wanted):
+                continue
+            rulings.append(ruling)
+            if dense is not None and passage_id in index:
+                facts[ruling.case_id] = np.asarray(dense.vectors[index[passage_id]])
+        return trends(rulings, facts)
+
     def teaching_flags(self) -> dict[str, bool]:
         """case id -> whether it is a teaching example, for every current ruling."""
         flags = self.searcher.catalog.teaching_flags()
@@ -998,3 +1015,16 @@ def user_collections(settings: Settings) -> Collections | None:
     if not (settings.user_data_path() / USER_DATA_FILE).exists():
         return None
     return Collections(settings.user_data_path())
+
+
+def _matches(ruling: Ruling, wanted: dict[str, str | None]) -> bool:
+    """Does a ruling match every given value (policy_area matches any of its areas)?"""
+    for key, value in wanted.items():
+        if not value:
+            continue
+        if key == "policy_area":
+            if value not in ruling.policy_areas:
+                return False
+        elif str(getattr(ruling, key, "") or "").casefold() != value.casefold():
+            return False
+    return True

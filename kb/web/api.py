@@ -275,6 +275,20 @@ def feedback():
     return jsonify(out)
 
 
+@bp.get("/trends")
+def trends():
+    """Rulings per month by dimension, overturn rate, new patterns; `format=csv` exports
+    them."""
+    wanted = {
+        key: request.args.get(key) or None
+        for key in ("policy_area", "outcome", "region", "surface", "reviewer_tier")
+    }
+    found = kb().service.trends(current(), **wanted)
+    if _wants_csv():
+        return views.attachment(found.to_csv(), "trends.csv")
+    return jsonify(found.to_dict())
+
+
 @bp.get("/usage")
 @require("policy")
 def usage():

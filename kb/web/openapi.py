@@ -615,6 +615,23 @@ def _document() -> dict[str, Any]:
                     ),
                 ),
             },
+            "/api/trends": {
+                "get": _op(
+                    "Rulings per month by policy area, outcome, region, surface and tier, the "
+                    "overturn rate and new patterns; format=csv exports them",
+                    [
+                        *(
+                            _q(key, _STR, f"Only rulings with this {key.replace('_', ' ')}.")
+                            for key in ("policy_area", "outcome", "region", "surface")
+                        ),
+                        _q("reviewer_tier", _STR, "Only rulings decided at this tier."),
+                        _q("format", {"type": "string", "enum": ["json", "csv"]}, "json or csv"),
+                    ],
+                    _obj("months totals", months=_STRS, totals={"type": "array"}),
+                    (400,),
+                    media=("application/json", "text/csv"),
+                )
+            },
             "/api/usage": {
                 "get": _op(
                     "Searches per day, speed, abstentions, top questions and filters (policy)",

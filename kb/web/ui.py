@@ -332,6 +332,43 @@ def feedback():
     return redirect(url_for("ui.feedback"))
 
 
+_TREND_FILTERS = ("policy_area", "outcome", "region", "surface", "reviewer_tier")
+
+
+def _trend_filters() -> dict[str, str | None]:
+    return {key: request.args.get(key) or None for key in _TREND_FILTERS}
+
+
+@bp.get("/trends")
+def trends():
+    """Rulings per month by policy area and outcome, the overturn rate and new patterns, as
+    charts with text alternatives and CSV."""
+    from kb.trends import CHARTS, chart_text
+
+    wanted = _trend_filters()
+    found = kb().service.trends(current(), **wanted)
+    charts = [(name, chart_text(found, name)) for name in CHARTS] if found.months else []
+    return render_template("trends.html", trends=found, charts=charts, wanted=wanted)
+
+
+@bp.get("/trends/<name>.svg")
+def trend_chart(name: str):
+    """One chart as an SVG image (its own content policy: its styles are inline)."""
+    from kb.trends import CHARTS, chart_svg
+
+    if name not in CHARTS:
+        raise NotFoundError(f"no chart {name!r}; charts: {', '.join(CHARTS)}")
+    svg = chart_svg(kb().service.trends(current(), **_trend_filters()), name)
+    return (
+        svg,
+        200,
+        {
+            "Content-Type": "image/svg+xml; charset=utf-8",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+        },
+    )
+
+
 @bp.get("/usage")
 @require("policy")
 def usage():

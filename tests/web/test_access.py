@@ -244,6 +244,15 @@ def _walk(hidden, collection):
             ),
         ],
         "/usage": [("get", "/usage", {}, policy_only)],
+        "/trends": [("get", "/trends", {}, ok)],
+        "/trends/<name>.svg": [
+            ("get", "/trends/outcome.svg", {}, ok),
+            ("get", "/trends/nope.svg", {}, {role: 404 for role in ok}),
+        ],
+        "/api/trends": [
+            ("get", "/api/trends", {}, ok),
+            ("get", "/api/trends?format=csv", {"query_string": {"region": "uk"}}, ok),
+        ],
         "/api/usage": [("get", "/api/usage", {}, policy_only)],
         "/api/gaps": [
             ("get", "/api/gaps", {}, policy_only),

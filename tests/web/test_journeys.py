@@ -199,6 +199,7 @@ PAGES = [
     "/collections",
     "/feedback",
     "/usage",
+    "/trends",
     "/admin/users",
     "/admin/audit",
 ]

@@ -127,6 +127,7 @@ def test_the_renderer_alone():
         "/collections",
         "/feedback",
         "/usage",
+        "/trends",
         "/documents",
         "/admin/users",
         "/admin/audit",

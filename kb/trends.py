@@ -1,0 +1,227 @@
+"""How rulings move: counts and shares by policy area, outcome, region, surface and reviewer
+tier per month, the overturn rate, and new patterns (recent rulings whose facts have no close
+earlier precedent); drawn as SVG charts with matplotlib, each with a text alternative."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kb.csv_export import write_csv
+from kb.types import Ruling
+
+DIMENSIONS = ("policy_areas", "outcome", "region", "surface", "reviewer_tier")
+# A recent ruling is a new pattern when no earlier ruling's facts are this close (cosine).
+NEW_PATTERN_BELOW = 0.55
+RECENT_MONTHS = 3
+
+
+@dataclass
+class NewPattern:
+    """A recent ruling unlike any earlier one."""
+
+    ruling: Ruling
+    nearest: str | None  # the closest earlier ruling
+    similarity: float
+
+
+@dataclass
+class Trends:
+    """Rulings per month, by dimension."""
+
+    months: list[str]
+    totals: Counter
+    counts: dict[str, dict[str, Counter]]  # dimension -> month -> value -> rulings
+    overturned: Counter
+    new_patterns: list[NewPattern] = field(default_factory=list)
+
+    def series(self, dimension: str, top: int = 6) -> dict[str, list[int]]:
+        """value -> count per month for the `top` commonest values, the rest as "other"."""
+        overall: Counter = Counter()
+        for month in self.months:
+            overall.update(self.counts[dimension].get(month, Counter()))
+        keep = [v for v, _ in overall.most_common(top)]
+        out = {v: [self.counts[dimension].get(m, Counter())[v] for m in self.months] for v in keep}
+        rest = [
+            sum(n for v, n in self.counts[dimension].get(m, Counter()).items() if v not in keep)
+            for m in self.months
+        ]
+        if any(rest):
+            out["other"] = rest
+        return out
+
+    def overturn_rate(self) -> list[float]:
+        """Share of each month's rulings later overturned."""
+        return [self.overturned[m] / self.totals[m] if self.totals[m] else 0.0 for m in self.months]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "months": self.months,
+            "totals": [self.totals[m] for m in self.months],
+            "overturn_rate": [round(r, 3) for r in self.overturn_rate()],
+            "by": {d: self.series(d) for d in DIMENSIONS},
+            "new_patterns": [
+                {
+                    "case_id": p.ruling.case_id,
+                    "title": p.ruling.title,
+                    "decision_date": p.ruling.decision_date,
+                    "nearest": p.nearest,
+                    "similarity": round(p.similarity, 3),
+                }
+                for p in self.new_patterns
+            ],
+        }
+
+    def to_csv(self) -> str:
+        """One row per month, dimension and value."""
+        rows = []
+        for d in DIMENSIONS:
+            for m in self.months:
+                for value, n in sorted(self.counts[d].get(m, Counter()).items()):
+                    rows.append([m, d, value, n, round(n / self.totals[m], 3)])
+        return write_csv(["month", "dimension", "value", "rulings", "share"], rows)
+
+
+def trends(rulings: list[Ruling], facts: dict[str, np.ndarray] | None = None) -> Trends:
+    """Trends of `rulings` (those a user may see); `facts`: case id -> unit vector of its
+    facts, for new patterns."""
+    dated = sorted((r for r in rulings if r.decision_date), key=lambda r: r.decision_date)
+    months = _months(dated[0].decision_date[:7], dated[-1].decision_date[:7]) if dated else []
+    totals: Counter = Counter()
+    overturned: Counter = Counter()
+    counts: dict[str, dict[str, Counter]] = {d: {} for d in DIMENSIONS}
+    for r in dated:
+        m = r.decision_date[:7]
+        totals[m] += 1
+        overturned[m] += r.status == "overturned"
+        for d in DIMENSIONS:
+            values = getattr(r, d)
+            for v in values if isinstance(values, list) else [values or "unknown"]:
+                counts[d].setdefault(m, Counter())[v] += 1
+    out = Trends(months, totals, counts, overturned)
+    if facts and months:
+        recent = set(months[-RECENT_MONTHS:])
+        for i, r in enumerate(dated):
+            if r.decision_date[:7] not in recent or r.case_id not in facts:
+                continue
+            earlier = [e for e in dated[:i] if e.case_id in facts]
+            if not earlier:
+                continue
+            sims = np.stack([facts[e.case_id] for e in earlier]) @ facts[r.case_id]
+            best = int(np.argmax(sims))
+            if sims[best] < NEW_PATTERN_BELOW:
+                out.new_patterns.append(NewPattern(r, earlier[best].case_id, float(sims[best])))
+    return out
+
+
+def _months(first: str, last: str) -> list[str]:
+    """Every month from `first` to `last` (YYYY-MM), none skipped."""
+    y, m = map(int, first.split("-"))
+    out = []
+    while f"{y:04d}-{m:02d}" <= last:
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+# -- charts ----------------------------------------------------------------------------------
+
+CHARTS = ("policy_areas", "outcome", "overturn")
+_LABELS = {
+    "policy_areas": "Rulings per month by policy area",
+    "outcome": "Rulings per month by outcome",
+    "overturn": "Share of each month's rulings later overturned",
+}
+# Colour-blind-safe (Okabe-Ito), one per series.
+_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999"]
+
+
+def chart_text(t: Trends, name: str) -> str:
+    """What chart `name` shows, in words (its text alternative)."""
+    if name == "overturn":
+        return _rate_text(t, t.overturn_rate())
+    return _series_text(t, t.series(name), _LABELS[name])
+
+
+_DRAWN: dict[str, str] = {}  # chart data (JSON) -> SVG, most recent last
+_DRAWN_MAX = 64
+
+
+def chart_svg(t: Trends, name: str) -> str:
+    """One chart as an SVG document (drawn once per distinct data)."""
+    import json
+
+    key = json.dumps([name, t.to_dict()], sort_keys=True)
+    svg = _DRAWN.pop(key, None)
+    if svg is None:
+        svg = _draw(t, name)
+    _DRAWN[key] = svg
+    while len(_DRAWN) > _DRAWN_MAX:
+        _DRAWN.pop(next(iter(_DRAWN)))
+    return svg
+
+
+def _draw(t: Trends, name: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "policy-kb", "font.size": 9})
+    fig, ax = plt.subplots(figsize=(9, 3.2), dpi=100)
+    x = np.arange(len(t.months))
+    if name == "overturn":
+        rate = t.overturn_rate()
+        ax.plot(x, [r * 100 for r in rate], color=_COLOURS[5], marker="o", markersize=3)
+        ax.set_ylabel("% overturned")
+    else:
+        series = t.series(name)
+        bottom = np.zeros(len(t.months))
+        for (value, counts), colour in zip(series.items(), _COLOURS, strict=False):
+            ax.bar(x, counts, bottom=bottom, label=value.replace("_", " "), color=colour, width=0.8)
+            bottom += np.asarray(counts)
+        # A ruling touching two policy areas counts in each.
+        ax.set_ylabel("rulings per area" if name == "policy_areas" else "rulings")
+        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.02))
+    step = max(1, len(t.months) // 12)
+    ax.set_xticks(x[::step], [m for m in t.months[::step]], rotation=45, ha="right")
+    ax.set_title(_LABELS[name], loc="left", fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _series_text(t: Trends, series: dict[str, list[int]], label: str) -> str:
+    """What the chart shows, in words: total, busiest month, what rose most lately."""
+    if not t.months:
+        return f"{label}: no rulings."
+    busiest = max(t.months, key=lambda m: t.totals[m])
+    half = max(1, len(t.months) // 2)
+    rises = {
+        v: sum(c[half:]) / max(1, len(c) - half) - sum(c[:half]) / half for v, c in series.items()
+    }
+    up = max(rises, key=rises.get)
+    return (
+        f"{label}, {t.months[0]} to {t.months[-1]}: {sum(t.totals.values())} rulings, the most "
+        f"in {busiest} ({t.totals[busiest]}). Largest per-month rise from the first half of "
+        f"the period to the second: {up.replace('_', ' ')} ({rises[up]:+.1f} a month)."
+    )
+
+
+def _rate_text(t: Trends, rate: list[float]) -> str:
+    if not t.months:
+        return "No rulings."
+    worst = max(range(len(rate)), key=rate.__getitem__)
+    overall = sum(t.overturned.values()) / max(1, sum(t.totals.values()))
+    return (
+        f"{_LABELS['overturn']}, {t.months[0]} to {t.months[-1]}: {overall:.0%} overall, the "
+        f"highest in {t.months[worst]} ({rate[worst]:.0%})."
+    )
