@@ -251,7 +251,7 @@ def _walk(hidden, collection):
         ],
         "/api/trends": [
             ("get", "/api/trends", {}, ok),
-            ("get", "/api/trends?format=csv", {"query_string": {"region": "uk"}}, ok),
+            ("get", "/api/trends", {"query_string": {"format": "csv", "region": "uk"}}, ok),
         ],
         "/api/usage": [("get", "/api/usage", {}, policy_only)],
         "/api/gaps": [
