@@ -28,9 +28,10 @@ CREATE INDEX IF NOT EXISTS events_at ON events(at);
 CREATE INDEX IF NOT EXISTS events_user ON events(user, at);
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+_NO_DELETE = """CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"""
+_SCHEMA += _NO_DELETE + "\n"
 # Recorded before a password is checked (see AuditLog.sign_in_attempt).
 SIGN_IN_ATTEMPT = "login_attempt"
 FIELDS = ("event_id", "at", "user", "role", "action", "target", "status", "ip", "detail")
@@ -155,6 +156,20 @@ class AuditLog:
             event["detail"] = json.loads(event["detail"])
             out.append(event)
         return out
+
+    def purge(self, before: str, also: dict[str, int] | None = None) -> int:
+        """Delete the events recorded before `before` (an ISO timestamp), for a retention
+        period, and record that it was done: how many went, with `also` (what else was
+        purged). The only deletion there is: the append-only trigger is lifted for it inside
+        the same transaction."""
+        with self.db.write() as db:
+            db.execute("DROP TRIGGER IF EXISTS events_no_delete")
+            deleted = db.execute("DELETE FROM events WHERE at < ?", (before,)).rowcount
+            db.execute(_NO_DELETE)
+            if deleted or any((also or {}).values()):
+                detail = _json({"before": before, "events": deleted, **(also or {})})
+                _insert(db, (now(), "system", "", "retention", before, 200, "", detail))
+        return deleted
 
     def to_csv(self, events: list[dict[str, Any]]) -> str:
         """Events as CSV (detail as JSON)."""

@@ -149,6 +149,12 @@ class Settings:
         "Send the login cookie over HTTPS only (turn off only for plain-HTTP testing on a "
         "trusted network).",
     )
+    retention_days: int = _setting(
+        0,
+        "Keep audit events and feedback (which hold moderators' raw questions) this many days; "
+        "0 keeps them. `kb purge` and each server start delete older ones and record that "
+        "they did.",
+    )
     base_url: str = _setting(
         "",
         "The app's public address (https://kb.example.org), for absolute links in exports; "
@@ -184,6 +190,8 @@ class Settings:
             raise ConfigError(f"chunk_max_tokens must be 32..8192, got {self.chunk_max_tokens}")
         if self.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb must be positive, got {self.max_file_mb}")
+        if self.retention_days < 0:
+            raise ConfigError(f"retention_days must be 0 or more, got {self.retention_days}")
         for name in ("dense_weight", "dense_weight_short", "sentence_weight", "region_boost"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be within 0..1, got {getattr(self, name)}")

@@ -48,4 +48,26 @@ def audit(
     console.print(table)
 
 
-COMMANDS = (audit,)
+@click.command()
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep this many days (default: the retention_days setting).",
+)
+@click.pass_obj
+def purge(settings: Settings, days: int | None) -> None:
+    """Delete audit events and feedback older than the retention period (they hold
+    moderators' raw questions); the deletion is recorded in the audit log."""
+    from kb.retention import purge as run
+
+    done = run(settings, days)
+    if done is None:
+        console.print("No retention period: set KB_RETENTION_DAYS or pass --days.")
+        return
+    console.print(
+        f"Deleted {done.events} audit events and {done.feedback} judgments before {done.before}."
+    )
+
+
+COMMANDS = (audit, purge)

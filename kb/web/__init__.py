@@ -32,6 +32,10 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
                 raise RequestEntityTooLarge()
 
     auth.init_app(app, settings)
+    if settings.retention_days and app.extensions["kb_auth"].audit.writable:
+        from kb.retention import purge
+
+        purge(settings)  # and again at each start: a retention period, not a one-off
     app.register_blueprint(ui.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
