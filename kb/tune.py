@@ -154,7 +154,24 @@ def load_questions(folder: Path, split: str) -> dict[str, set[str]]:
     from kb.evaluation import Dataset
 
     data = Dataset.load(folder, split)
-    return {text: set(data.qrels[qid]) for qid, (text, _) in data.queries.items()}
+    return {
+        text: {doc for doc, score in data.qrels.get(qid, {}).items() if score > 0}
+        for qid, (text, _) in data.queries.items()
+    }
+
+
+def feedback_questions(entries: list) -> dict[str, set[str]]:
+    """Question text -> the clauses moderators judged right for it: a helpful result's
+    clause, or the clause named instead of a wrong one (newest judgment of a pair wins)."""
+    from kb.feedback import judgments
+
+    queries, rows = judgments(entries)
+    text = {q["_id"]: q["text"] for q in queries}
+    out: dict[str, set[str]] = {}
+    for qid, target, score in rows:
+        if score > 0:
+            out.setdefault(text[qid], set()).add(target)
+    return out
 
 
 def split_pairs(pairs: list[Pair], params: TuneParams) -> tuple[list[Pair], list[Pair]]:

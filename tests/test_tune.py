@@ -180,3 +180,20 @@ def test_tune_refuses_to_check_on_the_questions_it_trains_on(kb_with_rulings, tm
     args = ["--data-dir", str(kb_with_rulings.data_dir), "tune", "--questions", str(folder)]
     result = runner.invoke(main, [*args, "--check", str(folder)])
     assert result.exit_code == 2 and "trained on" in result.output
+
+
+def test_judgments_become_training_questions_and_zero_scores_are_not_positives(tmp_path):
+    from kb.feedback import Feedback, write_beir
+    from kb.tune import feedback_questions, load_questions
+
+    entries = [  # newest first, as the store gives them
+        Feedback(3, "2026-11-03", "m", "kid with sparkler", "p3", "d", "X-2", "helpful"),
+        Feedback(2, "2026-11-02", "m", "drunk driving", "p2", "d", "Y-1", "wrong_clause", "Z-1"),
+        Feedback(1, "2026-11-01", "m", "kid with sparkler", "p1", "d", "X-1", "not_helpful"),
+    ]
+    assert feedback_questions(entries) == {"kid with sparkler": {"X-2"}, "drunk driving": {"Z-1"}}
+    write_beir(tmp_path, entries)
+    assert load_questions(tmp_path, "test") == {
+        "kid with sparkler": {"X-2"},
+        "drunk driving": {"Z-1"},
+    }

@@ -41,6 +41,13 @@ from kb.config import Settings
     help="Also train on these BEIR questions (qrels/<split>.tsv): each question -> the clauses "
     "judged to govern it.",
 )
+@click.option(
+    "--feedback",
+    "use_feedback",
+    is_flag=True,
+    help="Also train on moderators' judgments: each question with the clause judged helpful "
+    "or named as the right one.",
+)
 @click.option("--force", is_flag=True, help="Train again even if this exact model exists.")
 @click.option(
     "--check",
@@ -63,6 +70,7 @@ def tune(
     sentences: int,
     hard_negatives: bool,
     questions_dir: Path | None,
+    use_feedback: bool,
     force: bool,
     check_dir: Path | None,
     split: str,
@@ -80,6 +88,16 @@ def tune(
             "other questions, or leave --check out (held-out rulings still decide)"
         )
     questions = load_questions(questions_dir, split) if questions_dir is not None else None
+    if use_feedback:
+        from kb.feedback import FeedbackStore
+        from kb.tune import feedback_questions
+
+        store = FeedbackStore(settings.user_data_path())
+        judged = feedback_questions(store.entries())
+        store.close()
+        questions = {**(questions or {})}
+        for text, clauses in judged.items():
+            questions[text] = questions.get(text, set()) | clauses
 
     params = TuneParams(
         epochs=epochs,
