@@ -121,6 +121,35 @@ def usage(events: list[dict[str, Any]]) -> Usage:
     return Usage(sorted(days.values(), key=lambda d: d.day), queries, filters)
 
 
+def usage_chart(found: dict[str, Any]) -> tuple[str, str]:
+    """Searches per day, split by what came of them, as an SVG chart and its text
+    alternative (`found`: `Usage.to_dict()`)."""
+    from kb import charts
+
+    days = found["days"]
+    series: dict[str, list[float]] = {"answered": [], "abstained": [], "nothing found": []}
+    series["other searches"] = []
+    for d in days:
+        series["answered"].append(d["answered"])
+        series["abstained"].append(d["abstained"])
+        series["nothing found"].append(d["no_results"])
+        rest = d["searches"] - d["answered"] - d["abstained"] - d["no_results"]
+        series["other searches"].append(max(0, rest))
+    title = "Searches per day, by what came of them"
+    svg = charts.stacked_bars([d["day"] for d in days], series, title, "searches")
+    if not days:
+        return svg, f"{title}: none yet."
+    busiest = max(days, key=lambda d: d["searches"])
+    asked = sum(d["answered"] + d["abstained"] for d in days)
+    rate = sum(d["abstained"] for d in days) / max(1, asked)
+    text = (
+        f"{title}, {days[0]['day']} to {days[-1]['day']}: {found['searches']} searches, the "
+        f"most on {busiest['day']} ({busiest['searches']}); the answer card abstained on "
+        f"{rate:.0%} of the questions it was asked."
+    )
+    return svg, text
+
+
 @dataclass
 class Gap:
     """A topic moderators asked about and did not get an answer to."""

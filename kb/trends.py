@@ -4,7 +4,6 @@ earlier precedent); drawn as SVG charts with matplotlib, each with a text altern
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,8 +136,6 @@ _LABELS = {
     "outcome": "Rulings per month by outcome",
     "overturn": "Share of each month's rulings later overturned",
 }
-# Colour-blind-safe (Okabe-Ito), one per series.
-_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999"]
 
 
 def chart_text(t: Trends, name: str) -> str:
@@ -148,55 +145,16 @@ def chart_text(t: Trends, name: str) -> str:
     return _series_text(t, t.series(name), _LABELS[name])
 
 
-_DRAWN: dict[str, str] = {}  # chart data (JSON) -> SVG, most recent last
-_DRAWN_MAX = 64
-
-
 def chart_svg(t: Trends, name: str) -> str:
-    """One chart as an SVG document (drawn once per distinct data)."""
-    import json
+    """One chart as an SVG document."""
+    from kb import charts
 
-    key = json.dumps([name, t.to_dict()], sort_keys=True)
-    svg = _DRAWN.pop(key, None)
-    if svg is None:
-        svg = _draw(t, name)
-    _DRAWN[key] = svg
-    while len(_DRAWN) > _DRAWN_MAX:
-        _DRAWN.pop(next(iter(_DRAWN)))
-    return svg
-
-
-def _draw(t: Trends, name: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "policy-kb", "font.size": 9})
-    fig, ax = plt.subplots(figsize=(9, 3.2), dpi=100)
-    x = np.arange(len(t.months))
     if name == "overturn":
-        rate = t.overturn_rate()
-        ax.plot(x, [r * 100 for r in rate], color=_COLOURS[5], marker="o", markersize=3)
-        ax.set_ylabel("% overturned")
-    else:
-        series = t.series(name)
-        bottom = np.zeros(len(t.months))
-        for (value, counts), colour in zip(series.items(), _COLOURS, strict=False):
-            ax.bar(x, counts, bottom=bottom, label=value.replace("_", " "), color=colour, width=0.8)
-            bottom += np.asarray(counts)
-        # A ruling touching two policy areas counts in each.
-        ax.set_ylabel("rulings per area" if name == "policy_areas" else "rulings")
-        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.02))
-    step = max(1, len(t.months) // 12)
-    ax.set_xticks(x[::step], [m for m in t.months[::step]], rotation=45, ha="right")
-    ax.set_title(_LABELS[name], loc="left", fontsize=10)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
-    plt.close(fig)
-    return buf.getvalue()
+        rate = [r * 100 for r in t.overturn_rate()]
+        return charts.line(t.months, rate, _LABELS[name], "% overturned")
+    # A ruling touching two policy areas counts in each.
+    ylabel = "rulings per area" if name == "policy_areas" else "rulings"
+    return charts.stacked_bars(t.months, t.series(name), _LABELS[name], ylabel)
 
 
 def _series_text(t: Trends, series: dict[str, list[int]], label: str) -> str:

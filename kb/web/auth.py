@@ -84,6 +84,7 @@ ACTIONS = {
     "ui.collection_add": "edit",
     "ui.feedback": "view",
     "ui.usage": "view",
+    "ui.usage_chart": "view",
     "ui.trends": "view",
     "ui.trend_chart": "view",
     "api.trends": "view",

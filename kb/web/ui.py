@@ -376,11 +376,33 @@ def usage():
     usage per day."""
     service = kb().service
     since = params.date_param(request.args.get("since") or None, "since")
+    from kb.analytics import usage_chart
+
+    found = service.usage(current(), since).to_dict()
     return render_template(
         "usage.html",
         gaps=service.gaps(current(), since),
-        usage=service.usage(current(), since).to_dict(),
+        usage=found,
+        chart_text=usage_chart(found)[1],
         since=since,
+    )
+
+
+@bp.get("/usage/searches.svg")
+@require("policy")
+def usage_chart():
+    """Searches per day as an SVG image."""
+    from kb.analytics import usage_chart as draw
+
+    since = params.date_param(request.args.get("since") or None, "since")
+    svg, _ = draw(kb().service.usage(current(), since).to_dict())
+    return (
+        svg,
+        200,
+        {
+            "Content-Type": "image/svg+xml; charset=utf-8",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+        },
     )
 
 

@@ -244,6 +244,7 @@ def _walk(hidden, collection):
             ),
         ],
         "/usage": [("get", "/usage", {}, policy_only)],
+        "/usage/searches.svg": [("get", "/usage/searches.svg", {}, policy_only)],
         "/trends": [("get", "/trends", {}, ok)],
         "/trends/<name>.svg": [
             ("get", "/trends/outcome.svg", {}, ok),

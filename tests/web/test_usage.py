@@ -62,6 +62,9 @@ def test_unanswered_questions_become_topics_and_usage_counts_them(
     assert rows[0]["topic"] == pizza["label"] and rows[0]["count"] == "4"
     page = client.get("/usage").get_data(as_text=True)
     assert "Knowledge gaps" in page and pizza["label"] in page and 'id="days"' in page
+    assert 'alt="Searches per day, by what came of them' in page and "abstained on" in page
+    chart = client.get("/usage/searches.svg")
+    assert chart.mimetype == "image/svg+xml" and "Searches per day" in chart.get_data(as_text=True)
     out = runner.invoke(
         main,
         ["--data-dir", str(corpus_settings.data_dir), "gaps", "--json"],
