@@ -13,7 +13,7 @@ import numpy as np
 from kb.csv_export import write_csv
 from kb.types import Ruling
 
-DIMENSIONS = ("policy_areas", "outcome", "region", "surface", "reviewer_tier")
+DIMENSIONS = ("policy_areas", "clauses", "outcome", "region", "surface", "reviewer_tier")
 # A recent ruling is a new pattern when no earlier ruling's facts are this close (cosine).
 NEW_PATTERN_BELOW = 0.55
 RECENT_MONTHS = 3
@@ -130,10 +130,16 @@ def _months(first: str, last: str) -> list[str]:
 
 # -- charts ----------------------------------------------------------------------------------
 
-CHARTS = ("policy_areas", "outcome", "overturn")
+# Every breakdown can be drawn; the page shows one of them (policy area unless asked), the
+# outcomes and the overturn rate.
+CHARTS = (*DIMENSIONS, "overturn")
 _LABELS = {
     "policy_areas": "Rulings per month by policy area",
+    "clauses": "Rulings per month by clause applied",
     "outcome": "Rulings per month by outcome",
+    "region": "Rulings per month by region",
+    "surface": "Rulings per month by surface",
+    "reviewer_tier": "Rulings per month by reviewer tier",
     "overturn": "Share of each month's rulings later overturned",
 }
 
@@ -152,9 +158,15 @@ def chart_svg(t: Trends, name: str) -> str:
     if name == "overturn":
         rate = [r * 100 for r in t.overturn_rate()]
         return charts.line(t.months, rate, _LABELS[name], "% overturned")
-    # A ruling touching two policy areas counts in each.
-    ylabel = "rulings per area" if name == "policy_areas" else "rulings"
+    # A ruling touching two policy areas (or applying two clauses) counts in each.
+    ylabel = {"policy_areas": "rulings per area", "clauses": "rulings per clause"}
+    ylabel = ylabel.get(name, "rulings")
     return charts.stacked_bars(t.months, t.series(name), _LABELS[name], ylabel)
+
+
+def label(name: str) -> str:
+    """What a breakdown is called."""
+    return _LABELS[name].removeprefix("Rulings per month by ")
 
 
 def _series_text(t: Trends, series: dict[str, list[int]], label: str) -> str:

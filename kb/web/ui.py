@@ -343,12 +343,19 @@ def _trend_filters() -> dict[str, str | None]:
 def trends():
     """Rulings per month by policy area and outcome, the overturn rate and new patterns, as
     charts with text alternatives and CSV."""
-    from kb.trends import CHARTS, chart_text
+    from kb.trends import DIMENSIONS, chart_text, label
 
     wanted = _trend_filters()
+    by = request.args.get("by") or "policy_areas"
+    if by not in DIMENSIONS or by == "outcome":
+        by = "policy_areas"
     found = kb().service.trends(current(), **wanted)
-    charts = [(name, chart_text(found, name)) for name in CHARTS] if found.months else []
-    return render_template("trends.html", trends=found, charts=charts, wanted=wanted)
+    names = (by, "outcome", "overturn")
+    charts = [(name, chart_text(found, name)) for name in names] if found.months else []
+    breakdowns = [(d, label(d)) for d in DIMENSIONS if d != "outcome"]
+    return render_template(
+        "trends.html", trends=found, charts=charts, wanted=wanted, by=by, breakdowns=breakdowns
+    )
 
 
 @bp.get("/trends/<name>.svg")

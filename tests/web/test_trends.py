@@ -27,6 +27,13 @@ def test_the_trends_page_draws_charts_with_words_for_them(client):
         drawn = svg.get_data(as_text=True)
         assert img["alt"].split(",")[0] in drawn  # its title is text in the drawing
     assert page.select_one("figcaption").get_text() == images[0]["alt"]
+    by_region = BeautifulSoup(client.get("/trends?by=region").get_data(as_text=True), "html.parser")
+    first = by_region.select_one("figure.chart img")
+    assert (
+        first["alt"].startswith("Rulings per month by region")
+        and "/trends/region.svg" in first["src"]
+    )
+    assert client.get("/trends/clauses.svg").status_code == 200
 
 
 def test_the_numbers_behind_the_charts(client):
@@ -46,6 +53,7 @@ def test_the_numbers_behind_the_charts(client):
     )
     assert {r["dimension"] for r in rows} == {
         "policy_areas",
+        "clauses",
         "outcome",
         "region",
         "surface",
