@@ -33,6 +33,9 @@ _STOP = frozenset(
 )
 # Questions closer than this (cosine distance) share a topic.
 GAP_DISTANCE = 0.45
+# A search page whose user opened nothing within this many minutes counts as "no click".
+NO_CLICK_MINUTES = 10
+_OPENS = frozenset({"ui.passage", "ui.document", "ui.clause"})
 
 
 @dataclass
@@ -185,21 +188,65 @@ class Gap:
         }
 
 
+def _opened(views: list[dict[str, Any]]) -> dict[str, list[tuple[int, str]]]:
+    """user -> (event id, time) of each time they opened a passage, document or clause, in
+    the order the audit log recorded them."""
+    out: dict[str, list[tuple[int, str]]] = {}
+    for v in views:
+        if v["detail"].get("endpoint") in _OPENS and v["status"] < 400:
+            out.setdefault(v["user"], []).append((v["event_id"], v["at"]))
+    for opens in out.values():
+        opens.sort()
+    return out
+
+
+def _clicked(opened: dict[str, list[tuple[int, str]]], search: dict, until: int | None) -> bool:
+    """Did the user open anything after `search` (an audit event) and before their next
+    search page (event id `until`), within NO_CLICK_MINUTES? Event ids order events that
+    share a second."""
+    import bisect
+
+    opens = opened.get(search["user"], [])
+    i = bisect.bisect_right(opens, (search["event_id"], "\uffff"))
+    if i == len(opens) or (until is not None and opens[i][0] > until):
+        return False
+    gap = dt.datetime.fromisoformat(opens[i][1]) - dt.datetime.fromisoformat(search["at"])
+    return gap <= dt.timedelta(minutes=NO_CLICK_MINUTES)
+
+
 def gaps(
     events: list[dict[str, Any]],
     feedback: list[Feedback],
     embed: Callable[[list[str]], np.ndarray],
+    views: list[dict[str, Any]] | None = None,
 ) -> list[Gap]:
     """Unanswered questions grouped into topics, the most asked first. `embed` gives unit
-    vectors for texts (the knowledge base's own model)."""
+    vectors for texts (the knowledge base's own model); `views` (the audit log's view
+    events), when given, also count search pages after which the user opened nothing."""
     misses: list[tuple[str, str, str, dict, str | None]] = []  # (question, at, reason, args, top)
-    for e in search_events(events):
+    opened = _opened(views) if views is not None else None
+    searched = search_events(events)
+    following: dict[int, int] = {}  # a search page's event id -> the user's next one's
+    last: dict[str, dict[str, Any]] = {}
+    for e in searched:  # oldest first
+        if e["detail"].get("endpoint") == "ui.search":
+            before = last.get(e["user"])
+            if before is not None:
+                following[before["event_id"]] = e["event_id"]
+            last[e["user"]] = e
+    for e in searched:
         out = e["detail"].get("outcome") or {}
         reason = None
         if out.get("answered") is False:
             reason = "abstained"
         elif out.get("results") == 0:
             reason = "no results"
+        elif (
+            opened is not None
+            and e["detail"].get("endpoint") == "ui.search"
+            and not _clicked(opened, e, following.get(e["event_id"]))
+        ):
+            reason = "no click"
         if reason:
             args = e["detail"].get("args") or {}
             misses.append((e["target"], e["at"], reason, args, out.get("top")))

@@ -822,7 +822,8 @@ class KnowledgeBase:
         if since:
             judged = [f for f in judged if f.at >= since]
         encoder = self.searcher.encoder
-        return gaps(events, judged, lambda texts: np.asarray(encoder.encode(texts)))
+        views = self._audit.actions("view", since) if self._audit is not None else None
+        return gaps(events, judged, lambda texts: np.asarray(encoder.encode(texts)), views)
 
     def trends(self, user: User, **wanted: str | None) -> Trends:
         """How the rulings `user` may see move per month (only those matching `wanted`:

@@ -32,6 +32,10 @@ def test_unanswered_questions_become_topics_and_usage_counts_them(
         assert client.get("/", query_string={"q": q}).status_code == 200
     client.get("/", query_string={"q": "best pizza in town"})  # asked twice
     client.get("/", query_string={"q": "streamer hands a lit sparkler to a toddler"})
+    # Answered, and a result opened straight after: not a gap.
+    client.get("/", query_string={"q": "host juggling knives for gifts"})
+    opened = client.get("/api/search", query_string={"q": "host juggling knives", "k": 1})
+    client.get(f"/passages/{opened.get_json()['results'][0]['passage_id']}")
     client.get("/api/search", query_string={"q": "sparkler", "type": "ruling"})
     hit = client.get("/api/search", query_string={"q": "sparkler toddler", "k": 1}).get_json()
     client.post(
@@ -44,7 +48,7 @@ def test_unanswered_questions_become_topics_and_usage_counts_them(
     )
     body = client.get("/api/usage").get_json()
     day = body["days"][-1]
-    assert body["searches"] == 8 and day["abstained"] >= 4 and day["answered"] >= 1
+    assert body["searches"] == 10 and day["abstained"] >= 4 and day["answered"] >= 2
     assert day["p95_ms"] > 0 and 0 < day["abstention_rate"] < 1
     assert body["top_queries"][0] == {"query": "best pizza in town", "count": 2}
     assert {"filter": "type=ruling", "count": 1} in body["top_filters"]
@@ -56,6 +60,10 @@ def test_unanswered_questions_become_topics_and_usage_counts_them(
     )
     assert not any("weather" in q for q in pizza["questions"])  # another topic
     assert any(t["reasons"].get("not helpful") for t in topics)
+    # Answered but nothing opened afterwards: "no click".
+    asked = {q: t for t in topics for q in t["questions"]}
+    assert asked["streamer hands a lit sparkler to a toddler"]["reasons"].get("no click")
+    assert "host juggling knives for gifts" not in asked
     rows = list(
         csv.DictReader(io.StringIO(client.get("/api/gaps?format=csv").get_data(as_text=True)))
     )
