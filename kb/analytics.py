@@ -124,9 +124,12 @@ def usage(events: list[dict[str, Any]]) -> Usage:
     return Usage(sorted(days.values(), key=lambda d: d.day), queries, filters)
 
 
-def usage_chart(found: dict[str, Any]) -> tuple[str, str]:
-    """Searches per day, split by what came of them, as an SVG chart and its text
-    alternative (`found`: `Usage.to_dict()`)."""
+_USAGE_TITLE = "Searches per day, by what came of them"
+
+
+def usage_chart_svg(found: dict[str, Any]) -> str:
+    """Searches per day, split by what came of them, as an SVG chart (`found`:
+    `Usage.to_dict()`)."""
     from kb import charts
 
     days = found["days"]
@@ -138,19 +141,22 @@ def usage_chart(found: dict[str, Any]) -> tuple[str, str]:
         series["nothing found"].append(d["no_results"])
         rest = d["searches"] - d["answered"] - d["abstained"] - d["no_results"]
         series["other searches"].append(max(0, rest))
-    title = "Searches per day, by what came of them"
-    svg = charts.stacked_bars([d["day"] for d in days], series, title, "searches")
+    return charts.stacked_bars([d["day"] for d in days], series, _USAGE_TITLE, "searches")
+
+
+def usage_chart_text(found: dict[str, Any]) -> str:
+    """What the usage chart shows, in words (its text alternative)."""
+    title, days = _USAGE_TITLE, found["days"]
     if not days:
-        return svg, f"{title}: none yet."
+        return f"{title}: none yet."
     busiest = max(days, key=lambda d: d["searches"])
     asked = sum(d["answered"] + d["abstained"] for d in days)
     rate = sum(d["abstained"] for d in days) / max(1, asked)
-    text = (
+    return (
         f"{title}, {days[0]['day']} to {days[-1]['day']}: {found['searches']} searches, the "
         f"most on {busiest['day']} ({busiest['searches']}); the answer card abstained on "
         f"{rate:.0%} of the questions it was asked."
     )
-    return svg, text
 
 
 @dataclass

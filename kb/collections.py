@@ -249,7 +249,7 @@ class Collections:
     def position(self, name: str, item_id: int) -> int:
         """Where an item stands (1-based, counting every item)."""
         self.require_item(name, item_id)
-        ids = _ordered_ids_read(self.db, name)
+        ids = [i for (i,) in self.db.fetchall(_ORDERED_IDS, (name,))]
         return ids.index(item_id) + 1
 
     def remove(self, name: str, item_id: int) -> None:
@@ -377,14 +377,13 @@ class Collections:
             raise NotFoundError(f"collection {name!r} has no item {item_id}")
 
 
-def _ordered_ids_read(db: DBFile, name: str) -> list[int]:
-    sql = "SELECT item_id FROM collection_items WHERE collection = ? ORDER BY position, item_id"
-    return [i for (i,) in db.fetchall(sql, (name,))]
+_ORDERED_IDS = (
+    "SELECT item_id FROM collection_items WHERE collection = ? ORDER BY position, item_id"
+)
 
 
 def _ordered_ids(db: sqlite3.Connection, name: str) -> list[int]:
-    sql = "SELECT item_id FROM collection_items WHERE collection = ? ORDER BY position, item_id"
-    return [i for (i,) in db.execute(sql, (name,))]
+    return [i for (i,) in db.execute(_ORDERED_IDS, (name,))]
 
 
 def _renumber(db: sqlite3.Connection, name: str, ids: list[int]) -> None:

@@ -9,7 +9,7 @@ document), since that is what a moderator acts on and what the clause-level eval
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,7 +184,7 @@ def judgments(entries: list[Feedback]) -> tuple[list[dict[str, str]], list[tuple
             scores[(qid, e.target)] = 0
             if e.right_clause:
                 scores[(qid, e.right_clause)] = 1
-    texts: dict[str, str] = defaultdict(str)
+    texts: dict[str, str] = {}  # as the newest judgment wrote the question
     for e in entries:
         texts.setdefault(ids[e.query.casefold()], e.query)
     queries = [{"_id": qid, "text": texts[qid]} for qid in ids.values()]

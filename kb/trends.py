@@ -13,6 +13,8 @@ import numpy as np
 from kb.csv_export import write_csv
 from kb.types import Ruling
 
+# What trends can be narrowed to (a ruling's policy_areas hold several: any one matches).
+FILTERS = ("policy_area", "outcome", "region", "surface", "reviewer_tier")
 DIMENSIONS = ("policy_areas", "clauses", "outcome", "region", "surface", "reviewer_tier")
 # A recent ruling is a new pattern when no earlier ruling's facts are this close (cosine).
 NEW_PATTERN_BELOW = 0.55

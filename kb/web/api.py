@@ -279,10 +279,9 @@ def feedback():
 def trends():
     """Rulings per month by dimension, overturn rate, new patterns; `format=csv` exports
     them."""
-    wanted = {
-        key: request.args.get(key) or None
-        for key in ("policy_area", "outcome", "region", "surface", "reviewer_tier")
-    }
+    from kb.trends import FILTERS
+
+    wanted = {key: request.args.get(key) or None for key in FILTERS}
     found = kb().service.trends(current(), **wanted)
     if _wants_csv():
         return views.attachment(found.to_csv(), "trends.csv")

@@ -268,23 +268,19 @@ def collection_add():
     the page it came from (`next`), or a JSON answer to the page's script."""
     form = request.form
     name = form.get("collection", "")
-    wants_json = request.headers.get("X-Requested-With") == "fetch"
+    ref = form.get("ref", "")
     try:
-        kb().service.add(name, form.get("ref", ""), current(), form.get("note", ""))
+        kb().service.add(name, ref, current(), form.get("note", ""))
         message, status = f"Added to {name}.", 201
     except ConflictError:
         message, status = f"Already in {name}: nothing added.", 409
-    if wants_json:
+    if _fetching():
         return jsonify({"message": message}), status
     flash(message)
-    back = form.get("next", "")
-    if back.startswith("/") and not back.startswith("//") and "\\" not in back:
-        # Back where the button was: a passage on a document page, a result card on the
-        # search page (a ruling's card is named by its facts passage: the page top then).
-        ref = form.get("ref", "")
-        anchor = ref if back.startswith("/documents/") else f"hit-{ref}"
-        return redirect(back.split("#")[0] + "#" + anchor)
-    return redirect(url_for("ui.collection", name=name))
+    # Back where the button was: a passage on a document page, a result card on the search
+    # page (a ruling's card is named by its facts passage: the page top then).
+    on_document = form.get("next", "").startswith("/documents/")
+    return _back(ref if on_document else f"hit-{ref}", url_for("ui.collection", name=name))
 
 
 @bp.route("/feedback", methods=["GET", "POST"])
@@ -308,7 +304,7 @@ def feedback():
     if not passage_id:
         passage_id, verdict = form.get("passage_id", ""), form.get("verdict", "")
     g.kb_action = "feedback"
-    fetching = request.headers.get("X-Requested-With") == "fetch"
+    fetching = _fetching()
     try:
         service.give_feedback(
             user,
@@ -326,17 +322,40 @@ def feedback():
     if fetching:
         return jsonify({"message": message}), 201
     flash(message)
-    back = form.get("next", "")
+    return _back(f"hit-{passage_id}", url_for("ui.feedback"))
+
+
+def _fetching() -> bool:
+    """Did the page's script send this form (it wants JSON, not a page)?"""
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
+def _back(anchor: str, fallback: str):
+    """A redirect to the page a form came from (its `next`, a path on this site only), at
+    `anchor`; to `fallback` without one."""
+    back = request.form.get("next", "")
     if back.startswith("/") and not back.startswith("//") and "\\" not in back:
-        return redirect(back.split("#")[0] + f"#hit-{passage_id}")
-    return redirect(url_for("ui.feedback"))
+        return redirect(back.split("#")[0] + "#" + anchor)
+    return redirect(fallback)
 
 
-_TREND_FILTERS = ("policy_area", "outcome", "region", "surface", "reviewer_tier")
+def _svg(svg: str):
+    """An SVG chart as an image response, with its own content policy (its styles are
+    inline; it runs nothing)."""
+    return (
+        svg,
+        200,
+        {
+            "Content-Type": "image/svg+xml; charset=utf-8",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+        },
+    )
 
 
 def _trend_filters() -> dict[str, str | None]:
-    return {key: request.args.get(key) or None for key in _TREND_FILTERS}
+    from kb.trends import FILTERS
+
+    return {key: request.args.get(key) or None for key in FILTERS}
 
 
 @bp.get("/trends")
@@ -365,15 +384,7 @@ def trend_chart(name: str):
 
     if name not in CHARTS:
         raise NotFoundError(f"no chart {name!r}; charts: {', '.join(CHARTS)}")
-    svg = chart_svg(kb().service.trends(current(), **_trend_filters()), name)
-    return (
-        svg,
-        200,
-        {
-            "Content-Type": "image/svg+xml; charset=utf-8",
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
-        },
-    )
+    return _svg(chart_svg(kb().service.trends(current(), **_trend_filters()), name))
 
 
 @bp.get("/usage")
@@ -381,16 +392,16 @@ def trend_chart(name: str):
 def usage():
     """Knowledge gaps (what moderators asked and did not get answered, by topic) and search
     usage per day."""
+    from kb.analytics import usage_chart_text
+
     service = kb().service
     since = params.date_param(request.args.get("since") or None, "since")
-    from kb.analytics import usage_chart
-
     found = service.usage(current(), since).to_dict()
     return render_template(
         "usage.html",
         gaps=service.gaps(current(), since),
         usage=found,
-        chart_text=usage_chart(found)[1],
+        chart_text=usage_chart_text(found),
         since=since,
     )
 
@@ -399,18 +410,10 @@ def usage():
 @require("policy")
 def usage_chart():
     """Searches per day as an SVG image."""
-    from kb.analytics import usage_chart as draw
+    from kb.analytics import usage_chart_svg
 
     since = params.date_param(request.args.get("since") or None, "since")
-    svg, _ = draw(kb().service.usage(current(), since).to_dict())
-    return (
-        svg,
-        200,
-        {
-            "Content-Type": "image/svg+xml; charset=utf-8",
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
-        },
-    )
+    return _svg(usage_chart_svg(kb().service.usage(current(), since).to_dict()))
 
 
 @bp.post("/rulings/<case_id>/teaching")

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.web.conftest import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -33,58 +30,6 @@ if not CHROMIUM.exists():
     pytest.skip(
         "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(data_dir: Path, **env: str):
-    """Start `kb serve` on a free loopback port; yields its base URL."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kb.cli",
-            "--data-dir",
-            str(data_dir),
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **env},
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/api/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"kb serve exited: {proc.stderr.read().decode()[-2000:]}")
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        proc.stderr.close()
-        pytest.fail("kb serve did not answer within 90 s")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=20)
-    proc.stderr.close()
-
-
-@pytest.fixture(scope="module")
-def server(corpus_settings):
-    yield from _serve(corpus_settings.data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +122,7 @@ def users_server(corpus_settings):
         if store.find(name) is None:
             store.add(name, role, PASSWORD)
     store.close()
-    yield from _serve(corpus_settings.data_dir, KB_AUTH="users", KB_SECURE_COOKIES="false")
+    yield from serve(corpus_settings.data_dir, KB_AUTH="users", KB_SECURE_COOKIES="false")
 
 
 def test_sign_in_role_navigation_hidden_rulings_and_sign_out(users_server, page, corpus_settings):

@@ -13,6 +13,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from kb.web import create_app
+from tests.web.test_access import csrf_of
 
 
 @pytest.fixture
@@ -192,17 +193,13 @@ def test_a_file_with_duplicate_positions_is_renumbered_and_then_kept_unique(tmp_
     db.close()
 
 
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
 def _items(client, name):
     return client.get(f"/api/collections/{name}").get_json()["items"]
 
 
 def test_a_trainer_builds_a_collection_in_the_pages(client):
     start = client.get("/collections").get_data(as_text=True)
-    token = _csrf(start)
+    token = csrf_of(start)
     r = client.post(
         "/collections", data={"name": "fireworks", "description": "Week 2", "csrf_token": token}
     )

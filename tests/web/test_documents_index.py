@@ -4,21 +4,16 @@ not read linking the clause as it is today."""
 from __future__ import annotations
 
 import pytest
-from bs4 import BeautifulSoup
 
 from kb.web import create_app
+from tests.web.pages import soup
 from tests.web.test_access import login
 
 PASSWORD = "index test password"
 
 
-def _soup(r) -> BeautifulSoup:
-    assert r.status_code == 200, r.status_code
-    return BeautifulSoup(r.get_data(as_text=True), "html.parser")
-
-
 def test_the_index_lists_documents_with_type_versions_status_and_owner(client):
-    page = _soup(client.get("/documents"))
+    page = soup(client.get("/documents"))
     rows = page.select("#documents tbody tr")
     cells = {
         r.select_one("a").get_text(): [td.get_text(" ", strip=True) for td in r("td")] for r in rows
@@ -29,9 +24,9 @@ def test_the_index_lists_documents_with_type_versions_status_and_owner(client):
     assert "needs review" in cells["New moderator FAQ"][0]  # it predates Dangerous Acts v2.0
     kinds = [c[1] for c in cells.values()]
     assert kinds == sorted(kinds, key=["policy", "guidance", "ruling"].index)
-    policies = _soup(client.get("/documents?type=policy")).select("#documents tbody tr")
+    policies = soup(client.get("/documents?type=policy")).select("#documents tbody tr")
     assert len(policies) == 15
-    owned = _soup(client.get("/documents?owner=live+safety+policy")).select("#documents tbody tr")
+    owned = soup(client.get("/documents?owner=live+safety+policy")).select("#documents tbody tr")
     assert owned and all(r("td")[5].get_text() == "Live Safety Policy" for r in owned)
 
 
@@ -58,16 +53,16 @@ def moderator(corpus_settings):
 
 def test_a_moderator_gets_the_clause_today_when_the_old_version_is_hidden(moderator):
     # ESC-1010 was decided under Dangerous Acts v1.0, which moderators may not open.
-    page = _soup(moderator.get("/documents/ESC-1010"))
+    page = soup(moderator.get("/documents/ESC-1010"))
     items = page.select("#clauses li")
     hidden = [li for li in items if "not open to your role" in li.get_text()]
     assert hidden, [li.get_text() for li in items]
     link = hidden[0].find("a", string="the clause today")
     jump = moderator.get(link["href"])
     assert jump.status_code == 302
-    assert _soup(moderator.get(jump.location)).select_one(".passage.arrived")
+    assert soup(moderator.get(jump.location)).select_one(".passage.arrived")
     listed = [a.get_text() for a in page.select("#in-force a")]
     assert listed and not any("v1.0" in t for t in listed if "Dangerous" in t)
     # The index shows a moderator only what they may open.
-    index = _soup(moderator.get("/documents")).get_text()
+    index = soup(moderator.get("/documents")).get_text()
     assert "Dangerous Acts and Challenges" in index

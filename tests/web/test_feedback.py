@@ -12,7 +12,7 @@ from kb.cli import main
 from kb.collections import Collections
 from kb.feedback import FeedbackStore
 from kb.web import create_app
-from tests.web.test_access import login
+from tests.web.test_access import csrf_of, login
 
 QUERY = "strmr drunk n driving"
 
@@ -38,16 +38,12 @@ def users_app(corpus_settings, tmp_path):
     return _app(settings, tmp_path)
 
 
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
 def test_a_moderator_judges_results_from_the_search_page(app):
     client = app.test_client()
     page = client.get("/", query_string={"q": QUERY}).get_data(as_text=True)
     judged = re.findall(r'name="judgment" value="(\S+) helpful"', page)
     assert len(judged) >= 10  # the answer card's clause and every result
-    token = _csrf(page)
+    token = csrf_of(page)
     back = "/?q=strmr+drunk+n+driving"
     r = client.post(
         "/feedback",
@@ -94,7 +90,7 @@ def test_moderators_see_their_own_feedback_only(users_app):
     mod = login(users_app, "fb-mod", "correct horse battery")
     pol = login(users_app, "fb-pol", "correct horse battery")
     hit = mod.get("/api/search", query_string={"q": QUERY, "k": 1}).get_json()["results"][0]
-    headers = {"X-CSRFToken": _csrf(mod.get("/").get_data(as_text=True))}
+    headers = {"X-CSRFToken": csrf_of(mod.get("/").get_data(as_text=True))}
     r = mod.post(
         "/api/feedback",
         json={"q": QUERY, "passage_id": hit["passage_id"], "verdict": "not_helpful"},

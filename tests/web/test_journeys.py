@@ -17,17 +17,13 @@ import pytest
 from markdown_it import MarkdownIt
 from playwright.sync_api import expect
 
-from tests.web.test_browser import CHROMIUM, FLAGS, _serve
+from tests.web.pages import PAGES
+from tests.web.test_browser import CHROMIUM, FLAGS
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "benchmarks" / "out" / "journeys"
 AXE = Path(os.environ.get("KB_AXE_JS", ROOT / ".venv/npm/node_modules/axe-core/axe.min.js"))
 WIDTHS = {"desktop": (1400, 900), "phone": (420, 860)}
-
-
-@pytest.fixture(scope="module")
-def server(corpus_settings):
-    yield from _serve(corpus_settings.data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -181,28 +177,6 @@ def test_trainer_builds_reorders_annotates_and_exports_a_collection(page, tmp_pa
     page.once("dialog", lambda d: d.accept())
     page.locator("button", has_text="Delete the collection").click()
     page.wait_for_url("**/collections")
-
-
-PAGES = [
-    "/",
-    "/?q=streamer+hands+a+lit+sparkler+to+a+toddler",
-    "/?type=ruling&outcome=suspend",
-    "/documents",
-    "/documents/dangerous-acts-and-challenges",
-    "/documents/enforcement-ladder",
-    "/documents/ESC-1010",
-    "/documents/dangerous-acts-and-challenges/diff",
-    "/documents/dangerous-acts-and-challenges/impact",
-    "/rulings/similar?q=sparkler",
-    "/consistency",
-    "/review",
-    "/collections",
-    "/feedback",
-    "/usage",
-    "/trends",
-    "/admin/users",
-    "/admin/audit",
-]
 
 
 @pytest.fixture(scope="module")

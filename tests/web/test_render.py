@@ -10,6 +10,7 @@ from bs4 import BeautifulSoup
 
 from kb.web import create_app
 from kb.web.render import passage_html
+from tests.web.pages import PAGES, soup
 
 from ..conftest import ingest_files
 
@@ -39,19 +40,14 @@ Nothing here.
 """
 
 
-def _soup(response) -> BeautifulSoup:
-    assert response.status_code == 200, response.status_code
-    return BeautifulSoup(response.get_data(as_text=True), "html.parser")
-
-
 def test_policy_and_guidance_tables_render_as_tables(client):
-    page = _soup(client.get("/documents/dangerous-acts-and-challenges"))
+    page = soup(client.get("/documents/dangerous-acts-and-challenges"))
     article = page.select_one("article.document")
     assert "|---|" not in article.get_text()
     headers = [th.get_text() for th in article.select(".passage table th")]
     assert "What you see" in headers and "Default" in headers
     # An HTML guidance table is stored as a Markdown table and renders as one.
-    ladder = _soup(client.get("/documents/enforcement-ladder")).select_one("article.document")
+    ladder = soup(client.get("/documents/enforcement-ladder")).select_one("article.document")
     table = ladder.select_one(".passage table")
     assert [th.get_text() for th in table.select("thead th")][:3] == [
         "Violation type",
@@ -62,7 +58,7 @@ def test_policy_and_guidance_tables_render_as_tables(client):
 
 
 def test_results_mark_words_inside_table_cells_and_link_clause_ids(client):
-    page = _soup(client.get("/", query_string={"q": "sparkler held by an adult"}))
+    page = soup(client.get("/", query_string={"q": "sparkler held by an adult"}))
     cells = [td for td in page.select("li.hit .text td") if td.select("mark")]
     assert cells, "no marked word inside a rendered table cell"
     links = page.select("li.hit a.clause")
@@ -73,7 +69,7 @@ def test_results_mark_words_inside_table_cells_and_link_clause_ids(client):
 
 
 def test_ruling_text_stays_as_written(client):
-    page = _soup(client.get("/documents/ESC-1010"))
+    page = soup(client.get("/documents/ESC-1010"))
     facts = page.select_one("#facts p")
     assert "plain" in facts["class"] and not facts.select("p, table, em")
 
@@ -104,37 +100,17 @@ def test_the_renderer_alone():
         clause_ids={"LIVE-X-1"},
         clause_url=lambda c: f"/clauses/{c}",
     )
-    soup = BeautifulSoup(out, "html.parser")
+    parsed = BeautifulSoup(out, "html.parser")
     # The id is linked once where it is plain text, not inside the author's own link, and an
     # id the knowledge base does not have stays text.
-    assert [a["href"] for a in soup.select("a")] == ["/clauses/LIVE-X-1", "https://example.org"]
-    assert "LIVE-X-2" in soup.get_text()
+    assert [a["href"] for a in parsed.select("a")] == ["/clauses/LIVE-X-1", "https://example.org"]
+    assert "LIVE-X-2" in parsed.get_text()
     assert passage_html("a < b & c", markdown=False) == "a &lt; b &amp; c"
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "/",
-        "/?q=sparkler",
-        "/documents/dangerous-acts-and-challenges",
-        "/documents/ESC-1010",
-        "/documents/dangerous-acts-and-challenges/diff",
-        "/documents/dangerous-acts-and-challenges/impact",
-        "/rulings/similar?q=sparkler",
-        "/consistency",
-        "/review",
-        "/collections",
-        "/feedback",
-        "/usage",
-        "/trends",
-        "/documents",
-        "/admin/users",
-        "/admin/audit",
-    ],
-)
+@pytest.mark.parametrize("url", PAGES)
 def test_every_page_has_one_h1_a_skip_link_labels_and_an_icon(client, url):
-    page = _soup(client.get(url))
+    page = soup(client.get(url))
     assert len(page.select("h1")) == 1, url
     skip = page.select_one("body > a.skip")
     assert skip is page.select_one("body a") and skip["href"] == "#main"

@@ -15,14 +15,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from kb.web import MAX_BODY, create_app
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.web.conftest import free_port
 
 
 def _oversized(port: int, *, chunked: bool = False) -> http.client.HTTPResponse:
@@ -46,7 +39,7 @@ def _oversized(port: int, *, chunked: bool = False) -> http.client.HTTPResponse:
 @pytest.fixture(scope="module")
 def gunicorn_port(corpus_settings):
     """`kb serve` (gunicorn, one worker) on the sample corpus."""
-    port = _free_port()
+    port = free_port()
     args = ["--data-dir", str(corpus_settings.data_dir), "serve", "--port", str(port)]
     proc = subprocess.Popen(
         [sys.executable, "-m", "kb.cli", *args, "--workers", "1", "--threads", "2"],
