@@ -46,7 +46,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for i, query in enumerate(asked):
                 if forget:
-                    searcher._qvecs.clear()
+                    searcher.forget_queries()
                 started = time.perf_counter()
                 run(query)
                 best[i] = min(best[i], (time.perf_counter() - started) * 1000)

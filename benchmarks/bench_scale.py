@@ -198,7 +198,7 @@ def main() -> None:
     searcher.search("warm up", k=10)
     latency = {}
     for mode in ("keyword", "dense", "hybrid"):
-        searcher._qvecs.clear()  # each mode embeds its queries itself, as a fresh query would
+        searcher.forget_queries()  # each mode embeds its queries itself, as a fresh query would
         times = []
         for q in qs:
             s = time.perf_counter()

@@ -6,8 +6,9 @@ question, then score fusion and grouping variants offline (clause MRR@10, per ki
 DATA_DIR holds the shipped corpus (with the model the settings name, e.g. KB_MODEL=tuned).
 Variants: the dense weight (fixed, or by query length: short queries lean on keywords, long
 fact patterns on the dense side), RRF against weighted fusion, the share of a clause's
-other passages in its score, and (with sentence vectors) the share of the dense side given to
-passages' best sentences. Tune on dev; report the chosen defaults on test with `kb eval`.
+other passages in its score, (with sentence vectors) the share of the dense side given to
+passages' best sentences, and (with word-piece vectors) the weight and depth of re-scoring the
+top clauses word by word. Tune on dev; report the chosen defaults on test with `kb eval`.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def main() -> None:
         p = searcher.catalog.passage(searcher.ids[ordinal])
         return p.clause_id or p.doc_id
 
-    def mrr(weight_of, kind: str, share: float, a: float = 0.0) -> dict[str, float]:
+    def mrr(
+        weight_of, kind: str, share: float, a: float = 0.0, late: tuple[float, int] = (0.0, 0)
+    ) -> dict[str, float]:
         per_kind: dict[str, list[float]] = defaultdict(list)
         for qid, sides in lists.items():
             w = weight_of(data.queries[qid][0])
@@ -70,6 +73,8 @@ def main() -> None:
             else:
                 fused = fusion.weighted(sides, weights)
             groups = fusion.group(fused, searcher.unit_key, share=share)
+            if late[0] and searcher.late is not None:
+                groups = searcher.rescore(groups, data.queries[qid][0], *late)
             rr = 0.0
             for rank, g in enumerate(groups[:10], start=1):
                 c = clause(g.best.ordinal)
@@ -84,6 +89,14 @@ def main() -> None:
         return lambda text: short if len(text.split()) <= cut else long
 
     variants = {}
+    if searcher.late is not None:  # re-scoring the top clauses word by word
+        default = by_length(searcher.settings.dense_weight_short, searcher.settings.dense_weight, 4)
+        a = searcher.settings.sentence_weight
+        for weight in (0.0, 1.0, 2.0, 3.0, 4.0, 6.0):
+            for depth in (10, 20, 30):
+                variants[f"defaults late_weight={weight} late_depth={depth}"] = mrr(
+                    default, "weighted", 0.1, a, (weight, depth)
+                )
     if searcher.sentences is not None:  # the share of the dense side given to best sentences
         for a in (0.0, 0.3, 0.5, 0.7, 1.0):
             for short, long in ((0.4, 0.7), (0.4, 0.8), (0.5, 0.8), (0.4, 0.9)):

@@ -133,6 +133,18 @@ class Settings:
     sentence_weight: float = _setting(
         0.5, "Share of the dense side given to passages' best sentences (0..1)."
     )
+    late_interaction: bool = _setting(
+        True,
+        "At ingest, also keep the model's vector of every word piece of each policy passage "
+        "(about 0.8 KB per word piece), so the top clauses can be re-scored word by word "
+        "against the question (late_weight).",
+    )
+    late_weight: float = _setting(
+        3.0,
+        "Weight of the word-by-word similarity (MaxSim) when re-scoring the top clauses "
+        "against their fused score over the top one's (0: off).",
+    )
+    late_depth: int = _setting(20, "How many of the top clauses are re-scored word by word.")
     auth: str = _setting(
         "local",
         "Who may use the web app: local (single user, no login, everything visible; loopback "
@@ -195,6 +207,10 @@ class Settings:
         for name in ("dense_weight", "dense_weight_short", "sentence_weight", "region_boost"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be within 0..1, got {getattr(self, name)}")
+        if not 0.0 <= self.late_weight <= 100.0:
+            raise ConfigError(f"late_weight must be within 0..100, got {self.late_weight}")
+        if not 1 <= self.late_depth <= 1000:
+            raise ConfigError(f"late_depth must be within 1..1000, got {self.late_depth}")
         if self.fusion not in ("rrf", "weighted"):
             raise ConfigError(f"unknown fusion {self.fusion!r}; valid: rrf, weighted")
         if self.rrf_k < 1 or self.fetch_k < 1 or self.max_k < 1:

@@ -198,7 +198,7 @@ def _run(searcher: Searcher, data: Dataset, mode: str, *, unit: str):
         )
         ranked: dict[str, float] = {}
         # In the order results are shown: one per clause (or section), as `kb search` does.
-        for item in [g.best for g in searcher.group(fused)]:
+        for item in [g.best for g in searcher.group(fused, text if mode != "keyword" else None)]:
             passage = searcher.catalog.passage(searcher.ids[item.ordinal])
             if unit == "clause":
                 key = passage.clause_id or passage.doc_id

@@ -8,6 +8,7 @@ generations/gen-000007/
   keyword/           the keyword index (Tantivy or Whoosh)
   dense/             passage vectors (and an HNSW graph when there are many)
   sentences/         sentence vectors of policy and guidance passages, and their owners
+  late/              word-piece vectors of policy passages (kb/search/late.py)
   vocab.json         the corpus vocabulary for spelling (kb/search/spelling.py)
 """
 
@@ -54,3 +55,7 @@ class Generation:
     @property
     def sentences(self) -> Path:
         return self.path / "sentences"
+
+    @property
+    def late(self) -> Path:
+        return self.path / "late"

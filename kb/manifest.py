@@ -46,6 +46,14 @@ class SentenceIndex:
 
 
 @dataclass(frozen=True)
+class LateIndex:
+    """Word-piece vectors of policy passages (kb/search/late.py)."""
+
+    passages: int
+    pieces: int
+
+
+@dataclass(frozen=True)
 class Manifest:
     """One generation's manifest."""
 
@@ -60,6 +68,7 @@ class Manifest:
     dense: DenseIndex | None
     filter_keys: list[str] = field(default_factory=list)
     sentences: SentenceIndex | None = None
+    late: LateIndex | None = None
     format_version: int = FORMAT
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +112,9 @@ class Manifest:
         sentences = data.get("sentences")
         if sentences is not None:
             need(data, "sentences", dict, "")
+        late = data.get("late")
+        if late is not None:
+            need(data, "late", dict, "")
         return cls(
             format_version=need(data, "format_version", int, ""),
             generation=need(data, "generation", str, ""),
@@ -130,4 +142,10 @@ class Manifest:
             sentences=None
             if sentences is None
             else SentenceIndex(count=need(sentences, "count", int, "sentences.")),
+            late=None
+            if late is None
+            else LateIndex(
+                passages=need(late, "passages", int, "late."),
+                pieces=need(late, "pieces", int, "late."),
+            ),
         )

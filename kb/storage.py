@@ -34,10 +34,13 @@ _ERRNOS = {
 # How Rust (Tantivy), C++ (FAISS) and SQLite word the same failures in their messages.
 _MESSAGES = (
     (re.compile(r"os error 30|read-only file system|readonly database", re.I), READ_ONLY),
-    # numpy's short writes: "141312 requested and 7136 written", no errno.
+    # numpy's short writes, no errno: "141312 requested and 7136 written", or (numpy 2, when
+    # it checks first) "Not enough free space to write 25675264 bytes".
     (
         re.compile(
-            r"os error 28|no space left|disk is full|disk quota|requested and \d+ written", re.I
+            r"os error 28|no space left|disk is full|disk quota|requested and \d+ written"
+            r"|not enough free space",
+            re.I,
         ),
         FULL,
     ),

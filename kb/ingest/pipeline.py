@@ -288,7 +288,7 @@ def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport
                 report.changed
                 or run.dirty
                 or datadir.current_name() is None
-                or _model_changed(datadir, settings)
+                or _indexes_outdated(datadir, settings)
             )
             if changed:
                 catalog.record_run(report.to_dict())
@@ -319,12 +319,16 @@ def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport
     return report
 
 
-def _model_changed(datadir: DataDir, settings: Settings) -> bool:
+def _indexes_outdated(datadir: DataDir, settings: Settings) -> bool:
     """Whether the live generation was embedded by another model than the settings name (say,
-    after `kb tune`): then an unchanged corpus is embedded again (the cache is keyed by model)."""
+    after `kb tune`), or lacks the word-piece vectors the settings ask for (an index built
+    before they existed): then an unchanged corpus is indexed again (embeddings are cached by
+    model, so only what is missing is embedded)."""
     if not settings.dense_index:
         return False
     from kb.search.encoders import model_info
 
-    dense = datadir.manifest(datadir.current()).dense
-    return dense is None or dense.model_key != model_info(settings).key
+    live = datadir.manifest(datadir.current())
+    if live.dense is None or live.dense.model_key != model_info(settings).key:
+        return True
+    return settings.late_interaction and live.late is None

@@ -19,6 +19,7 @@ from kb.search.filter_index import FilterIndex
 from kb.search.filters import FAR_FUTURE, date_int, passage_terms
 from kb.search.keyword import get_backend
 from kb.search.keyword.base import IndexedPassage
+from kb.search.late import build_late, late_key, late_text
 from kb.search.quotable import SENTENCES_TAG, quotable_sentences, sentence_hash
 from kb.search.sentences import build_sentences, passage_sentences, sentence_key
 from kb.search.spelling import save_vocabulary, vocabulary
@@ -40,6 +41,7 @@ def build_indexes(
     texts: list[str] = []
     quotable: dict[str, str] = {}  # content hash -> text, of passages the answer card quotes
     authority: list[tuple[int, str, str]] = []  # (ordinal, heading, text) for sentence vectors
+    policies: list[tuple[int, str]] = []  # (ordinal, text) for word-piece vectors
     for passage, version, doc_type in catalog.iter_indexable():
         ordinal = len(ids)
         ids.append(passage.passage_id)
@@ -59,6 +61,8 @@ def build_indexes(
         if doc_type in AUTHORITY_TYPES:
             quotable[passage.content_hash] = passage.text
             authority.append((ordinal, passage.heading_path[-1], passage.text))
+        if doc_type == "policy":
+            policies.append((ordinal, late_text(passage)))
     files = Generation(generation)
     files.ids.write_text("\n".join(ids) + ("\n" if ids else ""))
     save_vocabulary(vocabulary(f"{r.title} {r.heading} {r.text}" for r in rows), generation)
@@ -84,11 +88,17 @@ def build_indexes(
     cache = EmbeddingCache(settings.cache_path() / "embeddings", info.key, info.dim)
     encoder = None
 
-    def encode(batch: list[str]):
+    def loaded():
         nonlocal encoder
-        if encoder is None:
+        if encoder is None:  # not loaded at all when every text is cached
             encoder = get_encoder(settings)
-        return encoder.encode(batch, batch_size=settings.embed_batch_size)
+        return encoder
+
+    def encode(batch: list[str]):
+        return loaded().encode(batch, batch_size=settings.embed_batch_size)
+
+    def encode_tokens(batch: list[str]):
+        return loaded().encode_tokens(batch, batch_size=settings.embed_batch_size)
 
     try:
         with progress_bar(progress, len(texts), "embed") as advance:
@@ -106,6 +116,17 @@ def build_indexes(
                 build_sentences(files.sentences, owners, sentence_vectors, settings.hnsw_threshold)
             extra["sentences"] = {"count": len(owners)}
             report.timings["sentence_vectors"] = time.perf_counter() - t
+        if settings.late_interaction:
+            t = time.perf_counter()
+            late_texts = [text for _, text in policies]
+            with progress_bar(progress, len(late_texts), "word pieces") as advance:
+                arrays, _ = cache.embed_pieces(
+                    [late_key(t) for t in late_texts], late_texts, encode_tokens, progress=advance
+                )
+            pieces = dict(zip([o for o, _ in policies], arrays, strict=True))
+            stored = build_late(files.late, len(ids), pieces)
+            extra["late"] = {"passages": len(pieces), "pieces": stored}
+            report.timings["word_pieces"] = time.perf_counter() - t
     finally:
         cache.close()
 

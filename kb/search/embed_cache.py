@@ -13,6 +13,7 @@ from kb.storage import is_read_only, open_store, writing
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS emb (hash TEXT PRIMARY KEY, vec BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS done (tag TEXT, hash TEXT, PRIMARY KEY (tag, hash));
+CREATE TABLE IF NOT EXISTS pieces (hash TEXT PRIMARY KEY, vecs BLOB NOT NULL);
 """
 
 
@@ -103,6 +104,40 @@ class EmbeddingCache:
         for i, h in enumerate(hashes):
             matrix[i] = cached[h]
         return matrix, len(todo)
+
+    def embed_pieces(
+        self,
+        hashes: list[str],
+        texts: list[str],
+        encode_tokens: Callable[[list[str]], list[np.ndarray]],
+        chunk: int = 64,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[list[np.ndarray], int]:
+        """Word-piece vectors (float16) for all texts, cached or newly encoded (then cached);
+        returns (one array per text, number newly embedded)."""
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), 900):
+            part = unique[start : start + 900]
+            marks = ",".join("?" * len(part))
+            for h, blob in self.db.execute(
+                f"SELECT hash, vecs FROM pieces WHERE hash IN ({marks})", part
+            ):
+                found[h] = np.frombuffer(blob, dtype=np.float16).reshape(-1, self.dim)
+        missing = {h: t for h, t in zip(hashes, texts, strict=True) if h not in found}
+        todo = list(missing.items())
+        for start in range(0, len(todo), chunk):
+            part = todo[start : start + chunk]
+            arrays = [a.astype(np.float16) for a in encode_tokens([t for _, t in part])]
+            with self._writing():
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO pieces VALUES (?, ?)",
+                    [(h, a.tobytes()) for (h, _), a in zip(part, arrays, strict=True)],
+                )
+            found.update((h, a) for (h, _), a in zip(part, arrays, strict=True))
+            if progress:
+                progress(len(part))
+        return [found[h] for h in hashes], len(todo)
 
     def close(self) -> None:
         """Close the file."""

@@ -20,6 +20,7 @@ from kb.search.encoders import Encoder, get_encoder, model_info
 from kb.search.filter_index import FilterIndex
 from kb.search.filters import WILDCARDS, Filters
 from kb.search.keyword import get_backend
+from kb.search.late import LateIndex
 from kb.search.places import named_regions
 from kb.search.sentences import SentenceIndex
 from kb.search.spelling import Speller
@@ -61,6 +62,11 @@ class Searcher:
             if self.dense is not None and files.sentences.is_dir()
             else None
         )
+        self.late = (
+            LateIndex(files.late)
+            if self.dense is not None and self.settings.late_weight > 0 and files.late.is_dir()
+            else None
+        )
         self.filter_keys = set(self.manifest.filter_keys)
         # Region values passages are scoped to (not those applying everywhere).
         self.regions = frozenset(
@@ -72,6 +78,7 @@ class Searcher:
         self._versions: dict[int, VersionInfo] = {}
         self._doc_types: dict[str, str] = {}
         self._qvecs: dict[str, np.ndarray] = {}
+        self._qpieces: dict[str, np.ndarray] = {}
         self._units: dict[int, str] = {}
 
     def _check_manifest(self) -> None:
@@ -240,7 +247,10 @@ class Searcher:
         if by not in UNITS:
             raise QueryError(f"unknown unit {by!r}; valid: {', '.join(UNITS)}")
         if candidates is None:
+            query = self._check(query, k, mode)
             want = k * 4 if max_per_doc or by == "clause" else k
+            if by == "clause" and self.late is not None and mode != "keyword":
+                want = max(want, 2 * self.settings.late_depth)  # enough clauses to re-score
             candidates = self.retrieve(
                 query,
                 k=min(want, max(self.settings.fetch_k, k)),
@@ -249,7 +259,10 @@ class Searcher:
                 dense_text=dense_text,
             )
         if by == "clause":
-            units = [(g.best, [m.ordinal for m in g.members[1:]]) for g in self.group(candidates)]
+            units = [
+                (g.best, [m.ordinal for m in g.members[1:]])
+                for g in self.group(candidates, query if mode != "keyword" else None, dense_text)
+            ]
         else:
             units = [(item, []) for item in candidates]
         hits: list[SearchHit] = []
@@ -278,15 +291,58 @@ class Searcher:
             return self.settings.dense_weight_short
         return self.settings.dense_weight
 
-    def group(self, candidates: list[fusion.Fused]) -> list[fusion.Group]:
+    def group(
+        self,
+        candidates: list[fusion.Fused],
+        query: str | None = None,
+        dense_text: str | None = None,
+    ) -> list[fusion.Group]:
         """Candidates as results a reader sees: one per clause (or section, or ruling), best
         first. Items an exact id named keep their order (the id's own clause first); the rest
-        are grouped and scored as clauses."""
+        are grouped and scored as clauses, and, given the `query` (not for keyword-only
+        results, which need no model), the top policy clauses are re-scored word by word
+        (kb.search.late)."""
         named = [c for c in candidates if "id" in c.parts]
         groups = fusion.group(named, self.unit_key, share=0.0)
         seen = {g.key for g in groups}
         ranked = [c for c in candidates if "id" not in c.parts]
-        return groups + [g for g in fusion.group(ranked, self.unit_key) if g.key not in seen]
+        rest = [g for g in fusion.group(ranked, self.unit_key) if g.key not in seen]
+        if query is not None and self.late is not None:
+            rest = self.rescore(rest, dense_text or self.meaning(query))
+        return groups + rest
+
+    def rescore(
+        self,
+        groups: list[fusion.Group],
+        text: str,
+        weight: float | None = None,
+        depth: int | None = None,
+    ) -> list[fusion.Group]:
+        """The top `depth` (late_depth) groups with word-piece vectors (policy clauses)
+        reordered by fused score over the first one's plus `weight` (late_weight) times their
+        best passage's MaxSim against `text`, within the places they held (rulings and
+        guidance keep theirs)."""
+        weight = self.settings.late_weight if weight is None else weight
+        top = groups[: self.settings.late_depth if depth is None else depth]
+        slots = [i for i, g in enumerate(top) if any(self.late.has(m.ordinal) for m in g.members)]
+        if len(slots) < 2:
+            return groups
+        members = [[m.ordinal for m in top[i].members if self.late.has(m.ordinal)] for i in slots]
+        flat = [o for ordinals in members for o in ordinals]
+        scores = dict(zip(flat, self.late.maxsim(self.query_pieces(text), flat), strict=True))
+        lead = top[slots[0]].score if top[slots[0]].score > 0 else 1.0
+        keyed = []
+        for i, ordinals in zip(slots, members, strict=True):
+            group = top[i]
+            late = max(scores[o] for o in ordinals)
+            key = group.score / lead + weight * late
+            group.best.parts["late"] = {"score": late, "rescored": key}
+            keyed.append((key, i, group))
+        keyed.sort(key=lambda t: (-t[0], t[1]))
+        out = list(groups)
+        for slot, (_, _, group) in zip(slots, keyed, strict=True):
+            out[slot] = group
+        return out
 
     def unit_key(self, ordinal: int) -> str:
         """What a passage belongs to for a reader: its ruling, else its clause (or, without a
@@ -306,11 +362,30 @@ class Searcher:
         results, answer card and facets."""
         cached = self._qvecs.get(query)
         if cached is None:
-            cached = self.encoder.encode([query])[0]
-            if len(self._qvecs) >= 512:
-                self._qvecs.pop(next(iter(self._qvecs)))
-            self._qvecs[query] = cached
+            self._embed_query(query)
+            cached = self._qvecs[query]
         return cached
+
+    def query_pieces(self, query: str) -> np.ndarray:
+        """The (cached) word-piece vectors of a query, from the pass that embeds it."""
+        cached = self._qpieces.get(query)
+        if cached is None:
+            self._embed_query(query)
+            cached = self._qpieces[query]
+        return cached
+
+    def forget_queries(self) -> None:
+        """Empty the query-vector cache (benchmarks timing fresh queries)."""
+        self._qvecs.clear()
+        self._qpieces.clear()
+
+    def _embed_query(self, query: str) -> None:
+        vectors, pieces = self.encoder.encode_with_tokens([query], tokens=self.late is not None)
+        for cache in (self._qvecs, self._qpieces):
+            if len(cache) >= 512:
+                cache.pop(next(iter(cache)))
+        self._qvecs[query] = vectors[0]
+        self._qpieces[query] = pieces[0] if pieces else np.zeros((0, vectors.shape[1]))
 
     def hydrate(
         self, item: fusion.Fused, query: str, rank: int, passage: Passage | None = None
@@ -326,6 +401,9 @@ class Searcher:
             part = item.parts.get(name)
             scores[f"{name}_rank"] = part["rank"] if part else None
             scores[f"{name}_score"] = part["score"] if part else None
+        if "late" in item.parts:  # re-scored word by word
+            scores["late_score"] = item.parts["late"]["score"]
+            scores["rescored"] = item.parts["late"]["rescored"]
         if "region" in item.parts:  # scoped to a region the query names, or to another one
             scores["region"] = item.parts["region"]["score"]
         if "id" in item.parts:  # named by an exact id in the query

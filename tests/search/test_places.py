@@ -43,8 +43,9 @@ def test_a_clause_scoped_to_the_named_region_comes_first(corpus_settings):
     searcher = Searcher(corpus_settings)
     assert {"id", "kr", "eu", "uk"} <= searcher.regions
 
-    def ranked(query: str, boost: float) -> list[tuple[str, float | None]]:
-        searcher.settings = corpus_settings.replace(region_boost=boost)
+    def ranked(query: str, boost: float, late: float = 0.0) -> list[tuple[str, float | None]]:
+        # The region boost alone (late_weight 0), then with the word-by-word re-scoring.
+        searcher.settings = corpus_settings.replace(region_boost=boost, late_weight=late)
         hits = searcher.search(query, k=20, filters=Filters(terms={"type": ["policy"]})).results
         return [(h.passage.clause_id, h.scores.get("region")) for h in hits]
 
@@ -57,5 +58,6 @@ def test_a_clause_scoped_to_the_named_region_comes_first(corpus_settings):
         # Another region: the Indonesian clause loses ground, the global ones are untouched.
         korean = dict(ranked(query.replace("Indonesian", "Korean"), 0.2))
         assert korean.get("LIVE-REG-2.1", 0) is None and korean["LIVE-REG-2.4"] < 0
+        assert ranked(query, 0.2, corpus_settings.late_weight)[0][0] == "LIVE-REG-2.4"
     finally:
         searcher.close()

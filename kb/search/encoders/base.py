@@ -23,6 +23,17 @@ class Encoder(Protocol):
         """(len(texts), dim) float32 array of unit vectors."""
         ...
 
+    def encode_tokens(self, texts: list[str], batch_size: int = 32) -> list[np.ndarray]:
+        """For each text, a (word pieces, dim) array of unit vectors, [CLS] and [SEP] left out
+        (late interaction: kb.search.late)."""
+        ...
+
+    def encode_with_tokens(
+        self, texts: list[str], batch_size: int = 32, tokens: bool = True
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """`encode` and `encode_tokens` from one forward pass."""
+        ...
+
 
 @dataclass(frozen=True)
 class ModelInfo:

@@ -109,9 +109,20 @@ class OnnxEncoder:
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Unit vectors for `texts`; batches group texts of similar length to save padding."""
+        return self.encode_with_tokens(texts, batch_size, tokens=False)[0]
+
+    def encode_tokens(self, texts: list[str], batch_size: int = 32) -> list[np.ndarray]:
+        """For each text, the unit vectors of its word pieces ([CLS] and [SEP] left out)."""
+        return self.encode_with_tokens(texts, batch_size)[1]
+
+    def encode_with_tokens(
+        self, texts: list[str], batch_size: int = 32, tokens: bool = True
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Pooled unit vectors and (when `tokens`) word-piece vectors, from one forward pass."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pieces: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
         if not texts:
-            return out
+            return out, pieces
         encodings = self.tokenizer.encode_batch(texts)
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
         for start in range(0, len(order), batch_size):
@@ -133,4 +144,8 @@ class OnnxEncoder:
                 m = mask[..., None].astype(np.float32)
                 pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
             out[rows] = pooled
-        return normalise(out)
+            if tokens:
+                for j, i in enumerate(rows):
+                    n = len(encodings[i].ids)
+                    pieces[i] = normalise(hidden[j, 1 : n - 1])
+        return normalise(out), pieces

@@ -30,3 +30,22 @@ class SentenceTransformerEncoder:
             convert_to_numpy=True,
         )
         return normalise(vectors)
+
+    def encode_tokens(self, texts: list[str], batch_size: int = 32) -> list[np.ndarray]:
+        """For each text, the unit vectors of its word pieces ([CLS] and [SEP] left out)."""
+        return self.encode_with_tokens(texts, batch_size)[1]
+
+    def encode_with_tokens(
+        self, texts: list[str], batch_size: int = 32, tokens: bool = True
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Pooled unit vectors and (when `tokens`) word-piece vectors, from one forward pass."""
+        if not tokens:
+            return self.encode(texts, batch_size), []
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        outputs = self.model.encode(
+            texts, batch_size=batch_size, output_value=None, show_progress_bar=False
+        )
+        vectors = normalise(np.stack([o["sentence_embedding"].cpu().numpy() for o in outputs]))
+        pieces = [normalise(o["token_embeddings"][1:-1].cpu().numpy()) for o in outputs]
+        return vectors, pieces

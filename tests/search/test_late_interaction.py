@@ -1,0 +1,212 @@
+"""Late interaction: policy passages keep their word-piece vectors, and the top clauses are
+re-scored word by word (MaxSim) against the question."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from kb.evaluation import evaluate
+from kb.ingest.pipeline import ingest
+from kb.layout import Generation
+from kb.search.hybrid import Searcher
+from kb.search.late import DIM, late_text
+from tests.test_corpus import CORPUS
+
+POLICY = """
+# Risky acts on stream
+
+## LIVE-RSK-1 Vehicles
+
+### LIVE-RSK-1.1 Driving
+
+Hosts must keep both hands free for driving and their eyes on the road.
+Examples include a host reading chat aloud while waiting at traffic lights.
+
+### LIVE-RSK-1.2 Passengers
+
+Passengers may stream if the driver is not shown interacting with chat.
+
+## LIVE-RSK-2 Animals
+
+### LIVE-RSK-2.1 Provoking animals
+
+Hosts must not provoke, chase or frighten animals for gifts or views.
+
+### LIVE-RSK-2.2 Wild animals
+
+Wild animals may only be shown from a safe distance and never fed on stream.
+"""
+
+GUIDANCE = """
+# Vehicle streams: moderator notes
+
+## Checking a car stream
+
+Look at who holds the phone and whether the car moves; see LIVE-RSK-1.1.
+"""
+
+RULINGS = (
+    '{"case_id": "ESC-9101", "title": "Chat at the lights", "decision_date": "2025-01-02", '
+    '"surface": "live", "region": "EU", "policy_areas": ["dangerous_acts"], '
+    '"clauses": ["LIVE-RSK-1.1"], "facts": "A host read chat on his phone at a red light '
+    'while driving home.", "outcome": "warn", "decision": "Warning.", '
+    '"rationale": "Driving needs both hands.", "status": "active"}\n'
+)
+
+
+@pytest.fixture
+def searcher(tmp_path, settings, write):
+    write("risky.md", POLICY)
+    write("notes.md", "---\ntype: guidance\n---\n" + GUIDANCE)
+    write("rulings.jsonl", RULINGS)
+    ingest(settings, [tmp_path / "src"])
+    found = Searcher(settings)
+    yield found
+    found.close()
+
+
+def test_policy_passages_keep_their_word_pieces_and_nothing_else_does(searcher):
+    late = searcher.late
+    assert late is not None
+    policy = []
+    for ordinal, pid in enumerate(searcher.ids):
+        passage = searcher.catalog.passage(pid)
+        is_policy = searcher.catalog.doc_type(passage.doc_id) == "policy"
+        assert late.has(ordinal) == is_policy, passage.passage_id
+        if is_policy:
+            policy.append((ordinal, passage))
+    assert searcher.manifest.late.passages == len(policy) >= 4
+    assert searcher.manifest.late.pieces == len(late.vectors)
+    expected = searcher.encoder.encode_tokens([late_text(p) for _, p in policy])
+    for (ordinal, passage), want in zip(policy, expected, strict=True):
+        stored = late.vectors[late.offsets[ordinal] : late.offsets[ordinal + 1]]
+        # Every word piece of "heading: text" but [CLS] and [SEP], as unit vectors.
+        assert len(stored) == len(want), passage.passage_id
+        # A corpus this small keeps all dimensions (too few word pieces to fit components).
+        assert np.allclose(stored, late.project(want), atol=2e-3)
+        assert np.allclose(np.linalg.norm(want, axis=1), 1.0, atol=1e-4)
+    assert late.vectors.shape[1] == searcher.encoder.dim
+
+
+def test_one_forward_pass_gives_the_query_vector_and_its_word_pieces(searcher):
+    query = "streamer texting at a red light"
+    vectors, pieces = searcher.encoder.encode_with_tokens([query, "a wild fox"])
+    assert np.allclose(vectors, searcher.encoder.encode([query, "a wild fox"]), atol=1e-6)
+    assert np.allclose(pieces[0], searcher.encoder.encode_tokens([query])[0], atol=1e-6)
+    assert np.allclose(searcher.query_vector(query), vectors[0], atol=1e-6)
+    assert np.allclose(searcher.query_pieces(query), pieces[0], atol=1e-6)
+
+
+def test_maxsim_is_the_mean_of_each_query_pieces_best_cosine(searcher):
+    late = searcher.late
+    pieces = searcher.query_pieces("fed a wild fox on stream")
+    ordinals = [o for o in range(len(searcher.ids)) if late.has(o)]
+    got = late.maxsim(pieces, [*ordinals, ordinals[0]])
+    for ordinal, score in zip(ordinals, got, strict=False):
+        theirs = late.vectors[late.offsets[ordinal] : late.offsets[ordinal + 1]]
+        want = (late.project(pieces) @ theirs.T).max(axis=1).mean()
+        assert score == pytest.approx(float(want), abs=1e-5)
+    assert got[-1] == got[0]
+    assert late.maxsim(pieces, []) == []
+    assert late.maxsim(np.zeros((0, pieces.shape[1])), ordinals[:2]) == [0.0, 0.0]
+    no_vectors = next(o for o in range(len(searcher.ids)) if not late.has(o))
+    assert late.maxsim(pieces, [no_vectors]) == [0.0]
+
+
+def test_rescoring_reorders_policy_clauses_within_their_places(searcher):
+    query = "host reads his phone messages while stuck at traffic lights"
+    mixed = searcher.search(query, k=10).results
+    plain = Searcher(searcher.settings.replace(late_weight=0.0))
+    try:
+        before = plain.search(query, k=10).results
+    finally:
+        plain.close()
+    types = [h.citation.doc_type for h in mixed]
+    assert {"policy", "ruling"} <= set(types)
+    # Rulings and guidance keep the places they held; policies fill the policy places.
+    assert types == [h.citation.doc_type for h in before]
+    for a, b in zip(mixed, before, strict=True):
+        if a.citation.doc_type != "policy":
+            assert a.passage.passage_id == b.passage.passage_id
+    policy = [h for h in mixed if h.citation.doc_type == "policy"]
+    assert {h.passage.clause_id for h in policy} == {
+        h.passage.clause_id for h in before if h.citation.doc_type == "policy"
+    }
+    # Ordered by fused score over the first clause's plus late_weight times MaxSim.
+    keys = [h.scores["rescored"] for h in policy]
+    assert keys == sorted(keys, reverse=True)
+    shares = [h.scores["rescored"] - 3.0 * h.scores["late_score"] for h in policy]
+    assert max(shares) == pytest.approx(1.0) and all(0 <= x <= 1.0 + 1e-9 for x in shares)
+    assert policy[0].passage.clause_id == "LIVE-RSK-1.1"
+    assert all("late_score" not in h.scores for h in mixed if h.citation.doc_type != "policy")
+
+
+def test_an_exact_id_stays_first(searcher):
+    hits = searcher.search("LIVE-RSK-2.2 feeding a fox", k=5).results
+    assert hits[0].passage.clause_id == "LIVE-RSK-2.2"
+    assert hits[0].scores.get("exact_id")
+
+
+def test_an_index_without_word_pieces_gains_them_on_the_next_ingest(tmp_path, settings, write):
+    write("risky.md", POLICY)
+    off = settings.replace(late_interaction=False)
+    first = ingest(off, [tmp_path / "src"])
+    searcher = Searcher(off)
+    assert searcher.late is None and searcher.manifest.late is None
+    assert not Generation(searcher.generation).late.exists()
+    searcher.close()
+    assert ingest(off, [tmp_path / "src"]).generation == first.generation  # nothing to do
+
+    second = ingest(settings, [tmp_path / "src"])
+    assert second.generation != first.generation
+    searcher = Searcher(settings)
+    assert searcher.manifest.late.passages == 4
+    searcher.close()
+    assert ingest(settings, [tmp_path / "src"]).generation == second.generation
+
+
+def test_a_knowledge_base_without_policies_has_an_empty_word_piece_index(tmp_path, settings, write):
+    write("rulings.jsonl", RULINGS)
+    report = ingest(settings, [tmp_path / "src"])
+    searcher = Searcher(settings)
+    try:
+        assert searcher.manifest.late.passages == 0 == searcher.manifest.late.pieces
+        assert searcher.search("red light phone", k=3).results
+    finally:
+        searcher.close()
+    assert ingest(settings, [tmp_path / "src"]).generation == report.generation
+
+
+def test_rescoring_lifts_clause_precision_on_the_dev_questions(corpus_settings):
+    """Measured with the bundled model: dev clause MRR@10 0.750 without, 0.811 with."""
+    questions = CORPUS / "eval" / "moderator"
+    on = evaluate(corpus_settings, questions, split="dev", modes=("hybrid",))
+    off = evaluate(
+        corpus_settings.replace(late_weight=0.0), questions, split="dev", modes=("hybrid",)
+    )
+    with_late, without = on.metrics["hybrid"]["MRR@10"], off.metrics["hybrid"]["MRR@10"]
+    assert with_late >= 0.79 and with_late >= without + 0.04, (with_late, without)
+
+
+def test_the_shipped_policies_keep_their_principal_components(corpus_settings):
+    """Enough word pieces to fit: DIM orthonormal components, and MaxSim in them ranks
+    passages as MaxSim over the model's full vectors does."""
+    searcher = Searcher(corpus_settings)
+    try:
+        late = searcher.late
+        assert late.vectors.shape[1] == DIM < searcher.encoder.dim
+        assert np.allclose(late.components @ late.components.T, np.eye(DIM), atol=1e-4)
+        policy = [o for o in range(len(searcher.ids)) if late.has(o)]
+        picked = np.random.default_rng(0).choice(policy, 40, replace=False).tolist()
+        texts = [late_text(searcher.catalog.passage(searcher.ids[o])) for o in picked]
+        full = searcher.encoder.encode_tokens(texts)
+        for query in ("strmr drunk n driving", "chat keeps posting a guest's phone number"):
+            pieces = searcher.query_pieces(query)
+            want = [float((pieces @ f.T).max(axis=1).mean()) for f in full]
+            got = late.maxsim(pieces, picked)
+            assert spearmanr(want, got).statistic >= 0.9, query
+            assert int(np.argmax(got)) == int(np.argmax(want)), query
+    finally:
+        searcher.close()
