@@ -116,12 +116,16 @@ def main() -> None:
     if data_dir.exists() and not args.keep:
         shutil.rmtree(data_dir)
     # Search latency and ingest throughput of passages; answer-card sentences are not part of
-    # this benchmark (bench_load.py covers answers).
+    # this benchmark (bench_load.py covers answers). Word-piece vectors are off: every
+    # document here is a policy, and keeping ~150 word pieces of each (512 bytes apiece) at
+    # 100k passages would take ~8 GB and hours of embedding; their cost per query does not
+    # grow with the corpus (the top clauses are re-scored), see bench_query.py.
     settings = Settings.load(
         data_dir=data_dir,
         cache_dir=str(cache_dir),
         keyword_backend=args.backend,
         answer_vectors=False,
+        late_interaction=False,
     )
 
     # 1. Corpus: real documents until the target, then marked copies.

@@ -41,7 +41,9 @@ def build_indexes(
     texts: list[str] = []
     quotable: dict[str, str] = {}  # content hash -> text, of passages the answer card quotes
     authority: list[tuple[int, str, str]] = []  # (ordinal, heading, text) for sentence vectors
-    policies: list[tuple[int, str]] = []  # (ordinal, text) for word-piece vectors
+    # (ordinal, text) for word-piece vectors: policies in force or to come; a version's words
+    # are kept for as long as searches without include_historical can find it.
+    policies: list[tuple[int, str]] = []
     for passage, version, doc_type in catalog.iter_indexable():
         ordinal = len(ids)
         ids.append(passage.passage_id)
@@ -61,7 +63,7 @@ def build_indexes(
         if doc_type in AUTHORITY_TYPES:
             quotable[passage.content_hash] = passage.text
             authority.append((ordinal, passage.heading_path[-1], passage.text))
-        if doc_type == "policy":
+        if doc_type == "policy" and version.status != "historical":
             policies.append((ordinal, late_text(passage)))
     files = Generation(generation)
     files.ids.write_text("\n".join(ids) + ("\n" if ids else ""))

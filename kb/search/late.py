@@ -11,8 +11,8 @@ embeds it anyway.
 Only the top `late_depth` clauses are re-scored (fused score over the first one's, plus
 `late_weight` times the MaxSim), and they keep the places clauses held among rulings and
 guidance. Measured on the moderator questions (hybrid clause MRR@10), weight 3 over the top
-20: dev 0.750 -> 0.805 and test 0.726 -> 0.814 with the bundled model; dev 0.784 -> 0.850 and
-test 0.788 -> 0.842 with the model tuned on the corpus's rulings.
+20: dev 0.750 -> 0.804 and test 0.726 -> 0.816 with the bundled model; dev 0.784 -> 0.849 and
+test 0.788 -> 0.846 with the model tuned on the corpus's rulings.
 """
 
 from __future__ import annotations
@@ -99,8 +99,8 @@ class LateIndex:
         return _unit((pieces - self.mean) @ self.components.T)
 
     def has(self, ordinal: int) -> bool:
-        """Whether the passage has word-piece vectors (policy passages do)."""
-        return 0 <= ordinal < len(self.offsets) - 1 and (
+        """Whether the passage has word-piece vectors (those of policies not historical do)."""
+        return 0 <= ordinal < len(self.offsets) - 1 and bool(
             self.offsets[ordinal + 1] > self.offsets[ordinal]
         )
 
