@@ -74,9 +74,9 @@ class Settings:
     )
     embed_batch_size: int = _setting(32, "Passages embedded per batch during ingest.")
     hnsw_threshold: int = _setting(
-        250_000,
-        "Above this many passages the dense index is HNSW (approximate); below, exact inner "
-        "product.",
+        50_000,
+        "Above this many passages (or sentences) the dense index is HNSW (approximate); below, "
+        "exact inner product (under ~2 ms a query up to this size; benchmarks/bench_dense.py).",
     )
     fusion: str = _setting(
         "weighted",

@@ -9,15 +9,27 @@ import numpy as np
 
 # Filters allowing fewer passages than this are searched exactly over just those rows.
 SMALL_SUBSET = 4096
+# HNSW graph parameters, measured against exact search by benchmarks/bench_dense.py on 71k
+# real vectors: with efConstruction 200 (80 before) and efSearch 256, recall@10 0.992
+# unfiltered and 0.970 with a random tenth allowed, at 0.6 ms p95 against 3-12 ms exact.
+HNSW_M = 32
+EF_CONSTRUCTION = 200
+EF_SEARCH = 256
 
 
-def build_dense(folder: Path, vectors: np.ndarray, hnsw_threshold: int) -> str:
+def build_dense(
+    folder: Path,
+    vectors: np.ndarray,
+    hnsw_threshold: int,
+    m: int = HNSW_M,
+    ef_construction: int = EF_CONSTRUCTION,
+) -> str:
     """Write vectors (and an HNSW graph when there are many); returns the index kind."""
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
     if len(vectors) > hnsw_threshold:
-        index = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
+        index = faiss.IndexHNSWFlat(vectors.shape[1], m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = ef_construction
         index.add(vectors)
         faiss.write_index(index, str(folder / "hnsw.faiss"))
         return "hnsw"
@@ -27,7 +39,8 @@ def build_dense(folder: Path, vectors: np.ndarray, hnsw_threshold: int) -> str:
 class DenseIndex:
     """Inner-product search, exact by default, with filters applied inside the search."""
 
-    def __init__(self, folder: Path, threads: int = 1) -> None:
+    def __init__(self, folder: Path, threads: int = 1, ef_search: int = EF_SEARCH) -> None:
+        self.ef_search = ef_search  # HNSW: candidates kept while walking the graph
         if threads:
             faiss.omp_set_num_threads(threads)
         self.vectors = np.load(folder / "vectors.npy", mmap_mode="r")
@@ -35,7 +48,6 @@ class DenseIndex:
         hnsw = folder / "hnsw.faiss"
         if hnsw.is_file():
             self.index = faiss.read_index(str(hnsw))
-            self.index.hnsw.efSearch = 128
             self.kind = "hnsw"
         else:
             self.index = faiss.IndexFlatIP(self.dim)
@@ -76,14 +88,19 @@ class DenseIndex:
                 bitmap = np.packbits(allowed, bitorder="little")
                 selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
                 params = (
-                    faiss.SearchParametersHNSW(sel=selector, efSearch=max(128, limit))
+                    faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.ef_search, limit))
                     if self.kind == "hnsw"
                     else faiss.SearchParameters(sel=selector)
                 )
                 scores, ids = self.index.search(q, min(limit, len(idx)), params=params)
                 keep = ids[0] >= 0
                 return ids[0][keep].astype(np.int64), scores[0][keep]
-        scores, ids = self.index.search(q, min(limit, len(self.vectors)))
+        params = (
+            faiss.SearchParametersHNSW(efSearch=max(self.ef_search, limit))
+            if self.kind == "hnsw"
+            else None
+        )
+        scores, ids = self.index.search(q, min(limit, len(self.vectors)), params=params)
         keep = ids[0] >= 0
         return ids[0][keep].astype(np.int64), scores[0][keep]
 
