@@ -140,7 +140,7 @@ class Settings:
         "against the question (late_weight).",
     )
     late_weight: float = _setting(
-        3.0,
+        4.0,
         "Weight of the word-by-word similarity (MaxSim) when re-scoring the top clauses "
         "against their fused score over the top one's (0: off).",
     )

@@ -193,12 +193,14 @@ def _run(searcher: Searcher, data: Dataset, mode: str, *, unit: str):
             # the results page); precedents and guidance are judged by people, not here.
             pairs.setdefault("type", "policy")
         filters = Filters.parse(pairs, known_keys=searcher.filter_keys) if pairs else Filters()
+        # The candidates the search page ranks (kb.service: fetch_k of them).
         fused = searcher.retrieve(
-            text, k=min(searcher.settings.max_k, 100), filters=filters, mode=mode, fetch=300
+            text, k=max(searcher.settings.fetch_k, 10), filters=filters, mode=mode
         )
         ranked: dict[str, float] = {}
         # In the order results are shown: one per clause (or section), as `kb search` does.
-        for item in [g.best for g in searcher.group(fused, text if mode != "keyword" else None)]:
+        shown = searcher.group(fused, text if mode != "keyword" else None, filters=filters)
+        for item in [g.best for g in shown]:
             passage = searcher.catalog.passage(searcher.ids[item.ordinal])
             if unit == "clause":
                 key = passage.clause_id or passage.doc_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from functools import cached_property
 from pathlib import Path
@@ -63,8 +64,8 @@ class Searcher:
             else None
         )
         self.late = (
-            LateIndex(files.late)
-            if self.dense is not None and self.settings.late_weight > 0 and files.late.is_dir()
+            LateIndex.open(files.late)
+            if self.dense is not None and self.settings.late_weight > 0 and self.manifest.late
             else None
         )
         self.filter_keys = set(self.manifest.filter_keys)
@@ -77,8 +78,9 @@ class Searcher:
         )
         self._versions: dict[int, VersionInfo] = {}
         self._doc_types: dict[str, str] = {}
-        self._qvecs: dict[str, np.ndarray] = {}
-        self._qpieces: dict[str, np.ndarray] = {}
+        # query -> (vector, word pieces); a server's threads share it.
+        self._queries: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._queries_lock = threading.Lock()
         self._units: dict[int, str] = {}
 
     def _check_manifest(self) -> None:
@@ -248,9 +250,9 @@ class Searcher:
             raise QueryError(f"unknown unit {by!r}; valid: {', '.join(UNITS)}")
         if candidates is None:
             query = self._check(query, k, mode)
-            want = k * 4 if max_per_doc or by == "clause" else k
-            if by == "clause" and self.late is not None and mode != "keyword":
-                want = max(want, 2 * self.settings.late_depth)  # enough clauses to re-score
+            # Results by clause come from as many candidates as the search page's (fetch_k),
+            # so that a query ranks alike in the page, the API, the CLI and `kb eval`.
+            want = max(self.settings.fetch_k, k) if by == "clause" else k * 4 if max_per_doc else k
             candidates = self.retrieve(
                 query,
                 k=min(want, max(self.settings.fetch_k, k)),
@@ -261,7 +263,9 @@ class Searcher:
         if by == "clause":
             units = [
                 (g.best, [m.ordinal for m in g.members[1:]])
-                for g in self.group(candidates, query if mode != "keyword" else None, dense_text)
+                for g in self.group(
+                    candidates, query if mode != "keyword" else None, dense_text, filters
+                )
             ]
         else:
             units = [(item, []) for item in candidates]
@@ -296,19 +300,21 @@ class Searcher:
         candidates: list[fusion.Fused],
         query: str | None = None,
         dense_text: str | None = None,
+        filters: Filters | None = None,
     ) -> list[fusion.Group]:
         """Candidates as results a reader sees: one per clause (or section, or ruling), best
         first. Items an exact id named keep their order (the id's own clause first); the rest
         are grouped and scored as clauses, and, given the `query` (not for keyword-only
         results, which need no model), the top policy clauses are re-scored word by word
-        (kb.search.late)."""
+        (kb.search.late) against what the dense side embedded: `dense_text`, or the query
+        without the ids it names within `filters`."""
         named = [c for c in candidates if "id" in c.parts]
         groups = fusion.group(named, self.unit_key, share=0.0)
         seen = {g.key for g in groups}
         ranked = [c for c in candidates if "id" not in c.parts]
         rest = [g for g in fusion.group(ranked, self.unit_key) if g.key not in seen]
         if query is not None and self.late is not None:
-            rest = self.rescore(rest, dense_text or self.meaning(query))
+            rest = self.rescore(rest, dense_text or self.meaning(query, filters))
         return groups + rest
 
     def rescore(
@@ -360,32 +366,28 @@ class Searcher:
     def query_vector(self, query: str) -> np.ndarray:
         """The (cached) dense vector of a query: the search page embeds each query once for
         results, answer card and facets."""
-        cached = self._qvecs.get(query)
-        if cached is None:
-            self._embed_query(query)
-            cached = self._qvecs[query]
-        return cached
+        return self._embedded(query)[0]
 
     def query_pieces(self, query: str) -> np.ndarray:
         """The (cached) word-piece vectors of a query, from the pass that embeds it."""
-        cached = self._qpieces.get(query)
-        if cached is None:
-            self._embed_query(query)
-            cached = self._qpieces[query]
-        return cached
+        return self._embedded(query)[1]
 
     def forget_queries(self) -> None:
         """Empty the query-vector cache (benchmarks timing fresh queries)."""
-        self._qvecs.clear()
-        self._qpieces.clear()
+        with self._queries_lock:
+            self._queries.clear()
 
-    def _embed_query(self, query: str) -> None:
-        vectors, pieces = self.encoder.encode_with_tokens([query], tokens=self.late is not None)
-        for cache in (self._qvecs, self._qpieces):
-            if len(cache) >= 512:
-                cache.pop(next(iter(cache)))
-        self._qvecs[query] = vectors[0]
-        self._qpieces[query] = pieces[0] if pieces else np.zeros((0, vectors.shape[1]))
+    def _embedded(self, query: str) -> tuple[np.ndarray, np.ndarray]:
+        with self._queries_lock:
+            found = self._queries.get(query)
+        if found is None:
+            vectors, pieces = self.encoder.encode_with_tokens([query], tokens=self.late is not None)
+            found = (vectors[0], pieces[0])
+            with self._queries_lock:
+                while len(self._queries) >= 512:
+                    self._queries.pop(next(iter(self._queries)))
+                self._queries[query] = found
+        return found
 
     def hydrate(
         self, item: fusion.Fused, query: str, rank: int, passage: Passage | None = None

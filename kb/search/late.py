@@ -10,7 +10,7 @@ embeds it anyway.
 
 Only the top `late_depth` clauses are re-scored (fused score over the first one's, plus
 `late_weight` times the MaxSim), and they keep the places clauses held among rulings and
-guidance. Measured on the moderator questions (hybrid clause MRR@10), weight 3 over the top
+guidance. Measured on the moderator questions (hybrid clause MRR@10), weight 4 over the top
 20: dev 0.750 -> 0.804 and test 0.726 -> 0.816 with the bundled model; dev 0.784 -> 0.849 and
 test 0.788 -> 0.846 with the model tuned on the corpus's rulings.
 """
@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kb.errors import IndexMismatchError
+from kb.search.encoders.base import normalise
 from kb.types import Passage
 
 # Word-piece vectors are kept in this many dimensions: the corpus's own principal components
@@ -43,16 +45,11 @@ def late_key(text: str) -> str:
     return "late:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def _unit(rows: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (rows / norms).astype(np.float32)
-
-
 def build_late(folder: Path, size: int, pieces: dict[int, np.ndarray]) -> int:
     """Write the word-piece vectors of the passages in `pieces` (ordinal -> array) for an
-    index of `size` passages, projected onto their first DIM principal components; returns
-    the number of word pieces stored."""
+    index of `size` passages, projected onto their first DIM principal components (fitted on
+    a sample, written passage by passage: memory stays that of `pieces`); returns the number
+    of word pieces stored."""
     from sklearn.decomposition import PCA
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -62,18 +59,30 @@ def build_late(folder: Path, size: int, pieces: dict[int, np.ndarray]) -> int:
     offsets = np.cumsum(counts)
     total = int(offsets[-1])
     full = next((a.shape[1] for a in pieces.values() if len(a)), 0)
-    rows = np.zeros((total, full), dtype=np.float32)
-    for ordinal, array in pieces.items():
-        rows[offsets[ordinal] : offsets[ordinal + 1]] = array
     # No components: the vectors are kept whole.
     mean = np.zeros(0, dtype=np.float32)
     components = np.zeros((0, full), dtype=np.float32)
     if total >= FIT_MIN and full > DIM:
-        picked = np.random.default_rng(0).choice(total, min(total, SAMPLE), replace=False)
-        pca = PCA(n_components=DIM, svd_solver="randomized", random_state=0).fit(rows[picked])
+        rows = np.sort(np.random.default_rng(0).choice(total, min(total, SAMPLE), replace=False))
+        owners = np.searchsorted(offsets, rows, side="right") - 1
+        sample = np.stack(
+            [pieces[int(o)][r - offsets[o]] for o, r in zip(owners, rows, strict=True)]
+        ).astype(np.float32)
+        pca = PCA(n_components=DIM, svd_solver="randomized", random_state=0).fit(sample)
         mean, components = pca.mean_.astype(np.float32), pca.components_.astype(np.float32)
-        rows = _unit((rows - mean) @ components.T)
-    np.save(folder / "vectors.npy", rows)
+    dim = len(components) if len(components) else full
+    # Written in ordinal order with plain writes (a full disk is an OSError, never a fault in
+    # a memory map), as one .npy file that searches memory-map.
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32))}
+    header |= {"fortran_order": False, "shape": (total, dim)}
+    with open(folder / "vectors.npy", "wb") as out:
+        np.lib.format.write_array_header_1_0(out, header)
+        for ordinal in sorted(pieces):
+            rows = np.asarray(pieces[ordinal], dtype=np.float32)
+            if len(rows):
+                if len(components):
+                    rows = normalise((rows - mean) @ components.T)
+                out.write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
     np.save(folder / "offsets.npy", offsets)
     np.savez(folder / "projection.npz", mean=mean, components=components)
     return total
@@ -89,6 +98,23 @@ class LateIndex:
             self.mean = projection["mean"]
             self.components = projection["components"]
 
+    @classmethod
+    def open(cls, folder: Path) -> LateIndex:
+        """The index in `folder`; IndexMismatchError when its files are missing or unreadable
+        (the generation's manifest says they were written)."""
+        try:
+            found = cls(folder)
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexMismatchError(
+                f"the word-piece vectors in {folder} are missing or unreadable ({exc}); "
+                "re-ingest into this --data-dir to rebuild them"
+            ) from None
+        if len(found.offsets) < 1 or found.offsets[-1] != len(found.vectors):
+            raise IndexMismatchError(
+                f"the word-piece vectors in {folder} do not match their offsets"
+            )
+        return found
+
     def project(self, pieces: np.ndarray) -> np.ndarray:
         """A query's word-piece vectors (as the encoder gives them) in the stored space."""
         pieces = np.asarray(pieces, dtype=np.float32)
@@ -96,7 +122,7 @@ class LateIndex:
             return pieces
         if not len(pieces):
             return np.zeros((0, len(self.components)), dtype=np.float32)
-        return _unit((pieces - self.mean) @ self.components.T)
+        return normalise((pieces - self.mean) @ self.components.T)
 
     def has(self, ordinal: int) -> bool:
         """Whether the passage has word-piece vectors (those of policies not historical do)."""

@@ -3,13 +3,19 @@ re-scored word by word (MaxSim) against the question."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
+from tokenizers import Tokenizer
 
+from kb.errors import IndexMismatchError
 from kb.evaluation import evaluate
 from kb.ingest.pipeline import ingest
 from kb.layout import Generation
+from kb.search.encoders import model_info
+from kb.search.encoders.st import SentenceTransformerEncoder
 from kb.search.hybrid import Searcher
 from kb.search.late import DIM, late_text
 from tests.test_corpus import CORPUS
@@ -82,10 +88,14 @@ def test_policy_passages_keep_their_word_pieces_and_nothing_else_does(searcher):
     assert searcher.manifest.late.passages == len(policy) >= 4
     assert searcher.manifest.late.pieces == len(late.vectors)
     expected = searcher.encoder.encode_tokens([late_text(p) for _, p in policy])
+    tokenizer = Tokenizer.from_file(str(searcher.settings.model_path() / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(model_info(searcher.settings).max_seq_length)
     for (ordinal, passage), want in zip(policy, expected, strict=True):
         stored = late.vectors[late.offsets[ordinal] : late.offsets[ordinal + 1]]
         # Every word piece of "heading: text" but [CLS] and [SEP], as unit vectors.
-        assert len(stored) == len(want), passage.passage_id
+        ids = tokenizer.encode(late_text(passage)).ids
+        assert ids[0] != ids[1] and len(stored) == len(want) == len(ids) - 2, passage.passage_id
         # A corpus this small keeps all dimensions (too few word pieces to fit components).
         assert np.allclose(stored, late.project(want), atol=2e-3)
         assert np.allclose(np.linalg.norm(want, axis=1), 1.0, atol=1e-4)
@@ -99,6 +109,20 @@ def test_one_forward_pass_gives_the_query_vector_and_its_word_pieces(searcher):
     assert np.allclose(pieces[0], searcher.encoder.encode_tokens([query])[0], atol=1e-6)
     assert np.allclose(searcher.query_vector(query), vectors[0], atol=1e-6)
     assert np.allclose(searcher.query_pieces(query), pieces[0], atol=1e-6)
+
+
+def test_both_encoders_give_the_same_word_pieces_whatever_shares_their_batch(searcher):
+    info = model_info(searcher.settings)
+    torch_encoder = SentenceTransformerEncoder(info)
+    texts = ["a wild fox", "a host reads chat while driving past a school at night, " * 3]
+    onnx_vectors, onnx_pieces = searcher.encoder.encode_with_tokens(texts)
+    st_vectors, st_pieces = torch_encoder.encode_with_tokens(texts)
+    assert np.allclose(onnx_vectors, st_vectors, atol=1e-3)
+    for text, a, b in zip(texts, onnx_pieces, st_pieces, strict=True):
+        # Its own word pieces only, not its batch's padding.
+        assert a.shape == b.shape == torch_encoder.encode_tokens([text])[0].shape
+        assert np.min(np.sum(a * b, axis=1)) > 0.999
+    assert [len(p) for p in torch_encoder.encode_with_tokens(texts, tokens=False)[1]] == [0, 0]
 
 
 def test_maxsim_is_the_mean_of_each_query_pieces_best_cosine(searcher):
@@ -139,16 +163,29 @@ def test_rescoring_reorders_policy_clauses_within_their_places(searcher):
     # Ordered by fused score over the first clause's plus late_weight times MaxSim.
     keys = [h.scores["rescored"] for h in policy]
     assert keys == sorted(keys, reverse=True)
-    shares = [h.scores["rescored"] - 3.0 * h.scores["late_score"] for h in policy]
+    weight = searcher.settings.late_weight
+    shares = [h.scores["rescored"] - weight * h.scores["late_score"] for h in policy]
     assert max(shares) == pytest.approx(1.0) and all(0 <= x <= 1.0 + 1e-9 for x in shares)
     assert policy[0].passage.clause_id == "LIVE-RSK-1.1"
     assert all("late_score" not in h.scores for h in mixed if h.citation.doc_type != "policy")
+    # A clause scores as its best passage.
+    ordinal = {pid: o for o, pid in enumerate(searcher.ids)}
+    pieces = searcher.query_pieces(query)
+    for hit in policy:
+        members = [ordinal[pid] for pid in [hit.passage.passage_id, *hit.more]]
+        best = max(searcher.late.maxsim(pieces, members))
+        assert hit.scores["late_score"] == pytest.approx(best, abs=1e-6)
+    # The page retrieves its candidates first (for facet counts): the same ranking.
+    candidates = searcher.retrieve(query, k=searcher.settings.fetch_k)
+    paged = searcher.search(query, k=10, candidates=candidates).results
+    assert [h.passage.passage_id for h in paged] == [h.passage.passage_id for h in mixed]
 
 
 def test_an_exact_id_stays_first(searcher):
     hits = searcher.search("LIVE-RSK-2.2 feeding a fox", k=5).results
     assert hits[0].passage.clause_id == "LIVE-RSK-2.2"
-    assert hits[0].scores.get("exact_id")
+    assert hits[0].scores.get("exact_id") and "late_score" not in hits[0].scores
+    assert any("late_score" in h.scores for h in hits[1:])  # the rest still re-scored
 
 
 def test_an_index_without_word_pieces_gains_them_on_the_next_ingest(tmp_path, settings, write):
@@ -240,6 +277,39 @@ def test_historical_versions_keep_no_word_pieces(tmp_path, settings, write):
             k=5,
             filters=searcher.parse_filters(include_historical=True),
         ).results
-        assert hits  # historical clauses keep their places, unscored word by word
+        historical = [h for h in hits if h.citation.status == "historical"]
+        assert historical and all("late_score" not in h.scores for h in historical)
     finally:
         searcher.close()
+
+
+def test_threads_share_the_query_cache(searcher):
+    """A server's threads embed queries at once, past the cache's 512 entries."""
+    failures = []
+
+    def ask(start: int) -> None:
+        try:
+            for i in range(start, start + 160):
+                query = f"host number {i} feeds a fox"
+                vector, pieces = searcher.query_vector(query), searcher.query_pieces(query)
+                assert vector.shape == (searcher.encoder.dim,) and len(pieces) >= 5
+        except Exception as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(n * 160,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures
+    assert len(searcher._queries) <= 512
+
+
+def test_a_damaged_word_piece_index_is_a_clear_error(searcher, settings):
+    (Generation(searcher.generation).late / "projection.npz").unlink()
+    with pytest.raises(IndexMismatchError, match=r"word-piece vectors .* missing or unreadable"):
+        Searcher(settings)
+    # Switched off, the generation still serves.
+    plain = Searcher(settings.replace(late_weight=0.0))
+    assert plain.late is None and plain.search("fox", k=3).results
+    plain.close()

@@ -39,13 +39,19 @@ class SentenceTransformerEncoder:
         self, texts: list[str], batch_size: int = 32, tokens: bool = True
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Pooled unit vectors and (when `tokens`) word-piece vectors, from one forward pass."""
+        none = np.zeros((0, self.dim), dtype=np.float32)
         if not tokens:
-            return self.encode(texts, batch_size), []
+            return self.encode(texts, batch_size), [none] * len(texts)
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32), []
+            return none, []
         outputs = self.model.encode(
             texts, batch_size=batch_size, output_value=None, show_progress_bar=False
         )
         vectors = normalise(np.stack([o["sentence_embedding"].cpu().numpy() for o in outputs]))
-        pieces = [normalise(o["token_embeddings"][1:-1].cpu().numpy()) for o in outputs]
+        # Every output is padded to its batch's longest text: keep this text's own word
+        # pieces, between [CLS] and [SEP].
+        pieces = []
+        for o in outputs:
+            n = int(o["attention_mask"].sum())
+            pieces.append(normalise(o["token_embeddings"][1 : n - 1].cpu().numpy()))
         return vectors, pieces
