@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -120,6 +121,10 @@ class Answerer:
         self.max_sources = max_sources
         self.max_sentences = max_sentences
         self.splitter = SentenceSplitter()
+        # A passage's quotable sentences never change: split each text once per process.
+        self._quotable = lru_cache(maxsize=4096)(
+            lambda text: tuple(quotable_sentences(text, self.splitter))
+        )
         self._cache: dict[str, np.ndarray] = {}
         self._disk = None
         self._lock = threading.Lock()
@@ -163,7 +168,7 @@ class Answerer:
         candidates = [
             (i, position, sentence)
             for i, hit in enumerate(sources)
-            for position, sentence in quotable_sentences(hit.passage.text, self.splitter)
+            for position, sentence in self._quotable(hit.passage.text)
         ]
         if not candidates:
             return []

@@ -22,7 +22,7 @@ _STOP = frozenset(
 )
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1 << 16)  # a corpus's vocabulary, not one page's
 def _stem(word: str) -> str:
     stemmer = getattr(_LOCAL, "stemmer", None)
     if stemmer is None:
