@@ -35,7 +35,7 @@ from bench_scale import queries
 from kb.config import Settings
 from kb.datadir import DataDir
 from kb.layout import Generation
-from kb.search.dense import SMALL_SUBSET, DenseIndex, build_dense
+from kb.search.dense import EF_CONSTRUCTION, SMALL_SUBSET, DenseIndex, build_dense
 from kb.search.encoders import get_encoder
 from kb.search.filter_index import FilterIndex
 
@@ -121,9 +121,16 @@ def main() -> None:
     parser.add_argument("--sentences", action="store_true", help="their sentence vectors too")
     parser.add_argument("--size", type=int, default=0, help="grow the vectors to this many rows")
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--ef", default="64,128,256,512,1024", help="efSearch values to try")
+    parser.add_argument("--ef", default="128,256,512", help="efSearch values to try")
     parser.add_argument("--m", type=int, default=32, help="HNSW M (links per node)")
-    parser.add_argument("--ef-construction", type=int, default=80)
+    parser.add_argument("--ef-construction", type=int, default=EF_CONSTRUCTION)
+    parser.add_argument(
+        "--exact-limit",
+        type=int,
+        default=SMALL_SUBSET,
+        help="filters allowing at most this many rows are searched exactly (the server uses "
+        "hnsw_threshold)",
+    )
     args = parser.parse_args()
 
     settings = Settings.load(data_dir=args.data_dirs[0])
@@ -143,7 +150,7 @@ def main() -> None:
         build_dense(hnsw_dir, vectors, 0, m=args.m, ef_construction=args.ef_construction)
         build_s = time.perf_counter() - started
         exact = DenseIndex(flat_dir, threads=1)
-        approx = DenseIndex(hnsw_dir, threads=1)
+        approx = DenseIndex(hnsw_dir, threads=1, exact_limit=args.exact_limit)
         print(
             f"HNSW M={args.m}, efConstruction={args.ef_construction}: built in {build_s:.1f} s; "
             f"graph file {(hnsw_dir / 'hnsw.faiss').stat().st_size / 1e6:.0f} MB\n"

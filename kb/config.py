@@ -76,7 +76,8 @@ class Settings:
     hnsw_threshold: int = _setting(
         50_000,
         "Above this many passages (or sentences) the dense index is HNSW (approximate); below, "
-        "exact inner product (under ~2 ms a query up to this size; benchmarks/bench_dense.py).",
+        "exact inner product (under ~2 ms a query up to this size; benchmarks/bench_dense.py). "
+        "A filter allowing at most this many rows is searched exactly too.",
     )
     fusion: str = _setting(
         "weighted",

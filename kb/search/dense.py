@@ -39,8 +39,17 @@ def build_dense(
 class DenseIndex:
     """Inner-product search, exact by default, with filters applied inside the search."""
 
-    def __init__(self, folder: Path, threads: int = 1, ef_search: int = EF_SEARCH) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        threads: int = 1,
+        ef_search: int = EF_SEARCH,
+        exact_limit: int = SMALL_SUBSET,
+    ) -> None:
         self.ef_search = ef_search  # HNSW: candidates kept while walking the graph
+        # A filter allowing at most this many rows is searched exactly over just those rows: a
+        # graph walk finds few of a selective filter's rows when they lie close together.
+        self.exact_limit = max(exact_limit, SMALL_SUBSET)
         if threads:
             faiss.omp_set_num_threads(threads)
         self.vectors = np.load(folder / "vectors.npy", mmap_mode="r")
@@ -82,7 +91,7 @@ class DenseIndex:
             idx = np.flatnonzero(allowed)
             if len(idx) == 0:
                 return empty
-            if len(idx) <= SMALL_SUBSET:
+            if len(idx) <= self.exact_limit:
                 return _best(idx, np.asarray(self.vectors[idx]) @ q[0], limit)
             if len(idx) < len(self.vectors):
                 bitmap = np.packbits(allowed, bitorder="little")

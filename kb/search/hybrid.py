@@ -56,10 +56,20 @@ class Searcher:
         backend = get_backend(self.manifest.keyword.backend)
         self.keyword = backend.open(files.keyword, settings.boosts())
         self.dense = (
-            DenseIndex(files.dense, threads=settings.query_threads) if self.manifest.dense else None
+            DenseIndex(
+                files.dense,
+                threads=settings.query_threads,
+                exact_limit=settings.hnsw_threshold,
+            )
+            if self.manifest.dense
+            else None
         )
         self.sentences = (
-            SentenceIndex(files.sentences, threads=settings.query_threads)
+            SentenceIndex(
+                files.sentences,
+                threads=settings.query_threads,
+                exact_limit=settings.hnsw_threshold,
+            )
             if self.dense is not None and files.sentences.is_dir()
             else None
         )

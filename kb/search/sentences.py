@@ -47,8 +47,8 @@ def build_sentences(
 class SentenceIndex:
     """Passages ranked by their best sentence."""
 
-    def __init__(self, folder: Path, threads: int = 1) -> None:
-        self.index = DenseIndex(folder, threads=threads)
+    def __init__(self, folder: Path, threads: int = 1, exact_limit: int = 0) -> None:
+        self.index = DenseIndex(folder, threads=threads, exact_limit=exact_limit)
         self.owners = np.load(folder / "owners.npy")
 
     def search(

@@ -47,3 +47,18 @@ def test_hnsw_finds_what_exact_search_finds_with_and_without_filters(tmp_path):
     assert _recall(approx, exact, queries, None) < _recall(
         DenseIndex(tmp_path / "hnsw"), exact, queries, None
     )
+
+
+def test_a_filter_allowing_fewer_rows_than_the_exact_limit_is_searched_exactly(tmp_path):
+    """The server passes hnsw_threshold: a selective filter's rows, close together, are where
+    a graph walk misses most."""
+    vectors = _vectors(12_000)
+    build_dense(tmp_path / "flat", vectors, hnsw_threshold=len(vectors))
+    build_dense(tmp_path / "hnsw", vectors, hnsw_threshold=1000)
+    exact = DenseIndex(tmp_path / "flat")
+    approx = DenseIndex(tmp_path / "hnsw", ef_search=10, exact_limit=7000)
+    queries = _vectors(50, seed=1)
+    half = np.random.default_rng(2).random(len(vectors)) < 0.5
+    assert SMALL_SUBSET < half.sum() <= 7000
+    assert _recall(approx, exact, queries, half) == 1.0  # exact, however short the walk
+    assert _recall(approx, exact, queries, None) < 1.0  # unfiltered: still the graph
