@@ -33,20 +33,37 @@ class EmbeddingCache:
     def _writing(self):
         return writing(self.db, self.path, "embeddings", "KB_CACHE_DIR")
 
-    def done(self, tag: str, hashes: list[str]) -> set[str]:
-        """Which of `hashes` have `tag` work recorded."""
-        found: set[str] = set()
+    def _rows(self, sql: str, hashes: list[str], *before: str):
+        """Rows of `sql` (its `{marks}` the placeholders of `hashes`, after the `before`
+        parameters) for the distinct `hashes`, a chunk at a time (SQLite caps parameters)."""
         unique = list(dict.fromkeys(hashes))
         for start in range(0, len(unique), 900):
             chunk = unique[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                h
-                for (h,) in self.db.execute(
-                    f"SELECT hash FROM done WHERE tag = ? AND hash IN ({marks})", [tag, *chunk]
-                )
+            yield from self.db.execute(
+                sql.format(marks=",".join("?" * len(chunk))), [*before, *chunk]
             )
-        return found
+
+    def _encode_missing(self, hashes, texts, found, encode, store, chunk, progress) -> int:
+        """Encode the texts whose hash is not in `found` (each hash once), `chunk` at a time;
+        `store` each chunk's (hash, result) pairs and add them to `found`; returns how many."""
+        missing: dict[str, str] = {}
+        for h, t in zip(hashes, texts, strict=True):
+            if h not in found and h not in missing:
+                missing[h] = t
+        todo = list(missing.items())
+        for start in range(0, len(todo), chunk):
+            part = todo[start : start + chunk]
+            pairs = list(zip((h for h, _ in part), encode([t for _, t in part]), strict=True))
+            store(pairs)
+            found.update(pairs)
+            if progress:
+                progress(len(part))
+        return len(todo)
+
+    def done(self, tag: str, hashes: list[str]) -> set[str]:
+        """Which of `hashes` have `tag` work recorded."""
+        sql = "SELECT hash FROM done WHERE tag = ? AND hash IN ({marks})"
+        return {h for (h,) in self._rows(sql, hashes, tag)}
 
     def mark_done(self, tag: str, hashes: list[str]) -> None:
         """Record `tag` work as done for `hashes`."""
@@ -57,16 +74,8 @@ class EmbeddingCache:
 
     def get_many(self, hashes: list[str]) -> dict[str, np.ndarray]:
         """Cached vectors among `hashes`."""
-        found: dict[str, np.ndarray] = {}
-        unique = list(dict.fromkeys(hashes))
-        for start in range(0, len(unique), 900):
-            chunk = unique[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            for h, blob in self.db.execute(
-                f"SELECT hash, vec FROM emb WHERE hash IN ({marks})", chunk
-            ):
-                found[h] = np.frombuffer(blob, dtype=np.float32)
-        return found
+        sql = "SELECT hash, vec FROM emb WHERE hash IN ({marks})"
+        return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in self._rows(sql, hashes)}
 
     def put_many(self, items: list[tuple[str, np.ndarray]]) -> None:
         """Store vectors."""
@@ -87,23 +96,11 @@ class EmbeddingCache:
         """Vectors for all texts (cached or newly encoded, then cached); returns (matrix,
         number newly embedded). Identical hashes are embedded once."""
         cached = self.get_many(hashes)
-        missing: dict[str, str] = {}
-        for h, t in zip(hashes, texts, strict=True):
-            if h not in cached and h not in missing:
-                missing[h] = t
-        todo = list(missing.items())
-        for start in range(0, len(todo), chunk):
-            part = todo[start : start + chunk]
-            vectors = encode([t for _, t in part])
-            self.put_many([(h, v) for (h, _), v in zip(part, vectors, strict=True)])
-            for (h, _), v in zip(part, vectors, strict=True):
-                cached[h] = v
-            if progress:
-                progress(len(part))
+        new = self._encode_missing(hashes, texts, cached, encode, self.put_many, chunk, progress)
         matrix = np.zeros((len(hashes), self.dim), dtype=np.float32)
         for i, h in enumerate(hashes):
             matrix[i] = cached[h]
-        return matrix, len(todo)
+        return matrix, new
 
     def embed_pieces(
         self,
@@ -115,29 +112,24 @@ class EmbeddingCache:
     ) -> tuple[list[np.ndarray], int]:
         """Word-piece vectors (float16) for all texts, cached or newly encoded (then cached);
         returns (one array per text, number newly embedded)."""
-        found: dict[str, np.ndarray] = {}
-        unique = list(dict.fromkeys(hashes))
-        for start in range(0, len(unique), 900):
-            part = unique[start : start + 900]
-            marks = ",".join("?" * len(part))
-            for h, blob in self.db.execute(
-                f"SELECT hash, vecs FROM pieces WHERE hash IN ({marks})", part
-            ):
-                found[h] = np.frombuffer(blob, dtype=np.float16).reshape(-1, self.dim)
-        missing = {h: t for h, t in zip(hashes, texts, strict=True) if h not in found}
-        todo = list(missing.items())
-        for start in range(0, len(todo), chunk):
-            part = todo[start : start + chunk]
-            arrays = [a.astype(np.float16) for a in encode_tokens([t for _, t in part])]
+        sql = "SELECT hash, vecs FROM pieces WHERE hash IN ({marks})"
+        found = {
+            h: np.frombuffer(blob, dtype=np.float16).reshape(-1, self.dim)
+            for h, blob in self._rows(sql, hashes)
+        }
+
+        def encode(batch: list[str]) -> list[np.ndarray]:
+            return [a.astype(np.float16) for a in encode_tokens(batch)]
+
+        def store(pairs: list[tuple[str, np.ndarray]]) -> None:
             with self._writing():
                 self.db.executemany(
                     "INSERT OR REPLACE INTO pieces VALUES (?, ?)",
-                    [(h, a.tobytes()) for (h, _), a in zip(part, arrays, strict=True)],
+                    [(h, a.tobytes()) for h, a in pairs],
                 )
-            found.update((h, a) for (h, _), a in zip(part, arrays, strict=True))
-            if progress:
-                progress(len(part))
-        return [found[h] for h in hashes], len(todo)
+
+        new = self._encode_missing(hashes, texts, found, encode, store, chunk, progress)
+        return [found[h] for h in hashes], new
 
     def close(self) -> None:
         """Close the file."""

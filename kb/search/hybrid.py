@@ -340,10 +340,11 @@ class Searcher:
         guidance keep theirs)."""
         weight = self.settings.late_weight if weight is None else weight
         top = groups[: self.settings.late_depth if depth is None else depth]
-        slots = [i for i, g in enumerate(top) if any(self.late.has(m.ordinal) for m in g.members)]
+        kept = [[m.ordinal for m in g.members if self.late.has(m.ordinal)] for g in top]
+        slots = [i for i, ordinals in enumerate(kept) if ordinals]
         if len(slots) < 2:
             return groups
-        members = [[m.ordinal for m in top[i].members if self.late.has(m.ordinal)] for i in slots]
+        members = [kept[i] for i in slots]
         flat = [o for ordinals in members for o in ordinals]
         scores = dict(zip(flat, self.late.maxsim(self.query_pieces(text), flat), strict=True))
         lead = top[slots[0]].score if top[slots[0]].score > 0 else 1.0
