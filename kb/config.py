@@ -131,6 +131,12 @@ class Settings:
         "demonym or capitalised code: 'Indonesian host ...'); passages scoped only to other "
         "regions lose half of it. 0: off.",
     )
+    platform_boost: float = _setting(
+        0.2,
+        "In a knowledge base holding several platforms' policies: added to the fused score of "
+        "passages of a platform the query names ('twitch streamer ...', 'An X account ...'); "
+        "passages of other platforms lose half of it. 0: off.",
+    )
     sentence_weight: float = _setting(
         0.5, "Share of the dense side given to passages' best sentences (0..1)."
     )
@@ -205,7 +211,13 @@ class Settings:
             raise ConfigError(f"max_file_mb must be positive, got {self.max_file_mb}")
         if self.retention_days < 0:
             raise ConfigError(f"retention_days must be 0 or more, got {self.retention_days}")
-        for name in ("dense_weight", "dense_weight_short", "sentence_weight", "region_boost"):
+        for name in (
+            "dense_weight",
+            "dense_weight_short",
+            "sentence_weight",
+            "region_boost",
+            "platform_boost",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be within 0..1, got {getattr(self, name)}")
         if not 0.0 <= self.late_weight <= 100.0:

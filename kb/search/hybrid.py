@@ -22,7 +22,7 @@ from kb.search.filter_index import FilterIndex
 from kb.search.filters import WILDCARDS, Filters
 from kb.search.keyword import get_backend
 from kb.search.late import LateIndex
-from kb.search.places import named_regions
+from kb.search.places import named_platforms, named_regions
 from kb.search.sentences import SentenceIndex
 from kb.search.spelling import Speller
 from kb.types import Citation, Passage, SearchHit, SearchResponse, VersionInfo
@@ -86,6 +86,11 @@ class Searcher:
             for key, _, value in [name.partition("=")]
             if key == "regions" and value not in WILDCARDS["regions"]
         )
+        # Platform values, when the knowledge base holds more than one.
+        platforms = frozenset(
+            name.partition("=")[2] for name in self.filters.names if name.startswith("platform=")
+        )
+        self.platforms = platforms if len(platforms) > 1 else frozenset()
         self._versions: dict[int, VersionInfo] = {}
         self._doc_types: dict[str, str] = {}
         # query -> (vector, word pieces); a server's threads share it.
@@ -193,8 +198,8 @@ class Searcher:
         dense_text: str | None = None,
     ) -> list[fusion.Fused]:
         lists: dict[str, list[tuple[int, float]]] = {}
+        spelled = self.speller.expand(query) if self.speller else query
         if mode in ("keyword", "hybrid"):
-            spelled = self.speller.expand(query) if self.speller else query
             lists["keyword"] = self.keyword.search(spelled, filters, fetch)
         if mode in ("dense", "hybrid"):
             vector = self.query_vector(dense_text or query)
@@ -214,29 +219,50 @@ class Searcher:
             fused = fusion.rrf(
                 lists, self.settings.rrf_k, {name: 2 * v for name, v in weights.items()}
             )
-        return self._by_place(query, fused)[:k]
+        return self._by_place(query, spelled, fused)[:k]
 
-    def _by_place(self, query: str, fused: list[fusion.Fused]) -> list[fusion.Fused]:
+    def _by_place(self, query: str, spelled: str, fused: list[fusion.Fused]) -> list[fusion.Fused]:
         """Passages scoped to a region the query names ("Indonesian host ...") gain
-        `region_boost` of their score; passages scoped only to other regions lose half that."""
-        boost = self.settings.region_boost
-        named = named_regions(query, self.regions) if boost and fused else set()
-        if not named:
-            return fused
-        here = np.zeros(self.filters.size, dtype=bool)
-        elsewhere = np.zeros(self.filters.size, dtype=bool)
-        for value in self.regions:
-            (here if value in named else elsewhere)[self.filters.postings(f"regions={value}")] = (
-                True
-            )
-        for item in fused:
-            # In proportion to the score, so that only passages already on topic move.
-            factor = boost if here[item.ordinal] else -boost / 2 if elsewhere[item.ordinal] else 0
-            change = factor * max(item.score, 0.0)
-            if change:
-                item.score += change
-                item.parts["region"] = {"score": change}
-        return sorted(fused, key=lambda f: -f.score)
+        `region_boost` of their score, and passages of a platform it names (as typed, or
+        as the speller corrects it: "twich") `platform_boost`; passages scoped only to other
+        regions, or of other platforms, lose half that."""
+        scopes = [
+            (
+                "region",
+                "regions",
+                self.regions,
+                self.settings.region_boost,
+                named_regions(query, self.regions),
+            ),
+            (
+                "platform",
+                "platform",
+                self.platforms,
+                self.settings.platform_boost,
+                named_platforms(spelled, self.platforms),
+            ),
+        ]
+        changed = False
+        for part, key, values, boost, named in scopes:
+            if not (boost and named and fused):
+                continue
+            here = np.zeros(self.filters.size, dtype=bool)
+            elsewhere = np.zeros(self.filters.size, dtype=bool)
+            for value in values:
+                (here if value in named else elsewhere)[self.filters.postings(f"{key}={value}")] = (
+                    True
+                )
+            for item in fused:
+                # In proportion to the score, so that only passages already on topic move.
+                factor = (
+                    boost if here[item.ordinal] else -boost / 2 if elsewhere[item.ordinal] else 0
+                )
+                change = factor * max(item.score, 0.0)
+                if change:
+                    item.score += change
+                    item.parts[part] = {"score": change}
+                    changed = True
+        return sorted(fused, key=lambda f: -f.score) if changed else fused
 
     def search(
         self,
@@ -417,8 +443,9 @@ class Searcher:
         if "late" in item.parts:  # re-scored word by word
             scores["late_score"] = item.parts["late"]["score"]
             scores["rescored"] = item.parts["late"]["rescored"]
-        if "region" in item.parts:  # scoped to a region the query names, or to another one
-            scores["region"] = item.parts["region"]["score"]
+        for part in ("region", "platform"):  # scoped to a region (platform) the query names
+            if part in item.parts:  # or to another one
+                scores[part] = item.parts[part]["score"]
         if "id" in item.parts:  # named by an exact id in the query
             scores["exact_id"] = True
         return SearchHit(

@@ -1,4 +1,4 @@
-"""Regions a query names, so that a clause scoped to that region can come first.
+"""Regions and platforms a query names, so that a clause scoped to them can come first.
 
 Moderators say where a host is the way people do ("Indonesian host doing beer pong", "US host
 on a slots site", "in Korea"), while clauses record it as codes (`<!-- applies: regions=ID -->`).
@@ -7,12 +7,18 @@ shared by several countries ("Korea", "Korean") means the most populous. Codes (
 `UK`) count only when typed in capitals: in lower case most are ordinary words ("in", "us",
 "id"); so do names that are everyday words ("polish", "turkey", "china"). Only regions this
 index's passages are scoped to are ever returned.
+
+Platforms are the `platform` values of a knowledge base holding several ("X", "Twitch",
+"Truth Social" for `truthsocial`). A name that is also a common English word ("line", "snap":
+seen a million times or more in symspellpy's English frequency list) or a single letter ("x")
+counts only when typed with a capital.
 """
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
+from importlib import resources
 
 # The European Union's member states (ISO 3166 alpha-2): a country in it also names `EU`.
 EU_MEMBERS = frozenset(
@@ -82,4 +88,38 @@ def named_regions(query: str, known: frozenset[str]) -> set[str]:
             alpha2 = names.get(tuple(lowered[i : i + n]))
             if alpha2 and not (n == 1 and lowered[i] in HOMOGRAPHS and token.islower()):
                 found |= _index_codes(alpha2, known)
+    return found
+
+
+# An English word seen this often is a platform's name only when written with a capital.
+COMMON_WORD = 1_000_000
+
+
+@lru_cache(maxsize=1)
+def _common_words() -> frozenset[str]:
+    """English words seen at least COMMON_WORD times (symspellpy's frequency list)."""
+    words = set()
+    text = resources.files("symspellpy").joinpath("frequency_dictionary_en_82_765.txt")
+    with text.open(encoding="utf-8") as lines:
+        for line in lines:
+            word, _, count = line.partition(" ")
+            if int(count) >= COMMON_WORD:
+                words.add(word)
+    return frozenset(words)
+
+
+def named_platforms(query: str, known: frozenset[str]) -> set[str]:
+    """The index's platform values (lower case) that `query` names, in one word or several."""
+    if not known:
+        return set()
+    tokens = WORD_RE.findall(query)
+    lowered = [t.lower() for t in tokens]
+    found: set[str] = set()
+    for i, token in enumerate(tokens):
+        for n in range(1, min(MAX_WORDS, len(tokens) - i) + 1):
+            words = lowered[i : i + n]
+            for name in {" ".join(words), "".join(words)} & known:
+                everyday = len(name) == 1 or name in _common_words()
+                if not everyday or token[0].isupper():
+                    found.add(name)
     return found

@@ -63,6 +63,11 @@ CHAT_SPEAK = {
     "bday": "birthday",
     "govt": "government",
     "mins": "minutes",
+    # Platforms as people name them.
+    "yt": "youtube",
+    "ig": "instagram",
+    "insta": "instagram",
+    "fb": "facebook",
 }
 _AGE_RE = re.compile(r"^(\d{1,2})(yo|y/o|yrs?|years?)$")
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from kb.search.filters import Filters
 from kb.search.hybrid import Searcher
-from kb.search.places import named_regions
+from kb.search.places import named_platforms, named_regions
+from tests.conftest import ingest_files
 
 KNOWN = frozenset({"eu", "id", "in", "kr", "uk", "us", "br"})
 
@@ -59,5 +62,94 @@ def test_a_clause_scoped_to_the_named_region_comes_first(corpus_settings):
         korean = dict(ranked(query.replace("Indonesian", "Korean"), 0.2))
         assert korean.get("LIVE-REG-2.1", 0) is None and korean["LIVE-REG-2.4"] < 0
         assert ranked(query, 0.2, corpus_settings.late_weight)[0][0] == "LIVE-REG-2.4"
+    finally:
+        searcher.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "platforms"),
+    [
+        ("An X account posted her address", {"x"}),
+        ("x frends roasting each other", set()),  # one letter: only as a capital
+        ("twitch streamer in a bikini", {"twitch"}),
+        ("truth social acct pretending to be a brand", {"truthsocial"}),  # two words, one name
+        ("draw the line somewhere", set()),  # an everyday word: only with a capital
+        ("LINE sticker shop", {"line"}),
+        ("youtube or Twitch?", {"youtube", "twitch"}),
+    ],
+)
+def test_named_platforms(query, platforms):
+    known = frozenset({"x", "twitch", "truthsocial", "line", "youtube"})
+    assert named_platforms(query, known) == platforms
+
+
+TWO_PLATFORMS = {
+    "twitch.md": """\
+        ---
+        id: twitch-rules
+        title: Twitch rules
+        type: policy
+        platform: Twitch
+        ---
+        # Attire
+
+        ## TW-1.1 Swimwear
+
+        Swimwear is fine at a pool or beach; elsewhere streamers keep to street clothes.
+        """,
+    "x.md": """\
+        ---
+        id: x-rules
+        title: X rules
+        type: policy
+        platform: X
+        ---
+        # Attire
+
+        ## XR-1.1 Swimwear
+
+        Swimwear in a profile or a video is fine at a pool or beach, not as a sexual pose.
+        """,
+}
+
+
+@pytest.fixture(scope="module")
+def two_platforms(tmp_path_factory):
+    settings = ingest_files(
+        tmp_path_factory, "platforms", {k: textwrap.dedent(v) for k, v in TWO_PLATFORMS.items()}
+    )
+    searcher = Searcher(settings)
+    yield searcher
+    searcher.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "first"),
+    [
+        ("twich streamr wearing swimwear in her bedroom", "TW-1.1"),  # spelled as the corpus
+        ("An X video of someone in swimwear in her bedroom", "XR-1.1"),
+        ("streamer in swimwear on Twitch", "TW-1.1"),
+    ],
+)
+def test_a_named_platform_brings_its_own_clause_first(two_platforms, query, first):
+    searcher, settings = two_platforms, two_platforms.settings
+    assert searcher.platforms == {"twitch", "x"}
+    hits = searcher.search(query, k=2).results
+    assert hits[0].passage.clause_id == first
+    # The other platform's clause loses half as much (nothing, when its fused score is 0).
+    assert hits[0].scores["platform"] > 0 >= hits[1].scores.get("platform", 0)
+    try:
+        searcher.settings = settings.replace(platform_boost=0.0)
+        assert all("platform" not in h.scores for h in searcher.search(query, k=2).results)
+    finally:
+        searcher.settings = settings
+
+
+def test_one_platform_names_nothing(corpus_settings):
+    searcher = Searcher(corpus_settings)
+    try:
+        assert searcher.platforms == frozenset()
+        hits = searcher.search("Glowcast LIVE host drunk on stream", k=3).results
+        assert all("platform" not in h.scores for h in hits)
     finally:
         searcher.close()
