@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from kb.catalog import Catalog
@@ -77,3 +80,22 @@ def test_as_of_search_cites_the_version_in_force(pga_catalog):
         assert all(h.citation.status == "current" for h in current)
     finally:
         searcher.close()
+
+
+@pytest.mark.parametrize("folder", ["pga_questions", "pga_holdout"])
+def test_every_judged_section_is_a_section_of_a_current_version(pga_catalog, folder):
+    """The real-policy question sets judge `document_id#anchor` of current versions: a change
+    to how documents split into sections must not leave them judging sections that are gone."""
+    _, catalog, _ = pga_catalog
+    root = Path(__file__).resolve().parents[2] / "benchmarks" / folder
+    sections = {
+        f"{p.doc_id}#{p.anchor}"
+        for version in catalog.current_versions("policy")
+        for p in catalog.passages_of(version.version_id)
+    }
+    rows = (root / "qrels" / "test.tsv").read_text().splitlines()[1:]
+    judged = {row.split("\t")[1] for row in rows}
+    assert judged and judged <= sections, sorted(judged - sections)
+    lines = (root / "queries.jsonl").read_text().splitlines()
+    queries = {json.loads(line)["_id"] for line in lines}
+    assert {row.split("\t")[0] for row in rows} == queries
