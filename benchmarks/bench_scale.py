@@ -95,6 +95,11 @@ def main() -> None:
     parser.add_argument("--backend", default="tantivy", choices=["tantivy", "whoosh"])
     parser.add_argument("--keep", action="store_true", help="reuse an existing data dir")
     parser.add_argument(
+        "--search-only",
+        action="store_true",
+        help="time searches on the data dir an earlier run built (no corpus, no ingest)",
+    )
+    parser.add_argument(
         "--queries",
         type=int,
         default=200,
@@ -113,6 +118,21 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     cache_dir = OUT / "cache"
     data_dir = OUT / f"scale-{args.passages}-{args.backend}"
+    if args.search_only:
+        settings = Settings.load(
+            data_dir=data_dir,
+            cache_dir=str(cache_dir),
+            keyword_backend=args.backend,
+            answer_vectors=False,
+            late_interaction=False,
+        )
+        print(_latency_report(settings, Searcher, queries()[: args.queries]))
+        print(_memory_report(data_dir, cache_dir, args.backend))
+        print(
+            f"\nReproduce: python benchmarks/bench_scale.py --passages {args.passages} "
+            f"--backend {args.backend} --search-only"
+        )
+        return
     if data_dir.exists() and not args.keep:
         shutil.rmtree(data_dir)
     # Search latency and ingest throughput of passages; answer-card sentences are not part of
@@ -198,19 +218,8 @@ def main() -> None:
 
     # 4. Latency, in process.
     qs = queries()[: args.queries]
-    searcher = Searcher(settings)
-    searcher.search("warm up", k=10)
-    latency = {}
-    for mode in ("keyword", "dense", "hybrid"):
-        searcher.forget_queries()  # each mode embeds its queries itself, as a fresh query would
-        times = []
-        for q in qs:
-            s = time.perf_counter()
-            searcher.search(q, k=10, mode=mode)
-            times.append((time.perf_counter() - s) * 1000)
-        latency[mode] = (percentile(times, 50), percentile(times, 95))
+    latency_table = _latency_report(settings, Searcher, qs)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    searcher.close()
 
     # 5. Cold start: a new process, first answer.
     s = time.perf_counter()
@@ -243,13 +252,149 @@ def main() -> None:
     )
     for part, size in sizes.items():
         print(f"| size {part} | {size / 1e6:,.1f} MB |")
-    for mode, (p50, p95) in latency.items():
-        print(f"| {mode} latency p50 / p95 | {p50:.1f} / {p95:.1f} ms |")
     print(f"| max RSS (searching) | {rss_mb:,.0f} MB |")
     print(f"| cold start to first answer (CLI) | {cold_s:.2f} s |")
+    print("\n### Where the re-ingest of one changed document went (s)\n")
+    print("| step | seconds |\n|---|---|")
+    for step, took in sorted(one.timings.items(), key=lambda kv: -kv[1]):
+        print(f"| {step} | {took:.1f} |")
+    print(latency_table)
+    print(_memory_report(data_dir, cache_dir, args.backend))
     print(
         f"\nReproduce: python benchmarks/bench_scale.py --passages {args.passages} "
         f"--backend {args.backend}" + (f" --queries {args.queries}" if args.queries != 200 else "")
+    )
+
+
+# Stages of a search as kb.search.stages names them, in the order they run.
+STAGES = (
+    "ids",
+    "spelling",
+    "keyword",
+    "embed",
+    "embed_wait",
+    "filters",
+    "dense",
+    "sentence",
+    "fusion",
+    "group",
+    "late",
+    "hydrate",
+    "highlight",
+)
+# A query of more words than this is a long fact pattern (the keyword side's slow case).
+LONG_WORDS = 12
+
+
+def _latency_report(settings, Searcher, qs: list[str]) -> str:
+    """Markdown tables: p50/p95/p99 per mode, for short questions and long fact patterns,
+    and where a hybrid search's time goes, stage by stage. Each query is timed as a fresh
+    one (its embedding not cached), once per mode."""
+    searcher = Searcher(settings)
+    searcher.search("warm up", k=10)
+    rows = []
+    stages: dict[str, list[float]] = {name: [] for name in (*STAGES, "other", "total")}
+    try:
+        # Hybrid first, so that its passages are not already cached by the other modes.
+        for mode in ("hybrid", "keyword", "dense"):
+            searcher.forget_queries()  # each mode embeds its queries itself, as fresh ones
+            times = {"all": [], "short": [], "long": []}
+            for q in qs:
+                started = time.perf_counter()
+                response = searcher.search(q, k=10, mode=mode)
+                took = (time.perf_counter() - started) * 1000
+                times["all"].append(took)
+                times["long" if len(q.split()) > LONG_WORDS else "short"].append(took)
+                if mode == "hybrid":
+                    for name in STAGES:
+                        stages[name].append(response.stages.get(name, 0.0))
+                    spent = response.stages
+                    # A hybrid query is embedded beside the keyword search (the searching
+                    # thread's wait for it is embed_wait): only that wait is inline.
+                    beside = spent.get("embed", 0.0) if "embed_wait" in spent else 0.0
+                    stages["other"].append(took - sum(spent.values()) + beside)
+                    stages["total"].append(took)
+            for kind, values in times.items():
+                if values:
+                    rows.append(
+                        f"| {mode} | {kind} ({len(values)}) | "
+                        + " / ".join(f"{percentile(values, q):.1f}" for q in (50, 95, 99))
+                        + " |"
+                    )
+    finally:
+        searcher.close()
+    out = [
+        f"\n### Latency, in process ({len(qs)} queries; long: more than {LONG_WORDS} words)\n",
+        "| mode | queries | p50 / p95 / p99 ms |",
+        "|---|---|---|",
+        *rows,
+        "\n### Where a hybrid search's time goes (ms per query)\n",
+        "| stage | mean | p50 | p95 | p99 |",
+        "|---|---|---|---|---|",
+    ]
+    for name, values in stages.items():
+        if any(values):
+            out.append(
+                f"| {name} | {np.mean(values):.2f} | "
+                + " | ".join(f"{percentile(values, q):.2f}" for q in (50, 95, 99))
+                + " |"
+            )
+    return "\n".join(out)
+
+
+# Run in a new process: a searcher's memory after answering the benchmark's queries.
+_PROBE = """
+import json, sys
+sys.path.insert(0, {bench!r})
+from bench_scale import queries
+from kb.config import Settings
+from kb.search.hybrid import Searcher
+
+def status():
+    fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    rollup = dict(
+        line.split(":", 1) for line in open("/proc/self/smaps_rollup").read().splitlines()[1:]
+    )
+    mb = lambda text: int(text.split()[0]) / 1024
+    return {{"rss": mb(fields["VmRSS"]), "pss": mb(rollup["Pss"]),
+             "anon": mb(rollup["Pss_Anon"]), "file": mb(rollup["Pss_File"])}}
+
+settings = Settings.load(data_dir={data!r}, cache_dir={cache!r}, keyword_backend={backend!r},
+                         answer_vectors=False, late_interaction=False)
+searcher = Searcher(settings)
+loaded = status()
+for q in queries():
+    searcher.search(q, k=10)
+print(json.dumps({{"loaded": loaded, "searched": status()}}))
+"""
+
+
+def _memory_report(data_dir: Path, cache_dir: Path, backend: str) -> str:
+    """A fresh searcher's memory once loaded and after the benchmark's queries: RSS, and the
+    proportional share (PSS) of its private memory and of mapped files (which the workers
+    of one server share)."""
+    probe = _PROBE.format(
+        bench=str(ROOT / "benchmarks"), data=str(data_dir), cache=str(cache_dir), backend=backend
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    rows = [
+        f"| {when} | {m['rss']:,.0f} | {m['anon']:,.0f} | {m['file']:,.0f} |"
+        for when, m in got.items()
+    ]
+    return "\n".join(
+        [
+            "\n### Memory of one searching process (MB)\n",
+            "| when | RSS | private (anonymous) | mapped files (shared) |",
+            "|---|---|---|---|",
+            *rows,
+        ]
     )
 
 

@@ -450,6 +450,21 @@ class Catalog:
             raise NotFoundError(f"no passage {passage_id!r}")
         return _passage(row)
 
+    def units(self, passage_ids: list[str]) -> dict[str, tuple[str, int, str | None, str, str]]:
+        """passage id -> (doc id, version id, clause id, anchor, document type), in one
+        query per 500 ids: what results are grouped by, without loading whole passages."""
+        out: dict[str, tuple[str, int, str | None, str, str]] = {}
+        for start in range(0, len(passage_ids), 500):
+            chunk = passage_ids[start : start + 500]
+            rows = self.db.execute(
+                "SELECT p.passage_id, p.doc_id, p.version_id, p.clause_id, p.anchor, d.doc_type "
+                "FROM passages p JOIN documents d ON d.doc_id = p.doc_id "
+                f"WHERE p.passage_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            out.update((row[0], tuple(row[1:])) for row in rows)
+        return out
+
     def ruling(self, version_id: int) -> Ruling | None:
         """The ruling stored with a version, or None."""
         row = self.db.execute(

@@ -427,6 +427,8 @@ class SearchResponse:
     results: list[SearchHit]
     filters: dict[str, Any]
     took_ms: float
+    # Where the time went (kb.search.stages): stage -> milliseconds.
+    stages: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""

@@ -56,7 +56,10 @@ class DenseIndex:
         self.dim = self.vectors.shape[1] if self.vectors.ndim == 2 else 0
         hnsw = folder / "hnsw.faiss"
         if hnsw.is_file():
-            self.index = faiss.read_index(str(hnsw))
+            # The vectors inside the graph file are mapped, not read: a process's RSS holds
+            # the graph's links only, and the workers of one server share the vector pages.
+            flags = faiss.IO_FLAG_READ_ONLY | getattr(faiss, "IO_FLAG_MMAP_IFC", 0)
+            self.index = faiss.read_index(str(hnsw), flags)
             self.kind = "hnsw"
         else:
             self.index = faiss.IndexFlatIP(self.dim)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import numpy as np
 from kb.catalog import Catalog
 from kb.config import Settings
 from kb.datadir import DataDir
-from kb.errors import IndexMismatchError, QueryError
+from kb.errors import IndexMismatchError, NotFoundError, QueryError
 from kb.layout import Generation
 from kb.search import fusion, highlight, identifiers
 from kb.search.dense import DenseIndex
@@ -25,6 +27,7 @@ from kb.search.late import LateIndex
 from kb.search.places import named_platforms, named_regions
 from kb.search.sentences import SentenceIndex
 from kb.search.spelling import Speller
+from kb.search.stages import record, stage, timed
 from kb.types import Citation, Passage, SearchHit, SearchResponse, VersionInfo
 
 MODES = ("hybrid", "keyword", "dense")
@@ -32,6 +35,18 @@ MODES = ("hybrid", "keyword", "dense")
 UNITS = ("clause", "passage")
 # Fused score of an item an exact id in the query names: above anything retrieval gives.
 PINNED_SCORE = 1000.0
+# Threads embedding hybrid queries while the keyword side searches (both release the GIL),
+# shared by a process's searchers; a forked child makes its own.
+_BESIDE: tuple[int, ThreadPoolExecutor] | None = None
+_BESIDE_LOCK = threading.Lock()
+
+
+def _beside() -> ThreadPoolExecutor:
+    global _BESIDE
+    with _BESIDE_LOCK:
+        if _BESIDE is None or _BESIDE[0] != os.getpid():
+            _BESIDE = (os.getpid(), ThreadPoolExecutor(4, thread_name_prefix="kb-embed"))
+        return _BESIDE[1]
 
 
 class Searcher:
@@ -168,7 +183,8 @@ class Searcher:
         query = self._check(query, k, mode)
         filters = filters or Filters()
         fetch = max(fetch or self.settings.fetch_k, k)
-        pinned = identifiers.pin(query, self.filters, lambda: self.filters.mask(filters))
+        with stage("ids"):
+            pinned = identifiers.pin(query, self.filters, lambda: self.filters.mask(filters))
         if not pinned.ordinals:
             return self._retrieve(query, k, filters, mode, fetch, dense_text)
         first = [
@@ -198,28 +214,41 @@ class Searcher:
         dense_text: str | None = None,
     ) -> list[fusion.Fused]:
         lists: dict[str, list[tuple[int, float]]] = {}
-        spelled = self.speller.expand(query) if self.speller else query
+        # A hybrid query is embedded on a second core while the keyword side searches.
+        pending = self._embed_beside(dense_text or query) if mode == "hybrid" else None
+        with stage("spelling"):
+            spelled = self.speller.expand(query) if self.speller else query
         if mode in ("keyword", "hybrid"):
-            lists["keyword"] = self.keyword.search(spelled, filters, fetch)
+            with stage("keyword"):
+                lists["keyword"] = self.keyword.search(spelled, filters, fetch)
         if mode in ("dense", "hybrid"):
-            vector = self.query_vector(dense_text or query)
-            mask = self.filters.mask(filters)
-            allowed = None if mask.all() else mask
-            lists["dense"] = self.dense.search(vector, allowed, fetch)
-            if self.sentences is not None and self.settings.sentence_weight > 0:
-                lists["sentence"] = self.sentences.search(vector, allowed, fetch)
-        w = self.dense_weight(query) if mode == "hybrid" else 1.0
-        if mode == "keyword" or (mode == "dense" and "sentence" not in lists):
-            return fusion.single(mode, lists[mode])[:k]
-        a = self.settings.sentence_weight if "sentence" in lists else 0.0
-        weights = {"dense": w * (1 - a), "sentence": w * a, "keyword": 1.0 - w}
-        if mode == "dense" or self.settings.fusion == "weighted":
-            fused = fusion.weighted(lists, weights)
-        else:  # RRF weights scaled so that 0.5/0.5 is plain RRF.
-            fused = fusion.rrf(
-                lists, self.settings.rrf_k, {name: 2 * v for name, v in weights.items()}
+            vector = (
+                self._embedded_beside(pending)
+                if pending
+                else self.query_vector(dense_text or query)
             )
-        return self._by_place(query, spelled, fused)[:k]
+            with stage("filters"):
+                mask = self.filters.mask(filters)
+                allowed = None if mask.all() else mask
+            with stage("dense"):
+                lists["dense"] = self.dense.search(vector, allowed, fetch)
+            if self.sentences is not None and self.settings.sentence_weight > 0:
+                with stage("sentence"):
+                    lists["sentence"] = self.sentences.search(vector, allowed, fetch)
+        w = self.dense_weight(query) if mode == "hybrid" else 1.0
+        with stage("fusion"):
+            if mode == "keyword" or (mode == "dense" and "sentence" not in lists):
+                fused = fusion.single(mode, lists[mode])
+            else:
+                a = self.settings.sentence_weight if "sentence" in lists else 0.0
+                weights = {"dense": w * (1 - a), "sentence": w * a, "keyword": 1.0 - w}
+                if mode == "dense" or self.settings.fusion == "weighted":
+                    fused = fusion.weighted(lists, weights)
+                else:  # RRF weights scaled so that 0.5/0.5 is plain RRF.
+                    fused = fusion.rrf(
+                        lists, self.settings.rrf_k, {name: 2 * v for name, v in weights.items()}
+                    )
+            return self._by_place(query, spelled, fused)[:k]
 
     def _by_place(self, query: str, spelled: str, fused: list[fusion.Fused]) -> list[fusion.Fused]:
         """Passages scoped to a region the query names ("Indonesian host ...") gain
@@ -280,8 +309,25 @@ class Searcher:
         already retrieved them, e.g. for facet counts). `by="clause"`: one result per clause
         (or guidance section, or ruling), its best passage shown and the others listed in
         `more`; `by="passage"`: every passage on its own."""
+        with timed() as spent:
+            response = self._search(
+                query, k, filters or Filters(), mode, max_per_doc, candidates, by, dense_text
+            )
+        response.stages = spent
+        return response
+
+    def _search(
+        self,
+        query: str,
+        k: int,
+        filters: Filters,
+        mode: str,
+        max_per_doc: int | None,
+        candidates: list[fusion.Fused] | None,
+        by: str,
+        dense_text: str | None,
+    ) -> SearchResponse:
         started = time.perf_counter()
-        filters = filters or Filters()
         if by not in UNITS:
             raise QueryError(f"unknown unit {by!r}; valid: {', '.join(UNITS)}")
         if candidates is None:
@@ -308,7 +354,8 @@ class Searcher:
         hits: list[SearchHit] = []
         per_doc: dict[str, int] = {}
         for item, others in units:
-            passage = self.catalog.passage(self.ids[item.ordinal])
+            with stage("hydrate"):
+                passage = self.catalog.passage(self.ids[item.ordinal])
             if max_per_doc and per_doc.get(passage.doc_id, 0) >= max_per_doc:
                 continue
             per_doc[passage.doc_id] = per_doc.get(passage.doc_id, 0) + 1
@@ -344,13 +391,16 @@ class Searcher:
         results, which need no model), the top policy clauses are re-scored word by word
         (kb.search.late) against what the dense side embedded: `dense_text`, or the query
         without the ids it names within `filters`."""
-        named = [c for c in candidates if "id" in c.parts]
-        groups = fusion.group(named, self.unit_key, share=0.0)
-        seen = {g.key for g in groups}
-        ranked = [c for c in candidates if "id" not in c.parts]
-        rest = [g for g in fusion.group(ranked, self.unit_key) if g.key not in seen]
+        with stage("group"):
+            self.load_units([c.ordinal for c in candidates])
+            named = [c for c in candidates if "id" in c.parts]
+            groups = fusion.group(named, self.unit_key, share=0.0)
+            seen = {g.key for g in groups}
+            ranked = [c for c in candidates if "id" not in c.parts]
+            rest = [g for g in fusion.group(ranked, self.unit_key) if g.key not in seen]
         if query is not None and self.late is not None:
-            rest = self.rescore(rest, dense_text or self.meaning(query, filters))
+            with stage("late"):
+                rest = self.rescore(rest, dense_text or self.meaning(query, filters))
         return groups + rest
 
     def rescore(
@@ -392,13 +442,26 @@ class Searcher:
         clause id, its section) within its version."""
         key = self._units.get(ordinal)
         if key is None:
-            p = self.catalog.passage(self.ids[ordinal])
-            if self._doc_type(p.doc_id) == "ruling":
-                key = f"ruling:{p.doc_id}"
-            else:
-                key = f"{p.version_id}:{p.clause_id or '#' + p.anchor}"
-            self._units[ordinal] = key
+            self.load_units([ordinal])
+            key = self._units[ordinal]
         return key
+
+    def load_units(self, ordinals: list[int]) -> None:
+        """Read the unit keys of `ordinals` not yet known, in one catalog query."""
+        missing = [self.ids[o] for o in ordinals if o not in self._units]
+        if not missing:
+            return
+        found = self.catalog.units(missing)
+        by_id = {pid: o for o in ordinals for pid in [self.ids[o]]}
+        for pid in missing:
+            if pid not in found:
+                raise NotFoundError(f"no passage {pid!r}")
+            doc_id, version_id, clause_id, anchor, doc_type = found[pid]
+            self._units[by_id[pid]] = (
+                f"ruling:{doc_id}"
+                if doc_type == "ruling"
+                else f"{version_id}:{clause_id or '#' + anchor}"
+            )
 
     def query_vector(self, query: str) -> np.ndarray:
         """The (cached) dense vector of a query: the search page embeds each query once for
@@ -418,18 +481,52 @@ class Searcher:
         with self._queries_lock:
             found = self._queries.get(query)
         if found is None:
-            vectors, pieces = self.encoder.encode_with_tokens([query], tokens=self.late is not None)
-            found = (vectors[0], pieces[0])
-            with self._queries_lock:
-                while len(self._queries) >= 512:
-                    self._queries.pop(next(iter(self._queries)))
-                self._queries[query] = found
+            with stage("embed"):
+                found = self._embed(query)
         return found
+
+    def _embed(self, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """Embed `query` (vector and word pieces) into the query cache."""
+        vectors, pieces = self.encoder.encode_with_tokens([query], tokens=self.late is not None)
+        found = (vectors[0], pieces[0])
+        with self._queries_lock:
+            while len(self._queries) >= 512:
+                self._queries.pop(next(iter(self._queries)))
+            self._queries[query] = found
+        return found
+
+    def _embed_beside(self, query: str) -> Future | None:
+        """Start embedding `query` in another thread, unless it is cached (None then)."""
+        with self._queries_lock:
+            if query in self._queries:
+                return None
+        if "encoder" not in self.__dict__:
+            return None  # the first query loads the model in this thread
+
+        def run() -> tuple[tuple[np.ndarray, np.ndarray], float]:
+            started = time.perf_counter()
+            return self._embed(query), (time.perf_counter() - started) * 1000
+
+        return _beside().submit(run)
+
+    def _embedded_beside(self, pending: Future) -> np.ndarray:
+        """The vector embedded beside the keyword search: the wait for it is stage
+        `embed_wait`, its whole time (on the other core) `embed`."""
+        with stage("embed_wait"):
+            (vector, _), took = pending.result()
+        record("embed", took)
+        return vector
 
     def hydrate(
         self, item: fusion.Fused, query: str, rank: int, passage: Passage | None = None
     ) -> SearchHit:
         """A SearchHit for one fused candidate."""
+        with stage("hydrate"):
+            return self._hydrate(item, query, rank, passage)
+
+    def _hydrate(
+        self, item: fusion.Fused, query: str, rank: int, passage: Passage | None
+    ) -> SearchHit:
         passage = passage or self.catalog.passage(self.ids[item.ordinal])
         version = self._version(passage.version_id)
         doc_type = self._doc_type(passage.doc_id)
@@ -455,7 +552,7 @@ class Searcher:
             score=item.score,
             scores=scores,
             metadata=meta,
-            highlighted=highlight.to_html(passage.text, query),
+            highlighted=_highlighted(passage.text, query),
         )
 
     def _version(self, version_id: int) -> VersionInfo:
@@ -487,3 +584,8 @@ class Searcher:
                 f"the limit is {self.settings.max_query_chars}"
             )
         return query
+
+
+def _highlighted(text: str, query: str) -> str:
+    with stage("highlight"):
+        return highlight.to_html(text, query)
