@@ -299,7 +299,9 @@ def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport
             return report
         from kb.search.build import build_indexes
 
-        extra = build_indexes(generation, catalog, settings, report, progress)
+        extra = build_indexes(
+            generation, catalog, settings, report, progress, previous=_reusable(datadir, settings)
+        )
         manifest = Manifest.from_dict(
             {
                 "format_version": MANIFEST_FORMAT,
@@ -317,6 +319,18 @@ def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport
     datadir.commit(generation, manifest, settings.keep_generations)
     report.generation = generation.name
     return report
+
+
+def _reusable(datadir: DataDir, settings: Settings) -> Path | None:
+    """The live generation, when its vectors came from the model the settings name (so its
+    HNSW graphs can be extended rather than built again)."""
+    if datadir.current_name() is None or not settings.dense_index:
+        return None
+    from kb.search.encoders import model_info
+
+    live = datadir.current()
+    dense = datadir.manifest(live).dense
+    return live if dense is not None and dense.model_key == model_info(settings).key else None
 
 
 def _indexes_outdated(datadir: DataDir, settings: Settings) -> bool:

@@ -12,7 +12,7 @@ from kb.catalog import Catalog
 from kb.config import Settings
 from kb.layout import Generation
 from kb.progress import progress_bar
-from kb.search.dense import build_dense
+from kb.search.dense import build_dense, text_keys
 from kb.search.embed_cache import EmbeddingCache
 from kb.search.encoders import get_encoder, model_info
 from kb.search.filter_index import FilterIndex
@@ -32,8 +32,12 @@ def build_indexes(
     settings: Settings,
     report: IngestReport,
     progress: bool = False,
+    previous: Path | None = None,
 ) -> dict[str, Any]:
-    """Write ids, filter index, keyword index and dense vectors; return manifest entries."""
+    """Write ids, filter index, keyword index and dense vectors; return manifest entries.
+    `previous`: the live generation, embedded by the same model, whose HNSW graphs may be
+    extended instead of built again (kb.search.dense)."""
+    before = Generation(previous) if previous is not None else None
     t = time.perf_counter()
     ids: list[str] = []
     rows: list[IndexedPassage] = []
@@ -113,9 +117,16 @@ def build_indexes(
             report.timings["answer_sentences"] = time.perf_counter() - t
         if settings.sentence_vectors:
             t = time.perf_counter()
-            owners, sentence_vectors = _sentence_vectors(authority, cache, encode, progress)
+            owners, sentence_vectors, keys = _sentence_vectors(authority, cache, encode, progress)
             if owners:
-                build_sentences(files.sentences, owners, sentence_vectors, settings.hnsw_threshold)
+                build_sentences(
+                    files.sentences,
+                    owners,
+                    sentence_vectors,
+                    settings.hnsw_threshold,
+                    keys=text_keys(keys),
+                    previous=before.sentences if before else None,
+                )
             extra["sentences"] = {"count": len(owners)}
             report.timings["sentence_vectors"] = time.perf_counter() - t
         if settings.late_interaction:
@@ -133,7 +144,13 @@ def build_indexes(
         cache.close()
 
     t = time.perf_counter()
-    kind = build_dense(files.dense, vectors, settings.hnsw_threshold)
+    kind = build_dense(
+        files.dense,
+        vectors,
+        settings.hnsw_threshold,
+        keys=text_keys(hashes),
+        previous=before.dense if before else None,
+    )
     report.timings["dense_index"] = time.perf_counter() - t
     extra["dense"] = {
         "model": info.name,
@@ -167,9 +184,9 @@ def _embed_answer_sentences(passages: dict[str, str], cache, encode, progress: b
 
 def _sentence_vectors(
     passages: list[tuple[int, str, str]], cache, encode, progress: bool
-) -> tuple[list[int], np.ndarray]:
-    """(passage ordinal of each sentence, vectors) for the sentence index; each text embedded
-    once ever (the cache is keyed by its hash)."""
+) -> tuple[list[int], np.ndarray, list[str]]:
+    """(passage ordinal of each sentence, vectors, cache keys) for the sentence index; each
+    text embedded once ever (the cache is keyed by its hash)."""
     from kb.ingest.tokens import SentenceSplitter
 
     splitter = SentenceSplitter()
@@ -178,6 +195,7 @@ def _sentence_vectors(
         for sentence in passage_sentences(heading, text, splitter):
             owners.append(ordinal)
             texts.append(sentence)
+    keys = [sentence_key(t) for t in texts]
     with progress_bar(progress, len(texts), "sentence vectors") as advance:
-        vectors, _ = cache.embed([sentence_key(t) for t in texts], texts, encode, progress=advance)
-    return owners, vectors
+        vectors, _ = cache.embed(keys, texts, encode, progress=advance)
+    return owners, vectors, keys

@@ -36,10 +36,16 @@ def sentence_key(text: str) -> str:
 
 
 def build_sentences(
-    folder: Path, owners: list[int], vectors: np.ndarray, hnsw_threshold: int
+    folder: Path,
+    owners: list[int],
+    vectors: np.ndarray,
+    hnsw_threshold: int,
+    keys: np.ndarray | None = None,
+    previous: Path | None = None,
 ) -> str:
-    """Write the sentence vectors and, for each, the ordinal of its passage."""
-    kind = build_dense(folder, vectors, hnsw_threshold)
+    """Write the sentence vectors and, for each, the ordinal of its passage (`keys` and
+    `previous`: as for build_dense)."""
+    kind = build_dense(folder, vectors, hnsw_threshold, keys=keys, previous=previous)
     np.save(folder / "owners.npy", np.asarray(owners, dtype=np.int32))
     return kind
 

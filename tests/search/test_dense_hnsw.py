@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from kb.search.dense import EF_SEARCH, SMALL_SUBSET, DenseIndex, build_dense
+from kb.search.dense import (
+    EF_SEARCH,
+    SMALL_SUBSET,
+    DenseIndex,
+    build_dense,
+    match_keys,
+    text_keys,
+)
 
 
 def _vectors(n: int, dim: int = 64, seed: int = 0) -> np.ndarray:
@@ -62,3 +69,119 @@ def test_a_filter_allowing_fewer_rows_than_the_exact_limit_is_searched_exactly(t
     assert SMALL_SUBSET < half.sum() <= 7000
     assert _recall(approx, exact, queries, half) == 1.0  # exact, however short the walk
     assert _recall(approx, exact, queries, None) < 1.0  # unfiltered: still the graph
+
+
+def _keys(n: int, start: int = 0) -> np.ndarray:
+    return np.arange(start, start + n, dtype=np.int64) * 7919 + 11
+
+
+def test_match_keys_pairs_equal_keys_in_order_and_leaves_the_rest():
+    old = np.array([5, 9, 5, 7], dtype=np.int64)
+    new = np.array([7, 5, 3, 5, 5], dtype=np.int64)
+    rows, fresh = match_keys(old, new)
+    # Old positions 0 and 2 (key 5) go to new rows 1 and 3; position 1 (key 9) is dead.
+    assert rows.tolist() == [1, -1, 3, 0]
+    assert fresh.tolist() == [2, 4]  # key 3, and a third 5
+    assert text_keys(["ff" * 32, "00" * 32]).tolist() == [-1, 0]
+
+
+def test_a_new_generation_extends_the_live_graph(tmp_path):
+    """Rows reordered, some gone, some new: the old graph is kept, only new vectors are
+    added, every result is the row it says, and the gone ones never come back."""
+    vectors, keys = _vectors(3000), _keys(3000)
+    assert build_dense(tmp_path / "v1", vectors, 1000, keys=keys) == "hnsw"
+    rng = np.random.default_rng(5)
+    kept = rng.permutation(3000)[:2700]  # 300 gone, the rest in another order
+    added = _vectors(200, seed=9)
+    vectors2 = np.concatenate([vectors[kept], added])
+    keys2 = np.concatenate([keys[kept], _keys(200, start=10_000)])
+    order = rng.permutation(len(vectors2))
+    vectors2, keys2 = vectors2[order], keys2[order]
+    folder = tmp_path / "v2"
+    kind = build_dense(folder, vectors2, 1000, keys=keys2, previous=tmp_path / "v1")
+    assert kind == "hnsw+reused"
+    assert np.load(folder / "graph_rows.npy").shape == (3200,)  # 3000 kept + 200 added
+    build_dense(tmp_path / "exact", vectors2, hnsw_threshold=len(vectors2))
+    approx, exact = DenseIndex(folder), DenseIndex(tmp_path / "exact")
+    queries = _vectors(40, seed=1)
+    half = rng.random(len(vectors2)) < 0.6
+    for allowed in (None, half):
+        assert _recall(approx, exact, queries, allowed) >= 0.95
+    for q in queries:
+        rows, scores = approx.search_arrays(q, None, 50)
+        assert np.allclose(vectors2[rows] @ q, scores, atol=1e-5)  # each row is its vector
+    gone = vectors[np.setdiff1d(np.arange(3000), kept)]
+    rows, scores = approx.search_arrays(gone[0], None, 5)
+    assert scores[0] < 0.999  # a vector no row holds any more is not found
+
+
+def test_a_graph_mostly_dead_is_built_afresh(tmp_path):
+    vectors, keys = _vectors(3000), _keys(3000)
+    build_dense(tmp_path / "v1", vectors, 1000, keys=keys)
+    other, other_keys = _vectors(2000, seed=3), _keys(2000, start=50_000)
+    mixed = np.concatenate([vectors[:1500], other])
+    mixed_keys = np.concatenate([keys[:1500], other_keys])
+    kind = build_dense(tmp_path / "v2", mixed, 1000, keys=mixed_keys, previous=tmp_path / "v1")
+    assert kind == "hnsw"  # 1500 of 5000 positions would be dead
+    assert np.load(tmp_path / "v2" / "graph_rows.npy").tolist() == list(range(3500))
+    # No keys (an index built before graphs were reused): nothing to match, built afresh.
+    assert build_dense(tmp_path / "v3", vectors, 1000) == "hnsw"
+    assert build_dense(tmp_path / "v4", vectors, 1000, keys=keys, previous=tmp_path / "v3") == (
+        "hnsw"
+    )
+
+
+def _policy(n: int, extra: str = "") -> str:
+    clauses = "\n\n".join(
+        f"## RSK-{i}.1 Rule {i}\n\nHosts must not do risky thing number {i} on stream, "
+        f"such as {topic} for gifts. Moderators end the stream when it happens."
+        for i, topic in enumerate(TOPICS[:n], start=1)
+    )
+    return f"# Risky acts\n\n{clauses}\n{extra}"
+
+
+TOPICS = [
+    "driving while reading chat",
+    "juggling real knives",
+    "climbing onto a balcony railing",
+    "drinking a bottle of vodka",
+    "holding their breath under water",
+    "setting fire to an aerosol",
+    "eating laundry detergent pods",
+    "standing on a moving train",
+]
+
+
+def test_a_reingest_extends_the_live_graphs_and_finds_what_a_fresh_ingest_finds(
+    tmp_path, settings, write
+):
+    from kb.datadir import DataDir
+    from kb.ingest.pipeline import ingest
+    from kb.search.hybrid import Searcher
+
+    graph = settings.replace(hnsw_threshold=0)  # a graph for a handful of passages
+    aaa = write("aaa.md", "# Animals\n\n## ANI-1.1 Chasing\n\nHosts must not chase wild animals.\n")
+    write("risky.md", _policy(6))
+    ingest(graph, [tmp_path / "src"])
+    aaa.unlink()  # its passages, first in the old graph, are gone: every other row moves
+    write("risky.md", _policy(8))  # and a new version with two clauses more
+    report = ingest(graph, [tmp_path / "src"])
+    assert (report.versions_added, report.removed) == (1, 1)
+    datadir = DataDir(graph.data_dir)
+    assert datadir.manifest(datadir.current()).dense.kind == "hnsw+reused"
+    fresh = graph.replace(data_dir=tmp_path / "fresh")
+    ingest(fresh, [tmp_path / "src"])
+    assert DataDir(fresh.data_dir).manifest(DataDir(fresh.data_dir).current()).dense.kind == (
+        "hnsw"
+    )
+    reused, rebuilt = Searcher(graph), Searcher(fresh)
+    try:
+        assert reused.dense.rows_of is not None and reused.dense.rows_of[0] == -1  # dead
+        for query in ("streamer on top of a train", "washing powder capsule challenge", "a"):
+            a = reused.search(query, k=5, mode="dense").results
+            b = rebuilt.search(query, k=5, mode="dense").results
+            assert [h.passage.clause_id for h in a] == [h.passage.clause_id for h in b]
+            assert np.allclose([h.score for h in a], [h.score for h in b], atol=1e-5)
+    finally:
+        reused.close()
+        rebuilt.close()
