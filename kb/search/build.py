@@ -21,7 +21,12 @@ from kb.search.keyword import get_backend
 from kb.search.keyword.base import IndexedPassage
 from kb.search.late import build_late, late_key, late_text
 from kb.search.quotable import SENTENCES_TAG, quotable_sentences, sentence_hash
-from kb.search.sentences import build_sentences, passage_sentences, sentence_key
+from kb.search.sentences import (
+    EarlierSentences,
+    build_sentences,
+    passage_sentences,
+    sentence_key,
+)
 from kb.search.spelling import save_vocabulary, vocabulary
 from kb.types import AUTHORITY_TYPES, HEADING_SEPARATOR, IngestReport
 
@@ -117,14 +122,17 @@ def build_indexes(
             report.timings["answer_sentences"] = time.perf_counter() - t
         if settings.sentence_vectors:
             t = time.perf_counter()
-            owners, sentence_vectors, keys = _sentence_vectors(authority, cache, encode, progress)
+            earlier = EarlierSentences.open(before) if before is not None else None
+            owners, sentence_vectors, keys = _sentence_vectors(
+                authority, cache, encode, progress, earlier, ids, text_keys(hashes)
+            )
             if owners:
                 build_sentences(
                     files.sentences,
                     owners,
                     sentence_vectors,
                     settings.hnsw_threshold,
-                    keys=text_keys(keys),
+                    keys=keys,
                     previous=before.sentences if before else None,
                 )
             extra["sentences"] = {"count": len(owners)}
@@ -183,19 +191,46 @@ def _embed_answer_sentences(passages: dict[str, str], cache, encode, progress: b
 
 
 def _sentence_vectors(
-    passages: list[tuple[int, str, str]], cache, encode, progress: bool
-) -> tuple[list[int], np.ndarray, list[str]]:
-    """(passage ordinal of each sentence, vectors, cache keys) for the sentence index; each
-    text embedded once ever (the cache is keyed by its hash)."""
+    passages: list[tuple[int, str, str]],
+    cache,
+    encode,
+    progress: bool,
+    earlier: EarlierSentences | None = None,
+    ids: list[str] | None = None,
+    passage_keys: np.ndarray | None = None,
+) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """(passage ordinal of each sentence, vectors, keys) for the sentence index; each text
+    embedded once ever (the cache is keyed by its hash). With `earlier` (the live
+    generation's sentences), an unchanged passage's rows are copied from there."""
     from kb.ingest.tokens import SentenceSplitter
 
     splitter = SentenceSplitter()
-    owners, texts = [], []
+    owners: list[int] = []
+    # Where each row comes from: the earlier generation's row, or -1 - (index into texts).
+    source: list[np.ndarray] = []
+    texts: list[str] = []
     for ordinal, heading, text in passages:
-        for sentence in passage_sentences(heading, text, splitter):
-            owners.append(ordinal)
-            texts.append(sentence)
-    keys = [sentence_key(t) for t in texts]
+        rows = earlier.find(ids[ordinal], int(passage_keys[ordinal])) if earlier else None
+        if rows is not None:
+            owners.extend([ordinal] * (rows[1] - rows[0]))
+            source.append(np.arange(rows[0], rows[1], dtype=np.int64))
+            continue
+        split = passage_sentences(heading, text, splitter)
+        owners.extend([ordinal] * len(split))
+        source.append(-1 - np.arange(len(texts), len(texts) + len(split), dtype=np.int64))
+        texts.extend(split)
+    hashes = [sentence_key(t) for t in texts]
     with progress_bar(progress, len(texts), "sentence vectors") as advance:
-        vectors, _ = cache.embed(keys, texts, encode, progress=advance)
+        fresh, _ = cache.embed(hashes, texts, encode, progress=advance)
+    where = np.concatenate(source) if source else np.zeros(0, dtype=np.int64)
+    dim = fresh.shape[1] if len(texts) else (earlier.vectors.shape[1] if earlier else 0)
+    vectors = np.zeros((len(where), dim), dtype=np.float32)
+    keys = np.zeros(len(where), dtype=np.int64)
+    new = where < 0
+    if new.any():
+        vectors[new] = fresh[-1 - where[new]]
+        keys[new] = text_keys(hashes)[-1 - where[new]]
+    if earlier is not None and (~new).any():
+        vectors[~new] = earlier.vectors[where[~new]]
+        keys[~new] = earlier.keys[where[~new]]
     return owners, vectors, keys

@@ -28,6 +28,7 @@ EF_SEARCH = 256
 MAX_DEAD = 0.25
 GRAPH_ROWS = "graph_rows.npy"
 GRAPH_KEYS = "graph_keys.npy"
+ROW_KEYS = "keys.npy"
 
 
 def text_keys(hashes: list[str]) -> np.ndarray:
@@ -50,6 +51,8 @@ def build_dense(
     folder.mkdir(parents=True, exist_ok=True)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     np.save(folder / "vectors.npy", vectors)
+    if keys is not None:
+        save_keys(folder, keys)
     if len(vectors) <= hnsw_threshold:
         return "flat"
     reuse = keys is not None and previous is not None
@@ -63,6 +66,17 @@ def build_dense(
         np.save(folder / GRAPH_ROWS, np.arange(len(vectors), dtype=np.int64))
         np.save(folder / GRAPH_KEYS, np.asarray(keys, dtype=np.int64))
     return "hnsw"
+
+
+def save_keys(folder: Path, keys: np.ndarray) -> None:
+    """Each row's key (text_keys), beside its vectors: what the next generation matches."""
+    np.save(folder / ROW_KEYS, np.asarray(keys, dtype=np.int64))
+
+
+def load_keys(folder: Path) -> np.ndarray | None:
+    """The rows' keys of a folder, None when it has none (built before they were kept)."""
+    path = folder / ROW_KEYS
+    return np.load(path, mmap_mode="r") if path.is_file() else None
 
 
 def _extend_graph(

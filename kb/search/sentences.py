@@ -17,6 +17,10 @@ import numpy as np
 from kb.search.dense import DenseIndex, build_dense
 
 MIN_WORDS = 4
+# Written beside a generation's sentence vectors: a later generation takes an unchanged
+# passage's sentences from it only when they were split the same way.
+SPLIT_FORMAT = "1"
+SPLIT_FILE = "split.txt"
 
 
 def passage_sentences(heading: str, text: str, splitter) -> list[str]:
@@ -47,7 +51,46 @@ def build_sentences(
     `previous`: as for build_dense)."""
     kind = build_dense(folder, vectors, hnsw_threshold, keys=keys, previous=previous)
     np.save(folder / "owners.npy", np.asarray(owners, dtype=np.int32))
+    (folder / SPLIT_FILE).write_text(SPLIT_FORMAT)
     return kind
+
+
+class EarlierSentences:
+    """The sentence rows of the live generation, by passage id: an unchanged passage (the
+    same id and content) takes its sentences, keys and vectors from there, neither split nor
+    looked up again."""
+
+    def __init__(self, folder: Path, ids: list[str], passage_keys: np.ndarray) -> None:
+        self.vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+        self.keys = np.load(folder / "keys.npy")
+        owners = np.load(folder / "owners.npy")
+        # Rows are written passage by passage: one passage's rows are contiguous.
+        starts = np.searchsorted(owners, np.arange(len(ids)), side="left")
+        ends = np.searchsorted(owners, np.arange(len(ids)), side="right")
+        self.rows = {
+            pid: (int(passage_keys[o]), int(starts[o]), int(ends[o])) for o, pid in enumerate(ids)
+        }
+
+    @classmethod
+    def open(cls, generation) -> EarlierSentences | None:
+        """The live generation's sentences (a kb.layout.Generation), or None when they cannot
+        be reused (none, split another way, or written before keys were kept)."""
+        folder, dense = generation.sentences, generation.dense
+        needed = [folder / SPLIT_FILE, folder / "keys.npy", folder / "owners.npy"]
+        if not all(p.is_file() for p in needed) or not (dense / "keys.npy").is_file():
+            return None
+        if (folder / SPLIT_FILE).read_text() != SPLIT_FORMAT:
+            return None
+        ids = generation.ids.read_text().split()
+        passage_keys = np.load(dense / "keys.npy")
+        if len(passage_keys) != len(ids):
+            return None
+        return cls(folder, ids, passage_keys)
+
+    def find(self, passage_id: str, key: int) -> tuple[int, int] | None:
+        """The rows (start, end) of an unchanged passage's sentences, or None."""
+        found = self.rows.get(passage_id)
+        return found[1:] if found is not None and found[0] == key else None
 
 
 class SentenceIndex:

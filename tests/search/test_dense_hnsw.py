@@ -157,7 +157,9 @@ def test_a_reingest_extends_the_live_graphs_and_finds_what_a_fresh_ingest_finds(
 ):
     from kb.datadir import DataDir
     from kb.ingest.pipeline import ingest
+    from kb.ingest.tokens import SentenceSplitter
     from kb.search.hybrid import Searcher
+    from kb.search.sentences import passage_sentences
 
     graph = settings.replace(hnsw_threshold=0)  # a graph for a handful of passages
     aaa = write("aaa.md", "# Animals\n\n## ANI-1.1 Chasing\n\nHosts must not chase wild animals.\n")
@@ -177,6 +179,15 @@ def test_a_reingest_extends_the_live_graphs_and_finds_what_a_fresh_ingest_finds(
     reused, rebuilt = Searcher(graph), Searcher(fresh)
     try:
         assert reused.dense.rows_of is not None and reused.dense.rows_of[0] == -1  # dead
+        # Unchanged passages' sentences were taken from the live generation: still each
+        # passage's own sentences, in order.
+        splitter, owners = SentenceSplitter(), reused.sentences.owners
+        for ordinal in sorted(set(owners.tolist())):
+            p = reused.catalog.passage(reused.ids[ordinal])
+            texts = passage_sentences(p.heading_path[-1], p.text, splitter)
+            rows = np.flatnonzero(owners == ordinal)
+            got = np.asarray(reused.sentences.index.vectors[rows])
+            assert np.allclose(got, reused.encoder.encode(texts), atol=1e-5)
         for query in ("streamer on top of a train", "washing powder capsule challenge", "a"):
             a = reused.search(query, k=5, mode="dense").results
             b = rebuilt.search(query, k=5, mode="dense").results
