@@ -15,7 +15,10 @@ from typing import Any
 
 from kb.errors import IndexMismatchError
 
-FORMAT = 1
+# 2: dense and sentence folders may hold a graph whose positions are not their rows
+# (graph_rows.npy), which code reading format 1 would misread; format 1 is still read.
+FORMAT = 2
+READABLE = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -88,10 +91,11 @@ class Manifest:
             raise IndexMismatchError(f"{path} is missing or unreadable: {exc}") from None
         if not isinstance(data, dict):
             raise IndexMismatchError(f"{path} is not a JSON object")
-        if data.get("format_version") != FORMAT:
+        if data.get("format_version") not in READABLE:
             raise IndexMismatchError(
                 f"{path} has format {data.get('format_version')}, this version of policy-kb "
-                f"reads format {FORMAT}; re-ingest into a new data directory"
+                f"reads formats {', '.join(map(str, READABLE))}; use the policy-kb that wrote "
+                "it, or re-ingest into a new data directory"
             )
         return cls.from_dict(data, str(path))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from kb.catalog import Catalog, now
 from kb.config import Settings
 from kb.datadir import DataDir
-from kb.errors import IndexMismatchError, ParseError, StorageError
+from kb.errors import IndexMismatchError, KBError, ParseError, StorageError
 from kb.ingest.chunker import Chunker
 from kb.ingest.registry import parser_for
 from kb.ingest.sources import Collected, SourceFile, collect, read_bounded, read_source
@@ -328,8 +328,11 @@ def _reusable(datadir: DataDir, settings: Settings) -> Path | None:
         return None
     from kb.search.encoders import model_info
 
-    live = datadir.current()
-    dense = datadir.manifest(live).dense
+    try:
+        live = datadir.current()
+        dense = datadir.manifest(live).dense
+    except KBError:  # no readable live generation: build everything afresh
+        return None
     return live if dense is not None and dense.model_key == model_info(settings).key else None
 
 

@@ -238,23 +238,26 @@ class Searcher:
         w = self.dense_weight(query) if mode == "hybrid" else 1.0
         with stage("fusion"):
             if mode == "keyword" or (mode == "dense" and "sentence" not in lists):
-                fused = fusion.single(mode, lists[mode])
-            else:
-                a = self.settings.sentence_weight if "sentence" in lists else 0.0
-                weights = {"dense": w * (1 - a), "sentence": w * a, "keyword": 1.0 - w}
-                if mode == "dense" or self.settings.fusion == "weighted":
-                    fused = fusion.weighted(lists, weights)
-                else:  # RRF weights scaled so that 0.5/0.5 is plain RRF.
-                    fused = fusion.rrf(
-                        lists, self.settings.rrf_k, {name: 2 * v for name, v in weights.items()}
-                    )
-            return self._by_place(query, spelled, fused)[:k]
+                return fusion.single(mode, lists[mode])[:k]  # one retriever's own ranking
+            a = self.settings.sentence_weight if "sentence" in lists else 0.0
+            weights = {"dense": w * (1 - a), "sentence": w * a, "keyword": 1.0 - w}
+            if mode == "dense" or self.settings.fusion == "weighted":
+                fused = fusion.weighted(lists, weights)
+            else:  # RRF weights scaled so that 0.5/0.5 is plain RRF.
+                fused = fusion.rrf(
+                    lists, self.settings.rrf_k, {name: 2 * v for name, v in weights.items()}
+                )
+            return self._by_place(query, spelled, fused, mask)[:k]
 
-    def _by_place(self, query: str, spelled: str, fused: list[fusion.Fused]) -> list[fusion.Fused]:
+    def _by_place(
+        self, query: str, spelled: str, fused: list[fusion.Fused], mask: np.ndarray
+    ) -> list[fusion.Fused]:
         """Passages scoped to a region the query names ("Indonesian host ...") gain
         `region_boost` of their score, and passages of a platform it names (as typed, or
         as the speller corrects it: "twich") `platform_boost`; passages scoped only to other
-        regions, or of other platforms, lose half that."""
+        regions, or of other platforms, lose half that. Only values some passage the search
+        may return (`mask`) carries count as named: the others would only say that passages
+        this reader cannot see exist."""
         scopes = [
             (
                 "region",
@@ -273,6 +276,7 @@ class Searcher:
         ]
         changed = False
         for part, key, values, boost, named in scopes:
+            named = {v for v in named if mask[self.filters.postings(f"{key}={v}")].any()}
             if not (boost and named and fused):
                 continue
             here = np.zeros(self.filters.size, dtype=bool)

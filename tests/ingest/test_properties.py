@@ -403,6 +403,7 @@ def test_markdown_parses_and_keeps_every_character(chunker, text):
 @FAST
 @given(text=MD_BODY)
 @example(text="Intro.\n\n<!-- editor's note --> Hosts must be 18.\n")
+@example(text="policy.\n\n<!-- 0 --> <!--\n\n# --> 0\n")
 def test_markdown_body_lands_in_blocks_or_headings(text):
     """Outside headings, rules, link definitions and comments, every visible character of the
     file is in some block: the parser drops nothing it does not understand."""
@@ -412,8 +413,13 @@ def test_markdown_body_lands_in_blocks_or_headings(text):
         for block in section.blocks:
             covered[block.start : block.end] = [True] * (block.end - block.start)
     # Comments opening a line are not content; unclosed, one hides the rest, as when rendered.
+    # As in CommonMark, the comment block ends with the line its first "-->" is on: comments
+    # after it on that line end there too, and the lines below are Markdown again.
     visible = re.sub(
-        r"^ {0,3}(?:<!--.*?(?:-->|\Z)[ \t]*)+", lambda m: " " * len(m[0]), text, flags=re.S | re.M
+        r"^ {0,3}<!--.*?(?:-->|\Z)(?:[ \t]*<!--[^\n]*?(?:-->|$))*[ \t]*",
+        lambda m: " " * len(m[0]),
+        text,
+        flags=re.S | re.M,
     )
     start = 0
     for line in re.findall(r".*\n|.+", visible):  # Markdown lines end at "\n" only

@@ -88,29 +88,32 @@ def test_match_keys_pairs_equal_keys_in_order_and_leaves_the_rest():
 def test_a_new_generation_extends_the_live_graph(tmp_path):
     """Rows reordered, some gone, some new: the old graph is kept, only new vectors are
     added, every result is the row it says, and the gone ones never come back."""
-    vectors, keys = _vectors(3000), _keys(3000)
+    vectors, keys = _vectors(10_000), _keys(10_000)
     assert build_dense(tmp_path / "v1", vectors, 1000, keys=keys) == "hnsw"
     rng = np.random.default_rng(5)
-    kept = rng.permutation(3000)[:2700]  # 300 gone, the rest in another order
-    added = _vectors(200, seed=9)
+    kept = rng.permutation(10_000)[:9000]  # 1,000 gone, the rest in another order
+    added = _vectors(600, seed=9)
     vectors2 = np.concatenate([vectors[kept], added])
-    keys2 = np.concatenate([keys[kept], _keys(200, start=10_000)])
+    keys2 = np.concatenate([keys[kept], _keys(600, start=100_000)])
     order = rng.permutation(len(vectors2))
     vectors2, keys2 = vectors2[order], keys2[order]
     folder = tmp_path / "v2"
     kind = build_dense(folder, vectors2, 1000, keys=keys2, previous=tmp_path / "v1")
     assert kind == "hnsw+reused"
-    assert np.load(folder / "graph_rows.npy").shape == (3200,)  # 3000 kept + 200 added
+    assert np.load(folder / "graph_rows.npy").shape == (10_600,)  # 10,000 kept + 600 added
     build_dense(tmp_path / "exact", vectors2, hnsw_threshold=len(vectors2))
     approx, exact = DenseIndex(folder), DenseIndex(tmp_path / "exact")
     queries = _vectors(40, seed=1)
     half = rng.random(len(vectors2)) < 0.6
+    assert half.sum() > SMALL_SUBSET  # searched in the graph, the filter mapped to positions
     for allowed in (None, half):
         assert _recall(approx, exact, queries, allowed) >= 0.95
-    for q in queries:
-        rows, scores = approx.search_arrays(q, None, 50)
-        assert np.allclose(vectors2[rows] @ q, scores, atol=1e-5)  # each row is its vector
-    gone = vectors[np.setdiff1d(np.arange(3000), kept)]
+        for q in queries:
+            rows, scores = approx.search_arrays(q, allowed, 50)
+            assert len(rows) == 50 and (rows >= 0).all()
+            assert allowed is None or allowed[rows].all()
+            assert np.allclose(vectors2[rows] @ q, scores, atol=1e-5)  # each row is its vector
+    gone = vectors[np.setdiff1d(np.arange(10_000), kept)]
     rows, scores = approx.search_arrays(gone[0], None, 5)
     assert scores[0] < 0.999  # a vector no row holds any more is not found
 

@@ -110,6 +110,20 @@ TWO_PLATFORMS = {
 
         Swimwear in a profile or a video is fine at a pool or beach, not as a sexual pose.
         """,
+    "hushnet.md": """\
+        ---
+        id: hushnet-rules
+        title: Hushnet rules
+        type: policy
+        platform: Hushnet
+        visibility: policy-team
+        ---
+        # Attire
+
+        ## HN-1.1 Swimwear
+
+        Swimwear on a stream is fine at a pool or beach; elsewhere it is a warning.
+        """,
 }
 
 
@@ -133,16 +147,32 @@ def two_platforms(tmp_path_factory):
 )
 def test_a_named_platform_brings_its_own_clause_first(two_platforms, query, first):
     searcher, settings = two_platforms, two_platforms.settings
-    assert searcher.platforms == {"twitch", "x"}
-    hits = searcher.search(query, k=2).results
+    assert searcher.platforms == {"twitch", "x", "hushnet"}
+    public = Filters(terms={"visibility": ["all"]})
+    hits = searcher.search(query, k=2, filters=public).results
     assert hits[0].passage.clause_id == first
     # The other platform's clause loses half as much (nothing, when its fused score is 0).
     assert hits[0].scores["platform"] > 0 >= hits[1].scores.get("platform", 0)
     try:
         searcher.settings = settings.replace(platform_boost=0.0)
-        assert all("platform" not in h.scores for h in searcher.search(query, k=2).results)
+        results = searcher.search(query, k=2, filters=public).results
+        assert all("platform" not in h.scores for h in results)
     finally:
         searcher.settings = settings
+    # A keyword-only search is plain BM25: no boost.
+    keyword = searcher.search(query, k=2, filters=public, mode="keyword").results
+    assert all("platform" not in h.scores for h in keyword)
+
+
+def test_a_platform_only_restricted_passages_carry_names_nothing(two_platforms):
+    """Naming it moves nothing for a reader who cannot see it: neither a boost to show nor a
+    penalty on the visible platforms that would say it exists."""
+    query = "Hushnet stream in swimwear in her bedroom"
+    public = two_platforms.search(query, k=3, filters=Filters(terms={"visibility": ["all"]}))
+    assert {h.passage.clause_id for h in public.results} == {"TW-1.1", "XR-1.1"}
+    assert all("platform" not in h.scores for h in public.results)
+    everyone = two_platforms.search(query, k=3).results  # the policy team sees it first
+    assert everyone[0].passage.clause_id == "HN-1.1" and everyone[0].scores["platform"] > 0
 
 
 def test_one_platform_names_nothing(corpus_settings):
