@@ -606,7 +606,11 @@ class Catalog:
             "JOIN documents d ON d.doc_id = v.doc_id "
             "WHERE d.removed_at IS NULL AND v.status != 'draft' ORDER BY v.version_id, p.ordinal"
         )
+        version = None
         for r in rows:
+            if version is not None and version.version_id == r["v_id"]:
+                yield _passage(r), version, r["d_type"]  # rows come version by version
+                continue
             version = VersionInfo(
                 version_id=r["v_id"],
                 doc_id=r["v_doc"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from kb.search.sentences import (
     passage_sentences,
     sentence_key,
 )
-from kb.search.spelling import save_vocabulary, vocabulary
+from kb.search.spelling import load_vocabulary, save_vocabulary, vocabulary
 from kb.types import AUTHORITY_TYPES, HEADING_SEPARATOR, IngestReport
 
 
@@ -76,7 +77,13 @@ def build_indexes(
             policies.append((ordinal, late_text(passage)))
     files = Generation(generation)
     files.ids.write_text("\n".join(ids) + ("\n" if ids else ""))
-    save_vocabulary(vocabulary(f"{r.title} {r.heading} {r.text}" for r in rows), generation)
+    # Passages only ever added since the live generation (new versions and documents; the
+    # older versions' text stays indexed): its word counts plus the new passages'.
+    earlier = _earlier_ids(before)
+    counts = load_vocabulary(before.path) if earlier and ids[: len(earlier)] == earlier else None
+    new_rows = rows[len(earlier) :] if counts is not None else rows
+    counts = (counts or Counter()) + vocabulary(f"{r.title} {r.heading} {r.text}" for r in new_rows)
+    save_vocabulary(counts, generation)
     filters = FilterIndex.build(rows)
     filters.save(files.filters)
     report.timings["index_prepare"] = time.perf_counter() - t
@@ -169,6 +176,11 @@ def build_indexes(
         "embedded_this_build": embedded,
     }
     return extra
+
+
+def _earlier_ids(before: Generation | None) -> list[str]:
+    """The passage ids, by ordinal, of the live generation (none without one)."""
+    return before.ids.read_text().split() if before is not None and before.ids.is_file() else []
 
 
 def _embed_answer_sentences(passages: dict[str, str], cache, encode, progress: bool) -> None:

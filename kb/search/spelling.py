@@ -80,6 +80,12 @@ def vocabulary(texts: Iterable[str]) -> Counter:
     return counts
 
 
+def load_vocabulary(folder: Path) -> Counter | None:
+    """The word counts a generation folder holds, or None."""
+    path = folder / VOCAB_FILE
+    return Counter(json.loads(path.read_text())) if path.is_file() else None
+
+
 def save_vocabulary(counts: Counter, folder: Path) -> None:
     """Write `counts` into a generation folder."""
     (folder / VOCAB_FILE).write_text(json.dumps(dict(counts.most_common()), ensure_ascii=False))

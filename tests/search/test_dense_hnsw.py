@@ -199,3 +199,42 @@ def test_a_reingest_extends_the_live_graphs_and_finds_what_a_fresh_ingest_finds(
     finally:
         reused.close()
         rebuilt.close()
+
+
+def test_a_reingest_counts_the_new_passages_words_on_top_of_the_live_ones(
+    tmp_path, settings, write
+):
+    """The speller's vocabulary is the live generation's plus what was added: the same as
+    counting every indexed passage again; after a removal it is counted again."""
+    import json
+    from collections import Counter
+
+    from kb.catalog import Catalog
+    from kb.datadir import DataDir
+    from kb.ingest.pipeline import ingest
+    from kb.search.spelling import vocabulary
+    from kb.types import HEADING_SEPARATOR
+
+    def vocab() -> tuple[Counter, Counter]:
+        live = DataDir(settings.data_dir).current()
+        stored = Counter(json.loads((live / "vocab.json").read_text()))
+        catalog = Catalog(live / "catalog.sqlite", readonly=True)
+        counted = vocabulary(
+            f"{v.title} {HEADING_SEPARATOR.join(p.heading_path[1:])} {p.text}"
+            for p, v, _ in catalog.iter_indexable()
+        )
+        catalog.close()
+        return stored, counted
+
+    gone = write("gone.md", "# Gone\n\n## GN-1.1 Gone\n\nZebras are never mentioned again.\n")
+    write("risky.md", _policy(3))
+    ingest(settings, [tmp_path / "src"])
+    write("risky.md", _policy(5, extra="\nTrampolines too.\n"))
+    ingest(settings, [tmp_path / "src"])
+    stored, counted = vocab()
+    assert stored == counted and stored["trampolines"] == 1 and stored["zebras"] == 1
+    assert stored["hosts"] == 3 + 5  # both versions' clauses: the old one stays indexed
+    gone.unlink()
+    ingest(settings, [tmp_path / "src"])
+    stored, counted = vocab()
+    assert stored == counted and "zebras" not in stored
