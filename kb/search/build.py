@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from pathlib import Path
@@ -90,7 +91,11 @@ def build_indexes(
 
     t = time.perf_counter()
     backend = get_backend(settings.keyword_backend)
-    backend.build(files.keyword, rows, settings.boosts())
+    row_keys = _row_keys(rows)
+    if not _update_keyword(backend, files, before, earlier, ids, rows, row_keys):
+        backend.build(files.keyword, rows, settings.boosts())
+    np.save(files.keyword / f"{ROW_KEYS}.tmp.npy", row_keys)  # never into a linked file
+    (files.keyword / f"{ROW_KEYS}.tmp.npy").replace(files.keyword / ROW_KEYS)
     report.timings["keyword_index"] = time.perf_counter() - t
 
     extra = {
@@ -176,6 +181,39 @@ def build_indexes(
         "embedded_this_build": embedded,
     }
     return extra
+
+
+# Beside a keyword index: a key of each row's indexed fields, to tell which ones changed.
+ROW_KEYS = "rows.npy"
+
+
+def _row_keys(rows: list[IndexedPassage]) -> np.ndarray:
+    """A 64-bit key of everything the keyword index holds for each row."""
+    out = np.empty(len(rows), dtype=np.int64)
+    for i, r in enumerate(rows):
+        fields = [r.title, r.heading, r.text, "\x1e".join(sorted(r.terms)), str(r.eff_from)]
+        digest = hashlib.blake2b("\x1f".join([*fields, str(r.eff_to)]).encode(), digest_size=8)
+        out[i] = int.from_bytes(digest.digest(), "little", signed=True)
+    return out
+
+
+def _update_keyword(backend, files, before, earlier, ids, rows, row_keys) -> bool:
+    """Update a copy of the live keyword index when passages were only added since it (and
+    some rows' fields changed: an older version's status or end date, its visibility): the
+    changed rows indexed again, the new ones added. False when it cannot be done."""
+    update = getattr(backend, "update", None)
+    if update is None or before is None or not earlier or ids[: len(earlier)] != earlier:
+        return False
+    old = before.keyword / ROW_KEYS
+    if not old.is_file():
+        return False
+    old_keys = np.load(old)
+    if len(old_keys) != len(earlier):
+        return False
+    changed = np.flatnonzero(row_keys[: len(earlier)] != old_keys).tolist()
+    return update(
+        files.keyword, before.keyword, changed, [rows[i] for i in changed] + rows[len(earlier) :]
+    )
 
 
 def _earlier_ids(before: Generation | None) -> list[str]:

@@ -54,27 +54,34 @@ class TantivyBackend:
         folder.mkdir(parents=True, exist_ok=True)
         index = tantivy.Index(_schema(), path=str(folder))
         _register(index)
-        writer = index.writer(heap_size=128_000_000, num_threads=2)
-        for p in passages:
-            doc = tantivy.Document(
-                ordinal=p.ordinal,
-                title=p.title,
-                heading=p.heading,
-                text=p.text,
-                eff_from=p.eff_from,
-                eff_to=p.eff_to,
-            )
-            for term in p.terms:
-                doc.add_text("terms", term)
-            writer.add_document(doc)
-        writer.commit()
-        writer.wait_merging_threads()
-        # Tantivy writes these two through a private temporary file (mode 0600); give them the
-        # mode of the folder's other files, so a server running as another user can read them.
-        mode = folder.stat().st_mode & 0o666
-        for name in ("meta.json", ".managed.json"):
-            if (folder / name).is_file():
-                (folder / name).chmod(mode)
+        _write(folder, index, [], passages)
+
+    def update(
+        self,
+        folder: Path,
+        previous: Path,
+        remove: list[int],
+        add: Iterable[IndexedPassage],
+    ) -> bool:
+        """Write into `folder` the index in `previous` (another generation's, left as it is)
+        less the passages at ordinals `remove`, plus `add`; False, writing nothing, when
+        `previous` holds no Tantivy index. Segment files never change once written, so the
+        new folder links to them and adds its own."""
+        if not (previous / "meta.json").is_file():
+            return False
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in previous.iterdir():
+            # Tantivy's own files only (not its locks, nor what else the folder holds, which
+            # its writer may replace in place).
+            if path.is_file() and not path.name.endswith((".lock", ".npy")):
+                try:
+                    (folder / path.name).hardlink_to(path)
+                except OSError:  # another file system: copy
+                    shutil.copy2(path, folder / path.name)
+        index = tantivy.Index.open(str(folder))
+        _register(index)
+        _write(folder, index, remove, add)
+        return True
 
     def open(self, folder: Path, boosts: dict[str, float]) -> TantivyIndex:
         """Open the index in `folder`."""
@@ -151,6 +158,35 @@ class TantivyIndex:
 
     def close(self) -> None:
         """Nothing to release explicitly."""
+
+
+def _write(
+    folder: Path, index: tantivy.Index, remove: list[int], add: Iterable[IndexedPassage]
+) -> None:
+    """Delete the passages at ordinals `remove`, add `add`, commit."""
+    writer = index.writer(heap_size=128_000_000, num_threads=2)
+    for ordinal in remove:
+        writer.delete_documents_by_term("ordinal", ordinal)
+    for p in add:
+        doc = tantivy.Document(
+            ordinal=p.ordinal,
+            title=p.title,
+            heading=p.heading,
+            text=p.text,
+            eff_from=p.eff_from,
+            eff_to=p.eff_to,
+        )
+        for term in p.terms:
+            doc.add_text("terms", term)
+        writer.add_document(doc)
+    writer.commit()
+    writer.wait_merging_threads()
+    # Tantivy writes these two through a private temporary file (mode 0600); give them the
+    # mode of the folder's other files, so a server running as another user can read them.
+    mode = folder.stat().st_mode & 0o666
+    for name in ("meta.json", ".managed.json"):
+        if (folder / name).is_file():
+            (folder / name).chmod(mode)
 
 
 def _open(folder: Path, owner: object) -> tantivy.Index:
