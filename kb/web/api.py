@@ -198,7 +198,8 @@ def collection(name: str):
         return "", 204
     if request.method == "PATCH":
         body = _json()
-        new_name = _text(body, "name") or name
+        # A name given must be one: "" renames nothing and is refused, not ignored.
+        new_name = _text(body, "name", required=True) if "name" in body else name
         description = _text(body, "description") if "description" in body else None
         service.rename_collection(name, current(), new_name, description)
         return jsonify({"name": new_name})

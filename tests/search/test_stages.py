@@ -49,7 +49,9 @@ def test_a_search_says_where_its_time_went(corpus_settings):
         # The same results as with the query's vector already cached (nothing embedded).
         cached = searcher.search(query, k=5)
         assert "embed" not in cached.stages and "embed_wait" not in cached.stages
-        assert [h.passage.passage_id for h in cached.results] == [h.passage.passage_id for h in fresh.results]
+        assert [h.passage.passage_id for h in cached.results] == [
+            h.passage.passage_id for h in fresh.results
+        ]
         assert [h.score for h in cached.results] == [h.score for h in fresh.results]
         keyword = searcher.search("drunk driving", k=3, mode="keyword").stages
         assert "keyword" in keyword and not {"embed", "dense", "late"} & set(keyword)

@@ -341,3 +341,16 @@ def test_the_base_url_setting_makes_export_links(corpus_settings, tmp_path):
     client.post("/api/collections/linked/items", json={"ref": "ESC-1010"})
     md = client.get("/api/collections/linked/export?format=md").get_data(as_text=True)
     assert "(https://kb.example.org/documents/ESC-1010" in md
+
+
+def test_a_rename_to_nothing_is_refused_and_a_description_alone_keeps_the_name(client):
+    client.post("/api/collections", json={"name": "keep"})
+    r = client.patch("/api/collections/keep", json={"name": ""})
+    assert (
+        r.status_code == 400
+        and "name must be a non-empty string" in r.get_json()["error"]["message"]
+    )
+    r = client.patch("/api/collections/keep", json={"description": "Week 2"})
+    assert r.status_code == 200 and r.get_json() == {"name": "keep"}
+    (listed,) = client.get("/api/collections").get_json()["collections"]
+    assert (listed["name"], listed["description"]) == ("keep", "Week 2")
