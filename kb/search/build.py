@@ -97,6 +97,7 @@ def build_indexes(
     np.save(files.keyword / f"{ROW_KEYS}.tmp.npy", row_keys)  # never into a linked file
     (files.keyword / f"{ROW_KEYS}.tmp.npy").replace(files.keyword / ROW_KEYS)
     report.timings["keyword_index"] = time.perf_counter() - t
+    del rows  # a million passages' fields: not needed any more, and memory is what runs out
 
     extra = {
         "passages_indexed": len(ids),
@@ -126,6 +127,7 @@ def build_indexes(
     try:
         with progress_bar(progress, len(texts), "embed") as advance:
             vectors, embedded = cache.embed(hashes, texts, encode, progress=advance)
+        del texts
         report.timings["embed"] = time.perf_counter() - t
         report.embedded = embedded
         if settings.answer_vectors:

@@ -94,12 +94,37 @@ class EmbeddingCache:
         progress: Callable[[int], None] | None = None,
     ) -> tuple[np.ndarray, int]:
         """Vectors for all texts (cached or newly encoded, then cached); returns (matrix,
-        number newly embedded). Identical hashes are embedded once."""
-        cached = self.get_many(hashes)
-        new = self._encode_missing(hashes, texts, cached, encode, self.put_many, chunk, progress)
-        matrix = np.zeros((len(hashes), self.dim), dtype=np.float32)
+        number newly embedded). Identical hashes are embedded once. Cached vectors go straight
+        into the matrix as they are read: at millions of texts, a dictionary of them first
+        would hold each vector twice, with an object's overhead apiece."""
+        rows: dict[str, int | list[int]] = {}
         for i, h in enumerate(hashes):
-            matrix[i] = cached[h]
+            have = rows.setdefault(h, i)
+            if have != i:  # the same text more than once
+                rows[h] = [*have, i] if isinstance(have, list) else [have, i]
+        matrix = np.zeros((len(hashes), self.dim), dtype=np.float32)
+        found: set[str] = set()
+        sql = "SELECT hash, vec FROM emb WHERE hash IN ({marks})"
+        for h, blob in self._rows(sql, list(rows)):
+            matrix[rows[h]] = np.frombuffer(blob, dtype=np.float32)
+            found.add(h)
+        missing = {h: None for h in rows if h not in found}
+        fresh: dict[str, np.ndarray] = {}
+        if missing:
+            todo = [(h, t) for h, t in zip(hashes, texts, strict=True) if h in missing]
+            new = self._encode_missing(
+                [h for h, _ in todo],
+                [t for _, t in todo],
+                fresh,
+                encode,
+                self.put_many,
+                chunk,
+                progress,
+            )
+            for h, vector in fresh.items():
+                matrix[rows[h]] = vector
+        else:
+            new = 0
         return matrix, new
 
     def embed_pieces(
