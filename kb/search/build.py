@@ -138,7 +138,7 @@ def build_indexes(
             t = time.perf_counter()
             earlier = EarlierSentences.open(before) if before is not None else None
             owners, sentence_vectors, keys = _sentence_vectors(
-                authority, cache, encode, progress, earlier, ids, text_keys(hashes)
+                authority, cache, encode, progress, files.sentences, earlier, ids, text_keys(hashes)
             )
             if owners:
                 build_sentences(
@@ -247,13 +247,16 @@ def _sentence_vectors(
     cache,
     encode,
     progress: bool,
+    folder: Path,
     earlier: EarlierSentences | None = None,
     ids: list[str] | None = None,
     passage_keys: np.ndarray | None = None,
 ) -> tuple[list[int], np.ndarray, np.ndarray]:
     """(passage ordinal of each sentence, vectors, keys) for the sentence index; each text
     embedded once ever (the cache is keyed by its hash). With `earlier` (the live
-    generation's sentences), an unchanged passage's rows are copied from there."""
+    generation's sentences), an unchanged passage's rows are copied from there. The vectors
+    are written straight into `folder`/vectors.npy, mapped into memory: at millions of
+    sentences they would otherwise be held twice while the graph is built."""
     from kb.ingest.tokens import SentenceSplitter
 
     splitter = SentenceSplitter()
@@ -272,17 +275,27 @@ def _sentence_vectors(
         source.append(-1 - np.arange(len(texts), len(texts) + len(split), dtype=np.int64))
         texts.extend(split)
     hashes = [sentence_key(t) for t in texts]
-    with progress_bar(progress, len(texts), "sentence vectors") as advance:
-        fresh, _ = cache.embed(hashes, texts, encode, progress=advance)
     where = np.concatenate(source) if source else np.zeros(0, dtype=np.int64)
-    dim = fresh.shape[1] if len(texts) else (earlier.vectors.shape[1] if earlier else 0)
-    vectors = np.zeros((len(where), dim), dtype=np.float32)
     keys = np.zeros(len(where), dtype=np.int64)
+    if not len(where):
+        return owners, np.zeros((0, cache.dim), dtype=np.float32), keys
+    folder.mkdir(parents=True, exist_ok=True)
+    vectors = np.lib.format.open_memmap(
+        folder / "vectors.npy", mode="w+", dtype=np.float32, shape=(len(where), cache.dim)
+    )
     new = where < 0
-    if new.any():
-        vectors[new] = fresh[-1 - where[new]]
-        keys[new] = text_keys(hashes)[-1 - where[new]]
-    if earlier is not None and (~new).any():
-        vectors[~new] = earlier.vectors[where[~new]]
-        keys[~new] = earlier.keys[where[~new]]
+    with progress_bar(progress, len(texts), "sentence vectors") as advance:
+        if new.all():  # nothing taken from before: the texts' vectors are the rows, in order
+            cache.embed(hashes, texts, encode, progress=advance, out=vectors)
+            keys[:] = text_keys(hashes)
+            return owners, vectors, keys
+        fresh, _ = cache.embed(hashes, texts, encode, progress=advance)
+    rows = np.flatnonzero(new)
+    vectors[rows] = fresh[-1 - where[rows]]
+    keys[rows] = text_keys(hashes)[-1 - where[rows]]
+    rows = np.flatnonzero(~new)
+    for start in range(0, len(rows), 65_536):  # a bounded slice at a time
+        part = rows[start : start + 65_536]
+        vectors[part] = earlier.vectors[where[part]]
+        keys[part] = earlier.keys[where[part]]
     return owners, vectors, keys

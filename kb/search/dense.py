@@ -49,8 +49,13 @@ def build_dense(
     `keys` (one per row, text_keys) and the `previous` generation's folder built with the same
     model, its graph is reused when it can be ("hnsw+reused")."""
     folder.mkdir(parents=True, exist_ok=True)
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    np.save(folder / "vectors.npy", vectors)
+    target = folder / "vectors.npy"
+    mapped = getattr(vectors, "filename", None)  # already written there (np.memmap)
+    if mapped is None or Path(mapped).resolve() != target.resolve():
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        np.save(target, vectors)
+    elif isinstance(vectors, np.memmap):
+        vectors.flush()
     if keys is not None:
         save_keys(folder, keys)
     if len(vectors) <= hnsw_threshold:

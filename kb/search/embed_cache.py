@@ -92,17 +92,21 @@ class EmbeddingCache:
         encode: Callable[[list[str]], np.ndarray],
         chunk: int = 256,
         progress: Callable[[int], None] | None = None,
+        out: np.ndarray | None = None,
     ) -> tuple[np.ndarray, int]:
         """Vectors for all texts (cached or newly encoded, then cached); returns (matrix,
         number newly embedded). Identical hashes are embedded once. Cached vectors go straight
         into the matrix as they are read: at millions of texts, a dictionary of them first
-        would hold each vector twice, with an object's overhead apiece."""
+        would hold each vector twice, with an object's overhead apiece. `out`: the matrix to
+        fill (say, a file mapped into memory) instead of a new one."""
         rows: dict[str, int | list[int]] = {}
         for i, h in enumerate(hashes):
             have = rows.setdefault(h, i)
             if have != i:  # the same text more than once
                 rows[h] = [*have, i] if isinstance(have, list) else [have, i]
-        matrix = np.zeros((len(hashes), self.dim), dtype=np.float32)
+        matrix = np.zeros((len(hashes), self.dim), dtype=np.float32) if out is None else out
+        if matrix.shape != (len(hashes), self.dim):
+            raise ValueError(f"out has shape {matrix.shape}, not {(len(hashes), self.dim)}")
         found: set[str] = set()
         sql = "SELECT hash, vec FROM emb WHERE hash IN ({marks})"
         for h, blob in self._rows(sql, list(rows)):

@@ -37,5 +37,13 @@ def test_cached_repeated_and_new_texts(tmp_path):
         assert new == 0 and len(calls) == 3 and np.array_equal(again, matrix)
         empty, new = cache.embed([], [], _encoder(calls))
         assert empty.shape == (0, 4) and new == 0
+        # Into a given matrix, say a file mapped into memory: filled in place.
+        mapped = np.lib.format.open_memmap(
+            tmp_path / "out.npy", mode="w+", dtype=np.float32, shape=(len(hashes), 4)
+        )
+        filled, new = cache.embed(hashes, texts, _encoder(calls), out=mapped)
+        assert filled is mapped and new == 0
+        mapped.flush()
+        assert np.array_equal(np.load(tmp_path / "out.npy"), expected)
     finally:
         cache.close()
