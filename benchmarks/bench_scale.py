@@ -124,23 +124,6 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     cache_dir = OUT / "cache"
     data_dir = OUT / f"scale-{args.passages}-{args.backend}"
-    if args.search_only:
-        settings = Settings.load(
-            data_dir=data_dir,
-            cache_dir=str(cache_dir),
-            keyword_backend=args.backend,
-            answer_vectors=False,
-            late_interaction=False,
-        )
-        print(_latency_report(settings, Searcher, queries()[: args.queries]))
-        print(_memory_report(data_dir, cache_dir, args.backend))
-        print(
-            f"\nReproduce: python benchmarks/bench_scale.py --passages {args.passages} "
-            f"--backend {args.backend} --search-only"
-        )
-        return
-    if data_dir.exists() and not args.keep:
-        shutil.rmtree(data_dir)
     # Search latency and ingest throughput of passages; answer-card sentences are not part of
     # this benchmark (bench_load.py covers answers). Word-piece vectors are off: every
     # document here is a policy, and keeping ~150 word pieces of each (512 bytes apiece) at
@@ -153,6 +136,16 @@ def main() -> None:
         answer_vectors=False,
         late_interaction=False,
     )
+    if args.search_only:
+        print(_latency_report(settings, Searcher, queries()[: args.queries]))
+        print(_memory_report(data_dir, cache_dir, args.backend))
+        print(
+            f"\nReproduce: python benchmarks/bench_scale.py --passages {args.passages} "
+            f"--backend {args.backend} --search-only"
+        )
+        return
+    if data_dir.exists() and not args.keep:
+        shutil.rmtree(data_dir)
 
     # 1. Corpus: real documents until the target, then marked copies.
     real = real_documents()

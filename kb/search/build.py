@@ -81,7 +81,8 @@ def build_indexes(
     # Passages only ever added since the live generation (new versions and documents; the
     # older versions' text stays indexed): its word counts plus the new passages'.
     earlier = _earlier_ids(before)
-    counts = load_vocabulary(before.path) if earlier and ids[: len(earlier)] == earlier else None
+    only_added = bool(earlier) and ids[: len(earlier)] == earlier
+    counts = load_vocabulary(before.path) if only_added else None
     new_rows = rows[len(earlier) :] if counts is not None else rows
     counts = (counts or Counter()) + vocabulary(f"{r.title} {r.heading} {r.text}" for r in new_rows)
     save_vocabulary(counts, generation)
@@ -92,7 +93,7 @@ def build_indexes(
     t = time.perf_counter()
     backend = get_backend(settings.keyword_backend)
     row_keys = _row_keys(rows)
-    if not _update_keyword(backend, files, before, earlier, ids, rows, row_keys):
+    if not (only_added and _update_keyword(backend, files, before, len(earlier), rows, row_keys)):
         backend.build(files.keyword, rows, settings.boosts())
     np.save(files.keyword / f"{ROW_KEYS}.tmp.npy", row_keys)  # never into a linked file
     (files.keyword / f"{ROW_KEYS}.tmp.npy").replace(files.keyword / ROW_KEYS)
@@ -108,6 +109,7 @@ def build_indexes(
     if not settings.dense_index:
         return extra
     t = time.perf_counter()
+    passage_keys = text_keys(hashes)
     info = model_info(settings)
     cache = EmbeddingCache(settings.cache_path() / "embeddings", info.key, info.dim)
     encoder = None
@@ -136,9 +138,9 @@ def build_indexes(
             report.timings["answer_sentences"] = time.perf_counter() - t
         if settings.sentence_vectors:
             t = time.perf_counter()
-            earlier = EarlierSentences.open(before) if before is not None else None
+            reused = EarlierSentences.open(before, earlier) if before is not None else None
             owners, sentence_vectors, keys = _sentence_vectors(
-                authority, cache, encode, progress, files.sentences, earlier, ids, text_keys(hashes)
+                authority, cache, encode, progress, files.sentences, reused, ids, passage_keys
             )
             if owners:
                 build_sentences(
@@ -170,7 +172,7 @@ def build_indexes(
         files.dense,
         vectors,
         settings.hnsw_threshold,
-        keys=text_keys(hashes),
+        keys=passage_keys,
         previous=before.dense if before else None,
     )
     report.timings["dense_index"] = time.perf_counter() - t
@@ -199,23 +201,20 @@ def _row_keys(rows: list[IndexedPassage]) -> np.ndarray:
     return out
 
 
-def _update_keyword(backend, files, before, earlier, ids, rows, row_keys) -> bool:
-    """Update a copy of the live keyword index when passages were only added since it (and
-    some rows' fields changed: an older version's status or end date, its visibility): the
-    changed rows indexed again, the new ones added. False when it cannot be done."""
+def _update_keyword(backend, files, before, kept: int, rows, row_keys) -> bool:
+    """Update a copy of the live keyword index, whose `kept` rows are the first of `rows`
+    (passages were only added since; some rows' fields may have changed: an older version's
+    status or end date, its visibility): the changed rows indexed again, the new ones added.
+    False when it cannot be done."""
     update = getattr(backend, "update", None)
-    if update is None or before is None or not earlier or ids[: len(earlier)] != earlier:
-        return False
     old = before.keyword / ROW_KEYS
-    if not old.is_file():
+    if update is None or not old.is_file():
         return False
     old_keys = np.load(old)
-    if len(old_keys) != len(earlier):
+    if len(old_keys) != kept:
         return False
-    changed = np.flatnonzero(row_keys[: len(earlier)] != old_keys).tolist()
-    return update(
-        files.keyword, before.keyword, changed, [rows[i] for i in changed] + rows[len(earlier) :]
-    )
+    changed = np.flatnonzero(row_keys[:kept] != old_keys).tolist()
+    return update(files.keyword, before.keyword, changed, [rows[i] for i in changed] + rows[kept:])
 
 
 def _earlier_ids(before: Generation | None) -> list[str]:

@@ -452,16 +452,15 @@ class Searcher:
 
     def load_units(self, ordinals: list[int]) -> None:
         """Read the unit keys of `ordinals` not yet known, in one catalog query."""
-        missing = [self.ids[o] for o in ordinals if o not in self._units]
+        missing = [o for o in ordinals if o not in self._units]
         if not missing:
             return
-        found = self.catalog.units(missing)
-        by_id = {pid: o for o in ordinals for pid in [self.ids[o]]}
-        for pid in missing:
-            if pid not in found:
-                raise NotFoundError(f"no passage {pid!r}")
-            doc_id, version_id, clause_id, anchor, doc_type = found[pid]
-            self._units[by_id[pid]] = (
+        found = self.catalog.units([self.ids[o] for o in missing])
+        for o in missing:
+            if self.ids[o] not in found:
+                raise NotFoundError(f"no passage {self.ids[o]!r}")
+            doc_id, version_id, clause_id, anchor, doc_type = found[self.ids[o]]
+            self._units[o] = (
                 f"ruling:{doc_id}"
                 if doc_type == "ruling"
                 else f"{version_id}:{clause_id or '#' + anchor}"

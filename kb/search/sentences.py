@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kb.search.dense import DenseIndex, build_dense
+from kb.search.dense import DenseIndex, build_dense, load_keys
 
 MIN_WORDS = 4
 # Written beside a generation's sentence vectors: a later generation takes an unchanged
@@ -60,9 +60,11 @@ class EarlierSentences:
     same id and content) takes its sentences, keys and vectors from there, neither split nor
     looked up again."""
 
-    def __init__(self, folder: Path, ids: list[str], passage_keys: np.ndarray) -> None:
+    def __init__(
+        self, folder: Path, keys: np.ndarray, ids: list[str], passage_keys: np.ndarray
+    ) -> None:
         self.vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-        self.keys = np.load(folder / "keys.npy")
+        self.keys = keys
         owners = np.load(folder / "owners.npy")
         # Rows are written passage by passage: one passage's rows are contiguous.
         starts = np.searchsorted(owners, np.arange(len(ids)), side="left")
@@ -72,20 +74,20 @@ class EarlierSentences:
         }
 
     @classmethod
-    def open(cls, generation) -> EarlierSentences | None:
-        """The live generation's sentences (a kb.layout.Generation), or None when they cannot
-        be reused (none, split another way, or written before keys were kept)."""
-        folder, dense = generation.sentences, generation.dense
-        needed = [folder / SPLIT_FILE, folder / "keys.npy", folder / "owners.npy"]
-        if not all(p.is_file() for p in needed) or not (dense / "keys.npy").is_file():
+    def open(cls, generation, ids: list[str]) -> EarlierSentences | None:
+        """The sentences of the live generation (a kb.layout.Generation, whose passage ids by
+        ordinal are `ids`), or None when they cannot be reused (none, split another way, or
+        written before keys were kept)."""
+        folder = generation.sentences
+        split = folder / SPLIT_FILE
+        if not (split.is_file() and (folder / "owners.npy").is_file()):
             return None
-        if (folder / SPLIT_FILE).read_text() != SPLIT_FORMAT:
+        keys, passage_keys = load_keys(folder), load_keys(generation.dense)
+        if keys is None or passage_keys is None or split.read_text() != SPLIT_FORMAT:
             return None
-        ids = generation.ids.read_text().split()
-        passage_keys = np.load(dense / "keys.npy")
         if len(passage_keys) != len(ids):
             return None
-        return cls(folder, ids, passage_keys)
+        return cls(folder, keys, ids, passage_keys)
 
     def find(self, passage_id: str, key: int) -> tuple[int, int] | None:
         """The rows (start, end) of an unchanged passage's sentences, or None."""
