@@ -1,19 +1,20 @@
-"""Would an int8 model embed queries well enough? Cosine of int8 to float32 vectors, and time.
+"""Does the int8 query model embed like float32, and how much faster? By query length.
 
-    python benchmarks/bench_int8.py DATA_DIR [--passages 2000]
+    python benchmarks/bench_int8.py DATA_DIR
 
-Quantises the index's ONNX export with onnxruntime's dynamic quantisation (weights int8 per
-channel, activations quantised at run time; per tensor, the cosine falls to 0.93-0.96) into a
-temporary folder, then embeds bench_scale.py's 200
-moderator queries and up to `--passages` of the index's passages with both models and prints
-the cosine between each text's two vectors (minimum, 1st percentile, mean) and the query
-time of each, one thread. int8 is worth using for queries only where its vectors stay within
-cosine 0.99 of the float32 ones the passages were embedded with.
+Runs the ingest's check (kb.search.encoders.int8) on DATA_DIR's passages if it has not run
+for this model, then embeds questions the check never saw, one at a time as queries come:
+bench_scale.py's 200 moderator queries and every question of the shipped evaluation sets.
+Prints, per length in word pieces, the cosine of each question's int8 vector to its float32
+one (minimum, mean, share >= 0.99), and the embedding time (p50/p95, one thread) of float32,
+int8 throughout, and what searches use (int8 from the checked length on, float32 below).
+Then the same for quantising all six layers, which the check would refuse.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -29,55 +30,89 @@ from bench_scale import queries
 
 from kb.config import Settings
 from kb.datadir import DataDir
-from kb.search.encoders import model_info
-from kb.search.encoders.onnx import OnnxEncoder, export_onnx
+from kb.search.encoders import get_encoder, get_query_encoder, int8, model_info
+from kb.search.encoders.onnx import OnnxEncoder
 from kb.search.hybrid import Searcher
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTION_SETS = (
+    "corpus/eval/queries.jsonl",
+    "corpus/eval/moderator/queries.jsonl",
+    "corpus/eval/holdout/queries.jsonl",
+    "benchmarks/pga_questions/queries.jsonl",
+    "benchmarks/pga_holdout/queries.jsonl",
+)
+BUCKETS = ((1, 7), (8, 15), (16, 31), (32, 10_000))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", type=Path)
-    parser.add_argument("--passages", type=int, default=2000)
     args = parser.parse_args()
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    settings = Settings.load(data_dir=args.data_dir)
+    settings = Settings.load(data_dir=args.data_dir, query_threads=1)
     info = model_info(settings)
+    cache = settings.cache_path()
+    fp32 = get_encoder(settings, threads=1)
     searcher = Searcher(settings, DataDir(args.data_dir).current())
-    step = max(1, len(searcher.ids) // args.passages)
-    passages = [searcher.catalog.passage(pid).embed_text for pid in searcher.ids[::step]]
-    asked = queries()
-    fp32 = OnnxEncoder(info, settings.cache_path(), threads=1)
-    with tempfile.TemporaryDirectory() as tmp:
-        source = export_onnx(info, settings.cache_path() / "onnx" / info.key / "model.onnx")
-        target = Path(tmp) / "onnx" / info.key / "model.onnx"
-        target.parent.mkdir(parents=True)
-        quantize_dynamic(str(source), str(target), per_channel=True, weight_type=QuantType.QInt8)
-        int8 = OnnxEncoder(info, Path(tmp), threads=1)
-        print(
-            f"model {info.name}: float32 {source.stat().st_size / 1e6:.0f} MB, int8 "
-            f"{target.stat().st_size / 1e6:.0f} MB\n"
-        )
-        print("| texts | n | cosine min | 1st percentile | mean | share >= 0.99 |")
-        print("|---|---|---|---|---|---|")
-        for name, texts in (("queries", asked), ("passages", passages)):
-            cos = np.sum(fp32.encode(texts) * int8.encode(texts), axis=1)
-            print(
-                f"| {name} | {len(texts)} | {cos.min():.4f} | {np.percentile(cos, 1):.4f} | "
-                f"{cos.mean():.4f} | {np.mean(cos >= 0.99):.1%} |"
-            )
-        print("\n| query encoder | p50 ms | p95 ms |")
-        print("|---|---|---|")
-        for name, encoder in (("float32", fp32), ("int8", int8)):
-            times = []
-            for text in asked:
-                started = time.perf_counter()
-                encoder.encode([text])
-                times.append((time.perf_counter() - started) * 1000)
-            p50, p95 = np.percentile(times, [50, 95])
-            print(f"| {name} | {p50:.2f} | {p95:.2f} |")
+    passages = [searcher.catalog.passage(pid).embed_text for pid in searcher.ids]
     searcher.close()
+    record = int8.check(info, cache, lambda: fp32, passages)
+    print(f"model {info.name}; the ingest's check: {json.dumps(record)}\n")
+    questions = list(dict.fromkeys(queries() + _questions()))
+    lengths = np.array([len(fp32.tokenizer.encode(q).ids) for q in questions])
+    exact = fp32.encode(questions)
+
+    routed = get_query_encoder(settings, fp32, threads=1)
+    quick = OnnxEncoder(info, cache, threads=1, model_file=int8.paths(info, cache)[0])
+    with tempfile.TemporaryDirectory() as tmp:
+        everything = Path(tmp) / "all-layers.onnx"
+        source = cache / "onnx" / info.key / "model.onnx"
+        floats, int8.FLOAT_LAYERS = int8.FLOAT_LAYERS, 0
+        try:
+            int8._quantise(source, everything)
+        finally:
+            int8.FLOAT_LAYERS = floats
+        full = OnnxEncoder(info, cache, threads=1, model_file=everything)
+        models = [("float32", fp32), (f"int8, first {floats} layers float32", quick)]
+        if routed is not None:
+            models.append((f"as searches use it (int8 from {routed.min_tokens} pieces)", routed))
+        models.append(("int8, all layers", full))
+        print(
+            f"{len(questions)} questions, one at a time; cosine to float32 and time per length "
+            "(word pieces)\n"
+        )
+        print("| model | length | n | cosine min | mean | share >= 0.99 | p50 ms | p95 ms |")
+        print("|---|---|---|---|---|---|---|---|")
+        for name, encoder in models:
+            vectors, times = [], []
+            for text in questions:
+                started = time.perf_counter()
+                vectors.append(encoder.encode([text])[0])
+                times.append((time.perf_counter() - started) * 1000)
+            cosines = np.sum(np.array(vectors) * exact, axis=1)
+            times = np.array(times)
+            for low, high in (*BUCKETS, (1, 10_000)):
+                chosen = (lengths >= low) & (lengths <= high)
+                if not chosen.any():
+                    continue
+                span = "all" if (low, high) == (1, 10_000) else f"{low}-{min(high, 512)}"
+                c = cosines[chosen]
+                p50, p95 = np.percentile(times[chosen], [50, 95])
+                print(
+                    f"| {name} | {span} | {chosen.sum()} | {c.min():.4f} | {c.mean():.4f} | "
+                    f"{np.mean(c >= 0.99):.1%} | {p50:.2f} | {p95:.2f} |"
+                )
     print("\ncommand: python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]))
+
+
+def _questions() -> list[str]:
+    found = []
+    for name in QUESTION_SETS:
+        path = ROOT / name
+        if path.is_file():
+            found += [json.loads(line)["text"] for line in path.read_text().splitlines() if line]
+    return found
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from kb.layout import Generation
 from kb.progress import progress_bar
 from kb.search.dense import build_dense, text_keys
 from kb.search.embed_cache import EmbeddingCache
-from kb.search.encoders import get_encoder, model_info
+from kb.search.encoders import get_encoder, int8, model_info
 from kb.search.filter_index import FilterIndex
 from kb.search.filters import FAR_FUTURE, date_int, passage_terms
 from kb.search.keyword import get_backend
@@ -129,8 +129,12 @@ def build_indexes(
     try:
         with progress_bar(progress, len(texts), "embed") as advance:
             vectors, embedded = cache.embed(hashes, texts, encode, progress=advance)
-        del texts
         report.timings["embed"] = time.perf_counter() - t
+        if settings.query_int8 and settings.encoder == "onnx":
+            t = time.perf_counter()
+            int8.check(info, settings.cache_path(), loaded, texts)
+            report.timings["query_int8_check"] = time.perf_counter() - t
+        del texts
         report.embedded = embedded
         if settings.answer_vectors:
             t = time.perf_counter()

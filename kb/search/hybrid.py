@@ -19,7 +19,7 @@ from kb.errors import IndexMismatchError, NotFoundError, QueryError
 from kb.layout import Generation
 from kb.search import fusion, highlight, identifiers
 from kb.search.dense import DenseIndex
-from kb.search.encoders import Encoder, get_encoder, model_info
+from kb.search.encoders import Encoder, get_encoder, get_query_encoder, model_info
 from kb.search.filter_index import FilterIndex
 from kb.search.filters import WILDCARDS, Filters
 from kb.search.keyword import get_backend
@@ -138,8 +138,20 @@ class Searcher:
 
     @cached_property
     def encoder(self) -> Encoder:
-        """The query encoder (loaded on first use)."""
+        """The float32 encoder, for texts compared with passages' vectors or stored (loaded on
+        first use)."""
         return get_encoder(self.settings, threads=self.settings.query_threads)
+
+    @cached_property
+    def query_encoder(self) -> Encoder:
+        """The encoder of queries: the int8 copy of the model where the ingest's check
+        approved it (kb.search.encoders.int8), else `encoder`."""
+        found = get_query_encoder(self.settings, self.encoder, threads=self.settings.query_threads)
+        return found if found is not None else self.encoder
+
+    def loaded_encoder(self) -> Encoder | None:
+        """The float32 encoder if it is loaded (for the next generation's searcher to keep)."""
+        return self.__dict__.get("encoder")
 
     def close(self) -> None:
         """Release the catalog and indexes."""
@@ -490,7 +502,9 @@ class Searcher:
 
     def _embed(self, query: str) -> tuple[np.ndarray, np.ndarray]:
         """Embed `query` (vector and word pieces) into the query cache."""
-        vectors, pieces = self.encoder.encode_with_tokens([query], tokens=self.late is not None)
+        vectors, pieces = self.query_encoder.encode_with_tokens(
+            [query], tokens=self.late is not None
+        )
         found = (vectors[0], pieces[0])
         with self._queries_lock:
             while len(self._queries) >= 512:

@@ -147,7 +147,8 @@ class KBState:
         """Load generation `name` and serve it from now on; on failure keep serving `old`."""
         try:
             new = self._load(
-                DataDir(self.settings.data_dir).generations / name, old.searcher.encoder
+                DataDir(self.settings.data_dir).generations / name,
+                old.searcher.loaded_encoder(),
             )
         except Exception as exc:  # whatever went wrong, the old generation keeps serving
             self._failed = (name, time.monotonic() + RETRY_SECONDS)
@@ -165,7 +166,7 @@ class KBState:
 
     def _load(self, generation: Path, encoder: Encoder | None = None) -> Loaded:
         searcher = Searcher(self.settings, generation, encoder)
-        searcher.encoder  # noqa: B018 - load the model now, not during a request
+        searcher.query_encoder  # noqa: B018 - load the model now, not during a request
         return Loaded(searcher, Answerer(searcher, self.settings.answer_threshold))
 
 

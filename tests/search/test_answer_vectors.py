@@ -39,10 +39,11 @@ def test_ingest_embeds_quotable_sentences_once_and_the_answerer_reads_them(
 
     answerer = Answerer(searcher, settings.answer_threshold)
     calls = []
-    encode, both = searcher.encoder.encode, searcher.encoder.encode_with_tokens
+    # Sentences would be embedded by the float32 encoder; the query by the query encoder
+    # (int8 for longer queries), its vector and word pieces in one pass.
+    encode, both = searcher.encoder.encode, searcher.query_encoder.encode_with_tokens
     searcher.encoder.encode = lambda texts, **kw: calls.append(texts) or encode(texts, **kw)
-    # The query's vector and word pieces come from one pass.
-    searcher.encoder.encode_with_tokens = lambda texts, **kw: (
+    searcher.query_encoder.encode_with_tokens = lambda texts, **kw: (
         calls.append(texts) or both(texts, **kw)
     )
     answer = answerer.answer("child holding a burning sparkler on a live stream")

@@ -8,7 +8,7 @@ from kb.search.encoders.base import Encoder, ModelInfo
 
 ENCODERS = ("onnx", "sentence-transformers")
 
-__all__ = ["ENCODERS", "Encoder", "ModelInfo", "get_encoder", "model_info"]
+__all__ = ["ENCODERS", "Encoder", "ModelInfo", "get_encoder", "get_query_encoder", "model_info"]
 
 
 def model_info(settings: Settings) -> ModelInfo:
@@ -30,3 +30,20 @@ def get_encoder(settings: Settings, *, threads: int = 0) -> Encoder:
     raise ConfigError(
         f"unknown encoder {settings.encoder!r}; valid encoders: {', '.join(ENCODERS)}"
     )
+
+
+def get_query_encoder(settings: Settings, fp32: Encoder, *, threads: int = 0) -> Encoder | None:
+    """The int8 copy of the model for queries of the lengths the ingest's check approved it
+    for, `fp32` for the others (kb.search.encoders.int8); None when queries use `fp32` only."""
+    if not settings.query_int8 or settings.encoder != "onnx":
+        return None
+    from kb.search.encoders import int8
+    from kb.search.encoders.onnx import OnnxEncoder
+
+    info = model_info(settings)
+    approved = int8.approved(info, settings.cache_path())
+    if approved is None:
+        return None
+    model, least = approved
+    quick = OnnxEncoder(info, settings.cache_path(), threads=threads, model_file=model)
+    return int8.QueryEncoder(quick, fp32, least)

@@ -89,11 +89,14 @@ def _export(info: ModelInfo, target: Path) -> Path:
 class OnnxEncoder:
     """Mean- (or CLS-) pooled, normalised embeddings from an ONNX export of the model."""
 
-    def __init__(self, info: ModelInfo, cache_dir: Path, threads: int = 0) -> None:
+    def __init__(
+        self, info: ModelInfo, cache_dir: Path, threads: int = 0, model_file: Path | None = None
+    ) -> None:
+        """`model_file`: another ONNX file of the same model (the int8 copy for queries)."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        path = export_onnx(info, Path(cache_dir) / "onnx" / info.key / "model.onnx")
+        path = model_file or export_onnx(info, Path(cache_dir) / "onnx" / info.key / "model.onnx")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

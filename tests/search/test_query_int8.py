@@ -1,0 +1,156 @@
+"""Queries embedded by the int8 copy of the model, only where the ingest's check approved it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from kb.ingest.pipeline import ingest
+from kb.search.encoders import get_encoder, int8, model_info
+from kb.search.encoders.onnx import OnnxEncoder
+from kb.search.hybrid import Searcher
+from tests.conftest import CORPUS
+
+QUESTIONS = [
+    json.loads(line)["text"]
+    for line in (CORPUS / "eval" / "moderator" / "queries.jsonl").read_text().splitlines()
+][::5]
+
+
+@pytest.fixture
+def own_cache(tmp_path, corpus_settings):
+    """Settings on the shipped corpus's index with a cache of their own (a copy of the ONNX
+    exports and the int8 check), so that a test may change the record."""
+    cache = tmp_path / "cache"
+    shutil.copytree(corpus_settings.cache_path() / "onnx", cache / "onnx")
+    shutil.copytree(corpus_settings.cache_path() / "embeddings", cache / "embeddings")
+    return corpus_settings.replace(cache_dir=str(cache))
+
+
+def test_ingest_checks_the_int8_copy_on_the_passages_and_queries_use_it(corpus_settings):
+    info = model_info(corpus_settings)
+    found = int8.record(info, corpus_settings.cache_path())
+    assert found is not None and found["passed"] is True
+    # The shipped corpus has more passages than are checked; every opening of it is checked.
+    assert found["passages"] == int8.CHECK_PASSAGES and found["texts"] > 5 * int8.CHECK_PASSAGES
+    assert found["min_cosine"] >= int8.MIN_COSINE and found["min_tokens"] >= int8.MIN_TOKENS
+    searcher = Searcher(corpus_settings)
+    try:
+        query = searcher.query_encoder
+        assert isinstance(query, int8.QueryEncoder) and query.fp32 is searcher.encoder
+        assert isinstance(query.int8, OnnxEncoder) and query.min_tokens == found["min_tokens"]
+        long = [q for q in QUESTIONS if len(query.int8.tokenizer.encode(q).ids) >= 16]
+        assert len(long) > 20
+        quick, exact = query.encode(long), searcher.encoder.encode(long)
+        cosines = np.sum(quick * exact, axis=1)
+        assert cosines.min() >= 0.99 and cosines.max() < 0.99999  # close, and really int8
+        # Single words are embedded in float32: exactly the same vectors.
+        words = ["gun", "doxxing", "n", "strike appeal"]
+        assert np.array_equal(query.encode(words), searcher.encoder.encode(words))
+        mixed = [words[0], long[0], words[1]]
+        vectors, pieces = query.encode_with_tokens(mixed)
+        assert np.array_equal(vectors[[0, 2]], searcher.encoder.encode([words[0], words[1]]))
+        # int8 embeds one text at a time: a query's vector does not depend on its company.
+        assert np.array_equal(vectors[1], quick[0]) and len(pieces) == 3
+    finally:
+        searcher.close()
+    # The dense side finds the same clauses first for a case told by its facts.
+    case = "streamer drinking heavily and slurring, chat dares him to drive"
+    tops = []
+    for setting in (True, False):
+        searcher = Searcher(corpus_settings.replace(query_int8=setting))
+        try:
+            hits = searcher.search(case, k=3, mode="dense").results
+            tops.append([hit.passage.passage_id for hit in hits])
+        finally:
+            searcher.close()
+    assert tops[0] == tops[1]
+
+
+def test_queries_stay_float32_when_the_check_failed_or_is_missing(own_cache):
+    info = model_info(own_cache)
+    model, record = int8.paths(info, own_cache.cache_path())
+    least = json.loads(record.read_text())["min_tokens"]
+    assert int8.approved(info, own_cache.cache_path()) == (model, least)
+    failed = {**json.loads(record.read_text()), "min_tokens": None, "passed": False}
+    for text in (
+        json.dumps(failed),
+        "{not json",
+        json.dumps({**failed, "format": 99}),
+        json.dumps({**failed, "passed": True, "min_tokens": 1}),  # below the floor: not trusted
+    ):
+        record.write_text(text)
+        searcher = Searcher(own_cache)
+        assert searcher.query_encoder is searcher.encoder
+        searcher.close()
+    record.unlink()
+    searcher = Searcher(own_cache)
+    assert searcher.query_encoder is searcher.encoder
+    searcher.close()
+
+
+def test_the_setting_turns_it_off(corpus_settings):
+    searcher = Searcher(corpus_settings.replace(query_int8=False))
+    try:
+        assert searcher.query_encoder is searcher.encoder
+    finally:
+        searcher.close()
+
+
+def test_a_record_of_as_many_texts_is_kept_and_a_larger_knowledge_base_checks_again(own_cache):
+    info = model_info(own_cache)
+    cache = own_cache.cache_path()
+    model, record = int8.paths(info, cache)
+    record.write_text(json.dumps({**int8.record(info, cache), "passages": 3}))
+
+    def unused():
+        raise AssertionError("no check was due")
+
+    assert int8.check(info, cache, unused, ["one", "two", "three"])["passages"] == 3
+    model.unlink()  # checked again: quantised again
+    passages = [
+        "A strike stays on the account for ninety days, after which it expires unless the same "
+        "policy is broken again within that window.",
+        "Hosts may not show real weapons being handled carelessly, pointed at people, or used "
+        "to threaten anyone on or off stream.",
+        "Moderators remove a stream at once when a viewer is in immediate danger.",
+        "ok",
+    ]
+    again = int8.check(info, cache, lambda: get_encoder(own_cache), passages)
+    assert again["passages"] == 4 and again["texts"] > 20 and model.is_file()
+    assert again["passed"] is True and again["min_tokens"] >= int8.MIN_TOKENS
+    assert int8.record(info, cache) == again
+
+
+def test_a_failed_check_is_recorded_and_said(own_cache, caplog):
+    """A float32 'reference' that disagrees with the int8 copy (another model's vectors) fails
+    the check: the record says so and queries stay float32."""
+    info = model_info(own_cache)
+    cache = own_cache.cache_path()
+    int8.paths(info, cache)[1].unlink()
+    exact = get_encoder(own_cache)
+
+    class Shuffled:
+        def encode_with_tokens(self, texts):
+            vectors, pieces = exact.encode_with_tokens(texts)
+            return np.roll(vectors, 1, axis=1), pieces
+
+    found = int8.check(info, cache, Shuffled, ["a strike lasts ninety days", "no weapons"])
+    assert found["passed"] is False and found["min_tokens"] is None
+    assert found["min_cosine_all"] < 0.99
+    assert "queries stay float32" in caplog.text
+    assert int8.approved(info, cache) is None
+
+
+def test_ingest_with_the_setting_off_writes_no_int8_model(tmp_path, settings, write):
+    write("a.md", "---\ntype: policy\n---\n# Rules\n\n## Strikes\n\nA strike lasts 90 days.\n")
+    off = settings.replace(query_int8=False, cache_dir=str(tmp_path / "cache"))
+    shutil.copytree(settings.cache_path() / "onnx", tmp_path / "cache" / "onnx")
+    for found in (tmp_path / "cache" / "onnx").glob("*/query-int8.*"):
+        found.unlink()
+    report = ingest(off, [tmp_path / "src"])
+    assert report.errors == [] and "query_int8_check" not in report.timings
+    assert not list((tmp_path / "cache" / "onnx").glob("*/query-int8.*"))
