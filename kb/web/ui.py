@@ -101,6 +101,9 @@ def text_html(text: str, doc_type: str = "ruling", query: str = "") -> Markup:
     )
 
 
+DOCUMENTS_PER_PAGE = 500
+
+
 @bp.get("/documents")
 def documents():
     """Every document the user may see, with type, versions, status and owner; filterable."""
@@ -113,7 +116,21 @@ def documents():
     owner = args.get("owner") or None
     shown = [d for d in everything if not owner or d.owner.casefold() == owner.casefold()]
     owners = sorted({d.owner for d in everything if d.owner}, key=str.casefold)
-    return render_template("documents.html", entries=shown, kind=kind, owner=owner, owners=owners)
+    # A large knowledge base lists tens of thousands: a page at a time.
+    pages = max(1, -(-len(shown) // DOCUMENTS_PER_PAGE))
+    page = min(max(args.get("page", 1, type=int) or 1, 1), pages)
+    start = (page - 1) * DOCUMENTS_PER_PAGE
+    return render_template(
+        "documents.html",
+        entries=shown[start : start + DOCUMENTS_PER_PAGE],
+        total=len(shown),
+        first=start + 1,
+        page=page,
+        pages=pages,
+        kind=kind,
+        owner=owner,
+        owners=owners,
+    )
 
 
 @bp.get("/clauses/<clause_id>")

@@ -162,6 +162,7 @@ def _walk(hidden, collection):
             ("get", "/documents", {}, ok),
             ("get", "/documents", {"query_string": {"type": "ruling"}}, ok),
             ("get", "/documents", {"query_string": {"type": "guidance", "owner": "x"}}, ok),
+            ("get", "/documents", {"query_string": {"page": "2"}}, ok),
         ],
         "/documents/<doc_id>": [
             ("get", f"/documents/{h['ruling']}", {}, hide),

@@ -66,3 +66,29 @@ def test_a_moderator_gets_the_clause_today_when_the_old_version_is_hidden(modera
     # The index shows a moderator only what they may open.
     index = soup(moderator.get("/documents")).get_text()
     assert "Dangerous Acts and Challenges" in index
+
+
+def test_a_long_index_comes_a_page_at_a_time(client, monkeypatch):
+    from kb.web import ui
+
+    first = soup(client.get("/documents"))
+    whole = [a.get_text() for a in first.select("#documents tbody a")]
+    assert len(whole) > 25 and first.select_one(".pager") is None  # one page: no pager
+    monkeypatch.setattr(ui, "DOCUMENTS_PER_PAGE", 10)
+    seen, url = [], "/documents"
+    while url:
+        page = soup(client.get(url))
+        rows = page.select("#documents tbody a")
+        assert 0 < len(rows) <= 10
+        seen += [a.get_text() for a in rows]
+        assert f"{len(whole)} documents" in page.select_one("#count").get_text()
+        after = page.select_one(".pager a[rel=next]")
+        url = after["href"] if after else None
+    assert seen == whole  # every document once, in the same order
+    last = -(-len(whole) // 10)
+    beyond = soup(client.get("/documents?page=999"))
+    assert f"page {last} of {last}" in beyond.select_one(".pager").get_text()
+    assert soup(client.get("/documents?page=x")).select_one(".pager a[rel=next]")
+    # The type chosen stays chosen from page to page.
+    rulings = soup(client.get("/documents?type=ruling"))
+    assert "type=ruling" in rulings.select_one(".pager a[rel=next]")["href"]
