@@ -23,6 +23,7 @@ from kb.search.encoders import Encoder, get_encoder, get_query_encoder, model_in
 from kb.search.filter_index import FilterIndex
 from kb.search.filters import WILDCARDS, Filters
 from kb.search.keyword import get_backend
+from kb.search.keyword.base import without_stop_words
 from kb.search.late import LateIndex
 from kb.search.places import named_platforms, named_regions
 from kb.search.sentences import SentenceIndex
@@ -232,7 +233,9 @@ class Searcher:
             spelled = self.speller.expand(query) if self.speller else query
         if mode in ("keyword", "hybrid"):
             with stage("keyword"):
-                lists["keyword"] = self.keyword.search(spelled, filters, fetch)
+                lists["keyword"] = self.keyword.search(
+                    without_stop_words(spelled, self.keyword.common), filters, fetch
+                )
         if mode in ("dense", "hybrid"):
             vector = (
                 self._embedded_beside(pending)

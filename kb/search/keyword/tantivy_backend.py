@@ -13,7 +13,14 @@ import tantivy
 
 from kb.errors import StorageError
 from kb.search.filters import Filters
-from kb.search.keyword.base import SEARCH_FIELDS, IndexedPassage, plain_terms, prepare
+from kb.search.keyword.base import (
+    COMMON_SHARE,
+    SEARCH_FIELDS,
+    STOP_WORDS,
+    IndexedPassage,
+    plain_terms,
+    prepare,
+)
 
 ANALYZER = "kb_en"
 
@@ -97,6 +104,13 @@ class TantivyIndex:
         self.schema = self.index.schema
         self.boosts = boosts
         self.searcher = self.index.searcher()
+        # Stop words in more than COMMON_SHARE of the passages (stop words stem to themselves).
+        total = max(1, self.searcher.num_docs)
+        self.common = frozenset(
+            word
+            for word in STOP_WORDS
+            if self.searcher.doc_freq("text", word) > COMMON_SHARE * total
+        )
 
     def _parse(self, query: str) -> tantivy.Query:
         fields = list(SEARCH_FIELDS)

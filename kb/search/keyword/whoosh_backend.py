@@ -95,6 +95,8 @@ class WhooshIndex:
         )
         self.parser.add_plugin(qparser.PlusMinusPlugin())  # +must -mustnot, as in Tantivy
         self._doc_sets: dict[str, frozenset[int]] = {}
+        # Queries are searched as typed: a small index's unions are cheap.
+        self.common: frozenset[str] = frozenset()
 
     def _parse(self, text: str) -> query.Query:
         try:
