@@ -111,3 +111,26 @@ def test_narrowing_terms_keeps_dates_and_history():
         "2024-01-01",
         "2025-06-30",
     )
+
+
+def test_recent_masks_are_kept_read_only_and_told_apart(corpus_settings):
+    from kb.search.filter_index import MASKS_KEPT
+    from kb.search.hybrid import Searcher
+
+    searcher = Searcher(corpus_settings)
+    try:
+        index = searcher.filters
+        today = index.mask(Filters())
+        assert index.mask(Filters()) is today and not today.flags.writeable
+        with pytest.raises(ValueError):
+            today[0] = not today[0]
+        policies = index.mask(Filters(terms={"type": ["policy"]}))
+        assert policies is not today and policies.sum() < today.sum()
+        history = index.mask(Filters(include_historical=True))
+        assert history.sum() > today.sum()
+        for n in range(MASKS_KEPT):  # older masks make way for newer ones
+            index.mask(Filters(date_from=f"20{n + 10:02d}-01-01"))
+        again = index.mask(Filters())
+        assert again is not today and (again == today).all()
+    finally:
+        searcher.close()
