@@ -17,7 +17,7 @@ from kb.config import Settings
 from kb.datadir import DataDir
 from kb.errors import IndexMismatchError, NotFoundError, QueryError
 from kb.layout import Generation
-from kb.search import fusion, highlight, identifiers
+from kb.search import fusion, highlight, identifiers, preload
 from kb.search.dense import DenseIndex
 from kb.search.encoders import Encoder, get_encoder, get_query_encoder, model_info
 from kb.search.filter_index import FilterIndex
@@ -153,6 +153,19 @@ class Searcher:
     def loaded_encoder(self) -> Encoder | None:
         """The float32 encoder if it is loaded (for the next generation's searcher to keep)."""
         return self.__dict__.get("encoder")
+
+    def index_files(self) -> list[Path]:
+        """The files searches read through memory maps: the graphs and the keyword index."""
+        files = Generation(self.generation)
+        found = [folder / "hnsw.faiss" for folder in (files.dense, files.sentences)]
+        if files.keyword.is_dir():
+            found += sorted(p for p in files.keyword.iterdir() if p.is_file())
+        return [p for p in found if p.is_file()]
+
+    def warm(self, wait: bool = False) -> int:
+        """Have the kernel read the index files into the page cache (kb.search.preload);
+        returns their bytes."""
+        return preload.warm(self.index_files(), wait=wait)
 
     def close(self) -> None:
         """Release the catalog and indexes."""

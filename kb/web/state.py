@@ -167,6 +167,7 @@ class KBState:
     def _load(self, generation: Path, encoder: Encoder | None = None) -> Loaded:
         searcher = Searcher(self.settings, generation, encoder)
         searcher.query_encoder  # noqa: B018 - load the model now, not during a request
+        searcher.warm()  # the index files into the page cache, read ahead by the kernel
         return Loaded(searcher, Answerer(searcher, self.settings.answer_threshold))
 
 
