@@ -85,3 +85,43 @@ def test_a_visibility_change_reaches_the_keyword_index(tmp_path, settings, write
     assert len(restricted) == 4 and restricted == _found(
         full, "risky thing", visibility=["policy-team"]
     )
+
+
+def test_unchanged_passages_keep_the_live_generations_vectors(tmp_path, settings, write):
+    """With an empty embedding cache the second time, only the changed passages are
+    embedded: the others' vectors come from the live generation, exactly."""
+    import shutil
+
+    import numpy as np
+
+    from kb.search.encoders import get_encoder
+
+    write("risky.md", _risky(3))
+    write("other.md", "# Other\n\n## OTH-1.1 Chasing\n\nHosts must not chase animals.\n")
+    ingest(settings, [tmp_path / "src"])
+    before = Generation(DataDir(settings.data_dir).current())
+    old_ids = before.ids.read_text().split()
+    old_vectors = np.load(before.dense / "vectors.npy")
+    fresh = settings.replace(cache_dir=str(tmp_path / "empty-cache"))
+    shutil.copytree(settings.cache_path() / "onnx", tmp_path / "empty-cache" / "onnx")
+    write("risky.md", _risky(4))  # one clause more; the rest unchanged
+    report = ingest(fresh, [tmp_path / "src"])
+    live = Generation(DataDir(settings.data_dir).current())
+    ids = live.ids.read_text().split()
+    vectors = np.load(live.dense / "vectors.npy")
+    # The new version's passages: three clauses as they were, one new (embedded).
+    assert len(ids) == len(old_ids) + 4 and report.embedded == 1
+    # Every vector is the one a fresh embedding gives (copied rows included).
+    from kb.catalog import Catalog
+
+    catalog = Catalog(live.catalog, readonly=True)
+    try:
+        texts = [catalog.passage(pid).embed_text for pid in ids]
+    finally:
+        catalog.close()
+    expected = get_encoder(settings).encode(texts)
+    assert np.allclose(vectors, expected, atol=1e-5)
+    same = [i for i, pid in enumerate(ids) if pid in old_ids]
+    assert same and all(
+        np.array_equal(vectors[i], old_vectors[old_ids.index(ids[i])]) for i in same
+    )
