@@ -276,9 +276,7 @@ def _check_int8(settings) -> None:
         return
     searcher = Searcher(settings)
     try:
-        step = max(1, len(searcher.ids) // int8.CHECK_PASSAGES)
-        chosen = searcher.ids[::step][: int8.CHECK_PASSAGES]
-        texts = [searcher.catalog.passage(pid).embed_text for pid in chosen]
+        texts = [searcher.catalog.passage(pid).embed_text for pid in int8.spread(searcher.ids)]
     finally:
         searcher.close()
     int8.check(model_info(settings), settings.cache_path(), lambda: get_encoder(settings), texts)

@@ -35,6 +35,19 @@ class Encoder(Protocol):
         ...
 
 
+class OnePass:
+    """`encode` and `encode_tokens` through the class's `encode_with_tokens`, which gives both
+    from one forward pass."""
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Unit vectors for `texts`."""
+        return self.encode_with_tokens(texts, batch_size, tokens=False)[0]
+
+    def encode_tokens(self, texts: list[str], batch_size: int = 32) -> list[np.ndarray]:
+        """For each text, the unit vectors of its word pieces ([CLS] and [SEP] left out)."""
+        return self.encode_with_tokens(texts, batch_size)[1]
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What a sentence-transformers model folder says about itself."""

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from kb.search.encoders.base import ModelInfo
+from kb.search.encoders.base import ModelInfo, OnePass
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,11 @@ def approved(info: ModelInfo, cache_dir: Path) -> tuple[Path, int] | None:
     return (model, least) if isinstance(least, int) and least >= MIN_TOKENS else None
 
 
+def spread(items: list) -> list:
+    """Up to CHECK_PASSAGES of `items`, spread evenly: what `check` checks."""
+    return items[:: max(1, len(items) // CHECK_PASSAGES)][:CHECK_PASSAGES]
+
+
 def check(
     info: ModelInfo, cache_dir: Path, load: Callable[[], Any], texts: list[str]
 ) -> dict[str, Any] | None:
@@ -83,7 +88,7 @@ def check(
     from kb.search.encoders.onnx import OnnxEncoder, export_onnx
 
     earlier = record(info, cache_dir)
-    sample = texts[:: max(1, len(texts) // CHECK_PASSAGES)][:CHECK_PASSAGES]
+    sample = spread(texts)
     if not sample or (earlier is not None and earlier.get("passages", 0) >= len(sample)):
         return earlier
     probes = [
@@ -141,7 +146,7 @@ def check(
     return found
 
 
-class QueryEncoder:
+class QueryEncoder(OnePass):
     """Queries of at least `min_tokens` word pieces through the int8 copy, shorter ones (where
     it strays most, and float32 is fast anyway) through float32."""
 
@@ -154,12 +159,6 @@ class QueryEncoder:
             [len(e.ids) >= self.min_tokens for e in self.int8.tokenizer.encode_batch(texts)],
             dtype=bool,
         )
-
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        return self.encode_with_tokens(texts, batch_size, tokens=False)[0]
-
-    def encode_tokens(self, texts: list[str], batch_size: int = 32) -> list[np.ndarray]:
-        return self.encode_with_tokens(texts, batch_size)[1]
 
     def encode_with_tokens(
         self, texts: list[str], batch_size: int = 32, tokens: bool = True

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from kb.errors import ConfigError, StorageError
-from kb.search.encoders.base import ModelInfo, normalise
+from kb.search.encoders.base import ModelInfo, OnePass, normalise
 from kb.storage import fix, problem
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -86,8 +86,9 @@ def _export(info: ModelInfo, target: Path) -> Path:
     return target
 
 
-class OnnxEncoder:
-    """Mean- (or CLS-) pooled, normalised embeddings from an ONNX export of the model."""
+class OnnxEncoder(OnePass):
+    """Mean- (or CLS-) pooled, normalised embeddings from an ONNX export of the model; batches
+    group texts of similar length to save padding."""
 
     def __init__(
         self, info: ModelInfo, cache_dir: Path, threads: int = 0, model_file: Path | None = None
@@ -109,14 +110,6 @@ class OnnxEncoder:
         self.pooling = info.pooling
         self.name = info.name
         self.dim = info.dim
-
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Unit vectors for `texts`; batches group texts of similar length to save padding."""
-        return self.encode_with_tokens(texts, batch_size, tokens=False)[0]
-
-    def encode_tokens(self, texts: list[str], batch_size: int = 32) -> list[np.ndarray]:
-        """For each text, the unit vectors of its word pieces ([CLS] and [SEP] left out)."""
-        return self.encode_with_tokens(texts, batch_size)[1]
 
     def encode_with_tokens(
         self, texts: list[str], batch_size: int = 32, tokens: bool = True

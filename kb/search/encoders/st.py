@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from kb.search.encoders.base import ModelInfo, normalise
+from kb.search.encoders.base import ModelInfo, OnePass, normalise
 
 
-class SentenceTransformerEncoder:
+class SentenceTransformerEncoder(OnePass):
     """The reference encoder: sentence-transformers on the CPU, loaded from a local folder."""
 
     def __init__(self, info: ModelInfo) -> None:
@@ -30,10 +30,6 @@ class SentenceTransformerEncoder:
             convert_to_numpy=True,
         )
         return normalise(vectors)
-
-    def encode_tokens(self, texts: list[str], batch_size: int = 32) -> list[np.ndarray]:
-        """For each text, the unit vectors of its word pieces ([CLS] and [SEP] left out)."""
-        return self.encode_with_tokens(texts, batch_size)[1]
 
     def encode_with_tokens(
         self, texts: list[str], batch_size: int = 32, tokens: bool = True
