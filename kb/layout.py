@@ -45,6 +45,10 @@ class Generation:
         return self.path / "filters.npz"
 
     @property
+    def units(self) -> Path:
+        return self.path / "units.npy"
+
+    @property
     def keyword(self) -> Path:
         return self.path / "keyword"
 

@@ -30,6 +30,7 @@ from kb.search.sentences import (
     sentence_key,
 )
 from kb.search.spelling import load_vocabulary, save_vocabulary, vocabulary
+from kb.search.units import unit_name
 from kb.types import AUTHORITY_TYPES, HEADING_SEPARATOR, IngestReport
 
 
@@ -55,9 +56,16 @@ def build_indexes(
     # (ordinal, text) for word-piece vectors: policies in force or to come; a version's words
     # are kept for as long as searches without include_historical can find it.
     policies: list[tuple[int, str]] = []
+    # The unit (clause, section or ruling) of each passage, numbered: what results group by.
+    units: dict[str, int] = {}
+    unit_of: list[int] = []
     for passage, version, doc_type in catalog.iter_indexable():
         ordinal = len(ids)
         ids.append(passage.passage_id)
+        key = unit_name(
+            passage.doc_id, version.version_id, passage.clause_id, passage.anchor, doc_type
+        )
+        unit_of.append(units.setdefault(key, len(units)))
         rows.append(
             IndexedPassage(
                 ordinal=ordinal,
@@ -78,6 +86,8 @@ def build_indexes(
             policies.append((ordinal, late_text(passage)))
     files = Generation(generation)
     files.ids.write_text("\n".join(ids) + ("\n" if ids else ""))
+    np.save(files.units, np.array(unit_of, dtype=np.int32))
+    del units, unit_of
     # Passages only ever added since the live generation (new versions and documents; the
     # older versions' text stays indexed): its word counts plus the new passages'.
     earlier = _earlier_ids(before)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 
@@ -69,7 +70,7 @@ class Group:
     """Candidates that are one unit for a reader (a clause, a section, a ruling): shown as one
     result, its best passage first."""
 
-    key: str
+    key: Hashable  # the unit's number (Searcher.unit_key)
     best: Fused
     score: float
     members: list[Fused] = field(default_factory=list)

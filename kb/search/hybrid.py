@@ -15,7 +15,7 @@ import numpy as np
 from kb.catalog import Catalog
 from kb.config import Settings
 from kb.datadir import DataDir
-from kb.errors import IndexMismatchError, NotFoundError, QueryError
+from kb.errors import IndexMismatchError, QueryError
 from kb.layout import Generation
 from kb.search import fusion, highlight, identifiers, preload
 from kb.search.dense import DenseIndex
@@ -29,6 +29,7 @@ from kb.search.places import named_platforms, named_regions
 from kb.search.sentences import SentenceIndex
 from kb.search.spelling import Speller
 from kb.search.stages import record, stage, timed
+from kb.search.units import load_units
 from kb.types import Citation, Passage, SearchHit, SearchResponse, VersionInfo
 
 MODES = ("hybrid", "keyword", "dense")
@@ -112,7 +113,7 @@ class Searcher:
         # query -> (vector, word pieces); a server's threads share it.
         self._queries: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._queries_lock = threading.Lock()
-        self._units: dict[int, str] = {}
+        self.units = load_units(files, self.catalog, self.ids)
 
     def _check_manifest(self) -> None:
         dense = self.manifest.dense
@@ -244,10 +245,13 @@ class Searcher:
         pending = self._embed_beside(dense_text or query) if mode == "hybrid" else None
         with stage("spelling"):
             spelled = self.speller.expand(query) if self.speller else query
+        with stage("filters"):
+            mask = self.filters.mask(filters)
+            allowed = None if mask.all() else mask
         if mode in ("keyword", "hybrid"):
             with stage("keyword"):
                 lists["keyword"] = self.keyword.search(
-                    without_stop_words(spelled, self.keyword.common), filters, fetch
+                    without_stop_words(spelled, self.keyword.common), filters, fetch, mask
                 )
         if mode in ("dense", "hybrid"):
             vector = (
@@ -255,9 +259,6 @@ class Searcher:
                 if pending
                 else self.query_vector(dense_text or query)
             )
-            with stage("filters"):
-                mask = self.filters.mask(filters)
-                allowed = None if mask.all() else mask
             with stage("dense"):
                 lists["dense"] = self.dense.search(vector, allowed, fetch)
             if self.sentences is not None and self.settings.sentence_weight > 0:
@@ -424,7 +425,6 @@ class Searcher:
         (kb.search.late) against what the dense side embedded: `dense_text`, or the query
         without the ids it names within `filters`."""
         with stage("group"):
-            self.load_units([c.ordinal for c in candidates])
             named = [c for c in candidates if "id" in c.parts]
             groups = fusion.group(named, self.unit_key, share=0.0)
             seen = {g.key for g in groups}
@@ -469,30 +469,10 @@ class Searcher:
             out[slot] = group
         return out
 
-    def unit_key(self, ordinal: int) -> str:
-        """What a passage belongs to for a reader: its ruling, else its clause (or, without a
-        clause id, its section) within its version."""
-        key = self._units.get(ordinal)
-        if key is None:
-            self.load_units([ordinal])
-            key = self._units[ordinal]
-        return key
-
-    def load_units(self, ordinals: list[int]) -> None:
-        """Read the unit keys of `ordinals` not yet known, in one catalog query."""
-        missing = [o for o in ordinals if o not in self._units]
-        if not missing:
-            return
-        found = self.catalog.units([self.ids[o] for o in missing])
-        for o in missing:
-            if self.ids[o] not in found:
-                raise NotFoundError(f"no passage {self.ids[o]!r}")
-            doc_id, version_id, clause_id, anchor, doc_type = found[self.ids[o]]
-            self._units[o] = (
-                f"ruling:{doc_id}"
-                if doc_type == "ruling"
-                else f"{version_id}:{clause_id or '#' + anchor}"
-            )
+    def unit_key(self, ordinal: int) -> int:
+        """The unit a passage belongs to for a reader (kb.search.units): its ruling, else its
+        clause (or, without a clause id, its section) within its version, by number."""
+        return int(self.units[ordinal])
 
     def query_vector(self, query: str) -> np.ndarray:
         """The (cached) dense vector of a query: the search page embeds each query once for

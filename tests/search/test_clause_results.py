@@ -37,6 +37,30 @@ def test_a_clause_takes_one_place_and_lists_its_other_passages(searcher):
             assert searcher.catalog.passage(other).clause_id == hit.passage.clause_id
 
 
+def test_every_passage_s_unit_is_its_ruling_or_its_clause_within_its_version(searcher):
+    """The generation's unit numbers partition the passages as the catalog does: one number
+    per ruling, per clause (or section) of a version; a generation written before the file
+    existed numbers them from the catalog the same way."""
+    from kb.layout import Generation
+    from kb.search.units import load_units
+
+    names: dict[int, set] = {}
+    for ordinal, passage_id in enumerate(searcher.ids):
+        p = searcher.catalog.passage(passage_id)
+        doc_type = searcher.catalog.document(p.doc_id).doc_type
+        name = p.doc_id if doc_type == "ruling" else (p.version_id, p.clause_id or p.anchor)
+        names.setdefault(searcher.unit_key(ordinal), set()).add(name)
+    assert all(len(n) == 1 for n in names.values())  # one unit, one clause
+    assert len({next(iter(n)) for n in names.values()}) == len(names)  # one clause, one unit
+
+    class Older(Generation):
+        units = Generation(searcher.generation).path / "no-such-file.npy"
+
+    older = load_units(Older(searcher.generation), searcher.catalog, searcher.ids)
+    pairs = set(zip(older.tolist(), searcher.units.tolist(), strict=True))
+    assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
+
+
 def test_a_ruling_is_one_result_not_facts_and_decision(searcher):
     hits = searcher.search(CASE, k=10, filters=Filters(terms={"type": ["ruling"]})).results
     cases = [h.passage.doc_id for h in hits]

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from kb.search.filters import Filters
 
 SEARCH_FIELDS = ("title", "heading", "text")
@@ -61,8 +63,12 @@ class KeywordIndex(Protocol):
     # Stop words a plain query is searched without (see without_stop_words).
     common: frozenset[str]
 
-    def search(self, query: str, filters: Filters, limit: int) -> list[tuple[int, float]]:
-        """(ordinal, BM25 score) best first; syntax errors fall back to plain terms."""
+    def search(
+        self, query: str, filters: Filters, limit: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """(ordinal, BM25 score) best first; syntax errors fall back to plain terms.
+        `allowed`: the filters' mask over ordinals, when the caller has it (a backend may
+        apply the filters through it)."""
         ...
 
     def close(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 from whoosh import fields, index, matching, qparser, query, scoring
 from whoosh.analysis import RegexTokenizer, StemmingAnalyzer
 
@@ -131,8 +132,11 @@ class WhooshIndex:
             allowed = docs if allowed is None else allowed & docs
         return allowed
 
-    def search(self, query_text: str, filters: Filters, limit: int) -> list[tuple[int, float]]:
-        """(ordinal, score) of the best `limit` passages matching the query within `filters`."""
+    def search(
+        self, query_text: str, filters: Filters, limit: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """(ordinal, score) of the best `limit` passages matching the query within `filters`
+        (Whoosh applies them itself; `allowed` is not needed)."""
         allowed = self._filter(filters)
         if allowed is not None and not allowed:
             return []
