@@ -10,6 +10,7 @@ import numpy as np
 
 from kb.access import ordinals
 from kb.search.filters import Filters
+from kb.search.units import unit_name
 
 SORTS = ("relevance", "date", "outcome")
 
@@ -18,7 +19,7 @@ SORTS = ("relevance", "date", "outcome")
 class Row:
     """What a list needs to know about one passage."""
 
-    unit: str  # the clause, section or ruling it belongs to (Searcher.unit_key)
+    unit: str  # the clause, section or ruling it belongs to (kb.search.units.unit_name)
     date: str  # the ruling's decision date, else its version's effective date
     title: str
     outcome: str
@@ -37,10 +38,9 @@ def rows(searcher) -> list[Row | None]:
             ordinal = index.get(r["passage_id"])
             if ordinal is None:  # stored but not indexed (a removed document)
                 continue
-            if r["doc_type"] == "ruling":
-                unit = f"ruling:{r['doc_id']}"
-            else:
-                unit = f"{r['version_id']}:{r['clause_id'] or '#' + r['anchor']}"
+            unit = unit_name(
+                r["doc_id"], r["version_id"], r["clause_id"], r["anchor"], r["doc_type"]
+            )
             found[ordinal] = Row(unit, r["date"] or "", r["title"], r["outcome"])
         _TABLES[searcher] = found
     return found
