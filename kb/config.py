@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,22 @@ class Settings:
     )
     keyword_backend: str = _setting(
         "tantivy", "Keyword (BM25) engine: tantivy (fast, default) or whoosh (pure Python)."
+    )
+    backend: str = _setting(
+        "embedded",
+        "Where the search indexes live: embedded (files in DATA_DIR, the default) or postgres "
+        "(keyword and dense search in PostgreSQL with pgvector, at DATABASE_URL).",
+    )
+    database_url: str = _setting(
+        "",
+        "PostgreSQL connection string (postgresql://user@host/db, or libpq key=value) for "
+        "backend=postgres; the database needs the pgvector extension (or the right to create "
+        "it). Credentials are better given in ~/.pgpass or PGPASSWORD than here.",
+    )
+    database_schema: str = _setting(
+        "kb",
+        "Prefix of the PostgreSQL schemas a data dir's generations are published to: two data "
+        "dirs sharing one database need different prefixes.",
     )
     keyword_boosts: str = _setting(
         "title:0.5,heading:1.0,text:1.0",
@@ -241,8 +258,22 @@ class Settings:
             raise ConfigError(f"unknown auth {self.auth!r}; valid: local, users")
         if self.session_hours <= 0:
             raise ConfigError(f"session_hours must be positive, got {self.session_hours}")
+        if self.backend not in ("embedded", "postgres"):
+            raise ConfigError(f"unknown backend {self.backend!r}; valid: embedded, postgres")
+        if self.backend == "postgres" and not self.database_url:
+            raise ConfigError("backend=postgres needs database_url (env KB_DATABASE_URL)")
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", self.database_schema):
+            raise ConfigError(
+                f"database_schema must be lower-case letters, digits and _ (at most 40), "
+                f"starting with a letter; got {self.database_schema!r}"
+            )
         if self.keep_generations < 1:
             raise ConfigError(f"keep_generations must be >= 1, got {self.keep_generations}")
+
+    @property
+    def keyword_engine(self) -> str:
+        """The keyword index's engine: PostgreSQL's under backend=postgres, else keyword_backend."""
+        return "postgres" if self.backend == "postgres" else self.keyword_backend
 
     def cache_path(self) -> Path:
         """Folder of the shared caches."""

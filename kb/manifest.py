@@ -57,6 +57,15 @@ class LateIndex:
 
 
 @dataclass(frozen=True)
+class PostgresIndex:
+    """Where a generation was published under backend=postgres (kb/search/postgres.py)."""
+
+    schema: str
+    passages: int
+    dense: str
+
+
+@dataclass(frozen=True)
 class Manifest:
     """One generation's manifest."""
 
@@ -72,6 +81,7 @@ class Manifest:
     filter_keys: list[str] = field(default_factory=list)
     sentences: SentenceIndex | None = None
     late: LateIndex | None = None
+    postgres: PostgresIndex | None = None
     format_version: int = FORMAT
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,6 +129,9 @@ class Manifest:
         late = data.get("late")
         if late is not None:
             need(data, "late", dict, "")
+        postgres = data.get("postgres")
+        if postgres is not None:
+            need(data, "postgres", dict, "")
         return cls(
             format_version=need(data, "format_version", int, ""),
             generation=need(data, "generation", str, ""),
@@ -151,5 +164,12 @@ class Manifest:
             else LateIndex(
                 passages=need(late, "passages", int, "late."),
                 pieces=need(late, "pieces", int, "late."),
+            ),
+            postgres=None
+            if postgres is None
+            else PostgresIndex(
+                schema=need(postgres, "schema", str, "postgres."),
+                passages=need(postgres, "passages", int, "postgres."),
+                dense=need(postgres, "dense", str, "postgres."),
             ),
         )

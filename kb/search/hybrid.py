@@ -26,6 +26,7 @@ from kb.search.keyword import get_backend
 from kb.search.keyword.base import without_stop_words
 from kb.search.late import LateIndex
 from kb.search.places import named_platforms, named_regions
+from kb.search.postgres import PostgresIndexes
 from kb.search.sentences import SentenceIndex
 from kb.search.spelling import Speller
 from kb.search.stages import record, stage, timed
@@ -70,17 +71,36 @@ class Searcher:
         self.catalog = Catalog(files.catalog, readonly=True)
         self.ids = files.ids.read_text().split()
         self.filters = FilterIndex.load(files.filters)
-        backend = get_backend(self.manifest.keyword.backend)
-        self.keyword = backend.open(files.keyword, settings.boosts())
-        self.dense = (
-            DenseIndex(
-                files.dense,
-                threads=settings.query_threads,
-                exact_limit=settings.hnsw_threshold,
+        # Under backend=postgres the keyword and dense searches run in the generation's schema.
+        self.postgres = (
+            PostgresIndexes(
+                settings.database_url,
+                settings.database_schema,
+                self.generation,
+                self.manifest.dense.dim if self.manifest.dense else None,
             )
-            if self.manifest.dense
+            if self.manifest.keyword.backend == "postgres"
             else None
         )
+        if self.postgres is not None:
+            self.keyword = self.postgres.keyword()
+            self.dense = (
+                self.postgres.dense(np.load(files.dense / "vectors.npy", mmap_mode="r"))
+                if self.manifest.dense
+                else None
+            )
+        else:
+            backend = get_backend(self.manifest.keyword.backend)
+            self.keyword = backend.open(files.keyword, settings.boosts())
+            self.dense = (
+                DenseIndex(
+                    files.dense,
+                    threads=settings.query_threads,
+                    exact_limit=settings.hnsw_threshold,
+                )
+                if self.manifest.dense
+                else None
+            )
         self.sentences = (
             SentenceIndex(
                 files.sentences,
@@ -124,12 +144,17 @@ class Searcher:
                 f"({dense.model_key}), the settings name {info.name!r} ({info.key}); "
                 "re-ingest into a new --data-dir or configure the same model"
             )
-        wanted = self.settings.keyword_backend
+        wanted = self.settings.keyword_engine
         if self.manifest.keyword.backend != wanted:
+            setting = (
+                "KB_BACKEND=postgres"
+                if "postgres" in (wanted, self.manifest.keyword.backend)
+                else f"KB_KEYWORD_BACKEND={wanted}"
+            )
             raise IndexMismatchError(
                 f"the index in {self.generation} has a {self.manifest.keyword.backend} "
                 f"keyword index, the settings ask for {wanted}; re-ingest with "
-                f"KB_KEYWORD_BACKEND={wanted} into a new --data-dir, or set it back"
+                f"{setting} into a new --data-dir, or set it back"
             )
 
     @cached_property
@@ -171,6 +196,8 @@ class Searcher:
     def close(self) -> None:
         """Release the catalog and indexes."""
         self.keyword.close()
+        if self.postgres is not None:
+            self.postgres.close()
         self.catalog.close()
 
     def parse_filters(
@@ -260,7 +287,7 @@ class Searcher:
                 else self.query_vector(dense_text or query)
             )
             with stage("dense"):
-                lists["dense"] = self.dense.search(vector, allowed, fetch)
+                lists["dense"] = self.dense.search(vector, allowed, fetch, filters)
             if self.sentences is not None and self.settings.sentence_weight > 0:
                 with stage("sentence"):
                     lists["sentence"] = self.sentences.search(vector, allowed, fetch)

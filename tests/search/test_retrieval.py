@@ -73,9 +73,13 @@ In this region a person must be nineteen to host a stream.
 """
 
 
+# The embedded keyword engines, and PostgreSQL (keyword and dense search in the database).
+BACKENDS = ["tantivy", "whoosh", "postgres"]
+
+
 @pytest.fixture(scope="module")
-def index(tmp_path_factory):
-    """One small corpus ingested with each keyword backend."""
+def index(tmp_path_factory, postgres_database):
+    """One small corpus ingested with each keyword backend, and with backend=postgres."""
     src = tmp_path_factory.mktemp("src")
     (src / "fire-v1.md").write_text(FIRE_V1)
     (src / "fire-v2.md").write_text(FIRE_V2)
@@ -83,17 +87,20 @@ def index(tmp_path_factory):
     for n in range(30):
         (src / f"filler-{n}.md").write_text(FILLER.format(n=n))
     out = {}
-    for backend in ("tantivy", "whoosh"):
-        settings = Settings.load(
-            data_dir=tmp_path_factory.mktemp(backend) / "index", keyword_backend=backend
-        )
+    for backend in BACKENDS:
+        data_dir = tmp_path_factory.mktemp(backend) / "index"
+        if backend == "postgres":
+            url = postgres_database("retrieval")
+            settings = Settings.load(data_dir=data_dir, backend="postgres", database_url=url)
+        else:
+            settings = Settings.load(data_dir=data_dir, keyword_backend=backend)
         report = ingest(settings, [src])
         assert report.errors == []
         out[backend] = settings
     return src, out
 
 
-@pytest.fixture(params=["tantivy", "whoosh"])
+@pytest.fixture(params=BACKENDS)
 def searcher(request, index):
     s = Searcher(index[1][request.param])
     yield s

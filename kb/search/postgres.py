@@ -1,0 +1,439 @@
+"""Keyword and dense search in PostgreSQL with pgvector (backend=postgres); the only module
+importing psycopg.
+
+Each generation is published to a schema of its own (`<database_schema>_gen_000012`) when the
+ingest builds it, before the data dir makes it live; searchers open the schema of the
+generation they load, so a switch is as atomic as the data dir's, and a killed ingest leaves
+a schema no searcher opens (the next publish drops it).
+
+- `passages`: one row per passage ordinal, with the filter terms (`type=policy`, ...), the
+  effective dates, the fields, a weighted `tsvector` of them (GIN: phrases and exclusions)
+  and the passage vector (pgvector, an HNSW graph above `hnsw_threshold` rows).
+- `postings`: BM25 as the embedded backend scores it (k1 1.2, b 0.75, per field, the field
+  boosts applied), precomputed per (lexeme, passage) with the schema's text search
+  configuration (PostgreSQL's parser, Snowball English stemming, stop words kept). A
+  generation never changes once published, so its document frequencies stay true, and the
+  table streams to replicas like any other.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from kb.errors import ConfigError, KBError
+from kb.search.dense import EF_SEARCH
+from kb.search.filters import Filters
+from kb.search.keyword.base import (
+    _EXCLUDED_RE,
+    _QUERY_SYNTAX_RE,
+    COMMON_SHARE,
+    STOP_WORDS,
+    IndexedPassage,
+    prepare,
+)
+
+try:  # an optional dependency: `pip install 'policy-kb[postgres]'`
+    import psycopg
+    from pgvector.psycopg import register_vector
+    from psycopg import sql
+    from psycopg_pool import ConnectionPool
+except ImportError:  # pragma: no cover - reported when backend=postgres is used
+    psycopg = None
+
+# The text search configuration each generation's schema holds (`<schema>.words`): the
+# English parser and Snowball stemmer as the embedded backend analyses text, but with stop
+# words kept (a query leaves out only those most passages hold, see without_stop_words) and
+# hyphenated words indexed as their parts ("LIVE-DNG-3" as live, dng, 3).
+WORDS = "words"
+K1 = 1.2
+B = 0.75
+# How many connections one searching process keeps (a server's threads share them).
+POOL_SIZE = 4
+_FIELD_PREFIX_RE = re.compile(r"(?<![^\s(+\-])(?:title|heading|text):")
+_GENERATION_RE = re.compile(r"gen-\d{6}")
+
+
+class PostgresError(KBError):
+    """PostgreSQL cannot be reached or used."""
+
+
+def _require() -> None:
+    if psycopg is None:
+        raise ConfigError(
+            "backend=postgres needs psycopg, psycopg-pool and pgvector: "
+            "pip install 'policy-kb[postgres]'"
+        )
+
+
+def schema_name(prefix: str, generation: str) -> str:
+    """The schema a generation (`gen-000012`) is published to."""
+    if not _GENERATION_RE.fullmatch(generation):
+        raise ValueError(f"not a generation name: {generation!r}")
+    return f"{prefix}_{generation.replace('-', '_')}"
+
+
+def _connect(url: str, **kwargs) -> psycopg.Connection:
+    _require()
+    try:
+        return psycopg.connect(url, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise PostgresError(f"cannot connect to PostgreSQL (database_url): {exc}") from exc
+
+
+def _filter_sql(filters: Filters) -> tuple[sql.Composable, list]:
+    """The filters as a condition on `p` (a passages row): AND of ORs of terms, date ranges;
+    the same semantics as kb.search.filter_index."""
+    parts: list[sql.Composable] = [sql.SQL("TRUE")]
+    params: list = []
+    for alternatives in filters.clauses():
+        parts.append(sql.SQL("p.terms && %s::text[]"))
+        params.append(list(alternatives))
+    for name, lo, hi in filters.ranges():
+        column = sql.Identifier("p", name)
+        if lo is not None:
+            parts.append(sql.SQL("{} >= %s").format(column))
+            params.append(lo)
+        if hi is not None:
+            parts.append(sql.SQL("{} <= %s").format(column))
+            params.append(hi)
+    return sql.SQL(" AND ").join(parts), params
+
+
+def publish(
+    url: str,
+    prefix: str,
+    generation: Path,
+    rows: Iterable[IndexedPassage],
+    vectors: np.ndarray | None,
+    boosts: dict[str, float],
+    hnsw_threshold: int,
+) -> dict:
+    """Write `generation`'s passages, postings and vectors to its schema (replacing a
+    half-written one); drop the schemas of generations no longer in the data dir. Returns the
+    manifest's record of it."""
+    name = schema_name(prefix, generation.name)
+    kept = {
+        schema_name(prefix, g.name)
+        for g in generation.parent.iterdir()
+        if g.is_dir() and _GENERATION_RE.fullmatch(g.name) and g != generation
+    }
+    with _connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        register_vector(conn)
+        stale = [
+            r[0]
+            for r in conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s",
+                (prefix.replace("_", r"\_") + r"\_gen\_%",),
+            )
+            if r[0] not in kept
+        ]
+        for schema in stale:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        s = sql.Identifier(name)
+        dim = 0 if vectors is None else int(vectors.shape[1])
+        with conn.transaction():
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
+            stem = sql.Identifier(name, "stem")
+            config = sql.Identifier(name, WORDS)
+            conn.execute(
+                sql.SQL(
+                    "CREATE TEXT SEARCH DICTIONARY {} (TEMPLATE = snowball, Language = english)"
+                ).format(stem)
+            )
+            conn.execute(
+                sql.SQL("CREATE TEXT SEARCH CONFIGURATION {} (COPY = english)").format(config)
+            )
+            conn.execute(
+                sql.SQL(
+                    "ALTER TEXT SEARCH CONFIGURATION {} ALTER MAPPING FOR "
+                    "asciiword, word, hword_asciipart, hword_part WITH {}"
+                ).format(config, stem)
+            )
+            conn.execute(
+                sql.SQL(
+                    "ALTER TEXT SEARCH CONFIGURATION {} "
+                    "DROP MAPPING FOR asciihword, hword, numhword"
+                ).format(config)
+            )
+            conn.execute(
+                sql.SQL(
+                    """CREATE TABLE {s}.passages (
+                        ordinal integer PRIMARY KEY,
+                        terms text[] NOT NULL,
+                        eff_from integer NOT NULL,
+                        eff_to integer NOT NULL,
+                        title text NOT NULL,
+                        heading text NOT NULL,
+                        body text NOT NULL,
+                        words tsvector GENERATED ALWAYS AS (
+                            setweight(to_tsvector({c}, title), 'C')
+                            || setweight(to_tsvector({c}, heading), 'B')
+                            || setweight(to_tsvector({c}, body), 'A')) STORED,
+                        embedding {vector}
+                    )"""
+                ).format(
+                    s=s,
+                    c=_config(name),
+                    vector=sql.SQL(f"vector({dim})" if dim else "real[]"),
+                )
+            )
+            types = ["int4", "text[]", "int4", "int4", "text", "text", "text"]
+            columns = "ordinal, terms, eff_from, eff_to, title, heading, body"
+            if dim:
+                types.append("vector")
+                columns += ", embedding"
+            statement = sql.SQL("COPY {}.passages ({}) FROM STDIN WITH (FORMAT BINARY)").format(
+                s, sql.SQL(columns)
+            )
+            count = 0
+            with conn.cursor().copy(statement) as copy:
+                copy.set_types(types)
+                for r in rows:
+                    row = [r.ordinal, r.terms, r.eff_from, r.eff_to, r.title, r.heading, r.text]
+                    if dim:
+                        row.append(vectors[r.ordinal])
+                    copy.write_row(row)
+                    count += 1
+            _postings(conn, s, _config(name), boosts)
+            conn.execute(sql.SQL("CREATE INDEX ON {}.passages USING gin (words)").format(s))
+            conn.execute(sql.SQL("CREATE INDEX ON {}.passages USING gin (terms)").format(s))
+            graph = bool(dim) and count > hnsw_threshold
+            if graph:
+                conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
+                conn.execute(
+                    sql.SQL(
+                        "CREATE INDEX ON {}.passages USING hnsw (embedding vector_ip_ops) "
+                        "WITH (m = 16, ef_construction = 64)"
+                    ).format(s)
+                )
+        conn.execute(sql.SQL("VACUUM ANALYZE {}.passages").format(s))
+        conn.execute(sql.SQL("VACUUM ANALYZE {}.postings").format(s))
+    return {"schema": name, "passages": count, "dense": "hnsw" if graph else "exact"}
+
+
+def _config(schema: str) -> sql.Composable:
+    """The schema's text search configuration, as a regconfig literal."""
+    return sql.SQL("{}::regconfig").format(sql.Literal(f"{schema}.{WORDS}"))
+
+
+def _postings(conn, s: sql.Identifier, c: sql.Composable, boosts: dict[str, float]) -> None:
+    """Fill `postings` with each (lexeme, passage)'s BM25 weight summed over the fields."""
+    conn.execute(
+        sql.SQL(
+            """CREATE TABLE {s}.postings AS
+            WITH fields AS (
+                SELECT p.ordinal, f.field, f.boost, f.v
+                FROM {s}.passages p, LATERAL (VALUES
+                    ('title', {bt}::float8, to_tsvector({c}, p.title)),
+                    ('heading', {bh}::float8, to_tsvector({c}, p.heading)),
+                    ('text', {bx}::float8, to_tsvector({c}, p.body))) AS f(field, boost, v)
+            ), terms AS (
+                SELECT f.ordinal, f.field, f.boost, u.lexeme,
+                       coalesce(array_length(u.positions, 1), 1) AS tf
+                FROM fields f, LATERAL unnest(f.v) AS u
+            ), lens AS (
+                SELECT ordinal, field, sum(tf) AS len FROM terms GROUP BY ordinal, field
+            ), avgs AS (
+                SELECT field, avg(len) AS avglen FROM lens GROUP BY field
+            ), df AS (
+                SELECT field, lexeme, count(*) AS n FROM terms GROUP BY field, lexeme
+            ), total AS (
+                SELECT count(*)::float8 AS n FROM {s}.passages
+            )
+            SELECT t.lexeme, t.ordinal, sum(
+                t.boost * ln(1 + (total.n - df.n + 0.5) / (df.n + 0.5))
+                * t.tf * ({k1} + 1)
+                / (t.tf + {k1} * (1 - {b} + {b} * l.len / a.avglen)))::real AS weight
+            FROM terms t
+            JOIN lens l USING (ordinal, field)
+            JOIN avgs a USING (field)
+            JOIN df USING (field, lexeme)
+            CROSS JOIN total
+            GROUP BY t.lexeme, t.ordinal
+            ORDER BY t.lexeme, t.ordinal"""
+        ).format(
+            s=s,
+            c=c,
+            bt=sql.Literal(boosts.get("title", 1.0)),
+            bh=sql.Literal(boosts.get("heading", 1.0)),
+            bx=sql.Literal(boosts.get("text", 1.0)),
+            k1=sql.Literal(K1),
+            b=sql.Literal(B),
+        )
+    )
+    conn.execute(
+        sql.SQL("CREATE INDEX ON {}.postings (lexeme) INCLUDE (ordinal, weight)").format(s)
+    )
+
+
+class PostgresIndexes:
+    """One generation's schema, opened: a pool of connections its keyword and dense
+    searches share."""
+
+    def __init__(self, url: str, prefix: str, generation: Path, dim: int | None) -> None:
+        _require()
+        self.name = schema_name(prefix, generation.name)
+        self.schema = sql.Identifier(self.name)
+        self.config = _config(self.name)
+        self.dim = dim
+
+        def configure(conn) -> None:
+            if dim:
+                register_vector(conn)
+                # Filters are applied inside the graph walk: it goes on until it has found
+                # enough allowed rows (pgvector 0.8 iterative scans).
+                conn.execute("SET hnsw.iterative_scan = relaxed_order")
+                conn.execute(sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(EF_SEARCH)))
+            conn.commit()
+
+        self.pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=POOL_SIZE,
+            configure=configure,
+            kwargs={"autocommit": True},
+            open=False,
+        )
+        try:
+            self.pool.open(wait=True, timeout=10)
+        except psycopg.Error as exc:
+            self.pool.close()
+            raise PostgresError(f"cannot connect to PostgreSQL (database_url): {exc}") from exc
+        with self.pool.connection() as conn:
+            found = conn.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = %s",
+                (schema_name(prefix, generation.name),),
+            ).fetchone()
+        if found is None:
+            self.pool.close()
+            raise PostgresError(
+                f"generation {generation.name} was never published to PostgreSQL "
+                "(ingest again with backend=postgres)"
+            )
+
+    def close(self) -> None:
+        """Close the pool's connections."""
+        self.pool.close()
+
+    def keyword(self) -> PostgresKeyword:
+        """The keyword search of this generation."""
+        return PostgresKeyword(self)
+
+    def dense(self, vectors: np.ndarray) -> PostgresDense:
+        """The dense search of this generation (`vectors`: its passage vectors, read where
+        other parts of the app look a passage's vector up)."""
+        return PostgresDense(self, vectors)
+
+
+class PostgresKeyword:
+    """BM25 over the generation's postings, filters applied in the same query."""
+
+    def __init__(self, indexes: PostgresIndexes) -> None:
+        self.indexes = indexes
+        # Stop words more than COMMON_SHARE of the passages hold: left out of plain queries.
+        with indexes.pool.connection() as conn:
+            rows = conn.execute(
+                sql.SQL(
+                    """SELECT o.lexeme FROM {s}.postings o WHERE o.lexeme = ANY(%s)
+                    GROUP BY o.lexeme
+                    HAVING count(*) > %s * (SELECT count(*) FROM {s}.passages)"""
+                ).format(s=indexes.schema),
+                (sorted(STOP_WORDS), COMMON_SHARE),
+            ).fetchall()
+        self.common = frozenset(r[0] for r in rows)
+
+    def search(
+        self, query: str, filters: Filters, limit: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """(ordinal, BM25 score) best first. Words marked with - or NOT are excluded; a query
+        with quotes or AND/OR must match them as PostgreSQL's web search syntax reads them
+        (it falls back to its plain words when nothing does); field prefixes are ignored."""
+        query = _FIELD_PREFIX_RE.sub(" ", prepare(query))
+        excluded = _EXCLUDED_RE.findall(query)
+        positive = _EXCLUDED_RE.sub(" ", query)
+        words = re.sub(r"[\"()]|\b(?:AND|OR|NOT)\b", " ", positive)
+        must = (
+            positive
+            if _QUERY_SYNTAX_RE.search(positive)
+            and ('"' in positive or re.search(r"\b(?:AND|OR)\b", positive))
+            else None
+        )
+        found = self._search(words, excluded, must, filters, limit)
+        if not found and must is not None:
+            found = self._search(words, excluded, None, filters, limit)
+        return found
+
+    def _search(self, words, excluded, must, filters, limit) -> list[tuple[int, float]]:
+        s = self.indexes.schema
+        where, params = _filter_sql(filters)
+        conditions = [where]
+        if must is not None:
+            conditions.append(
+                sql.SQL("p.words @@ websearch_to_tsquery({}, %s)").format(self.indexes.config)
+            )
+            params.append(must)
+        for word in excluded:
+            conditions.append(
+                sql.SQL("NOT p.words @@ plainto_tsquery({}, %s)").format(self.indexes.config)
+            )
+            params.append(word)
+        statement = sql.SQL(
+            """WITH q AS (
+                SELECT array(SELECT lexeme FROM unnest(to_tsvector({c}, %s))) AS lexemes
+            ), s AS (
+                SELECT o.ordinal, sum(o.weight) AS score
+                FROM {s}.postings o, q WHERE o.lexeme = ANY(q.lexemes)
+                GROUP BY o.ordinal
+            )
+            SELECT s.ordinal, s.score FROM s JOIN {s}.passages p USING (ordinal)
+            WHERE {where}
+            ORDER BY s.score DESC, s.ordinal LIMIT %s"""
+        ).format(c=self.indexes.config, s=s, where=sql.SQL(" AND ").join(conditions))
+        with self.indexes.pool.connection() as conn:
+            rows = conn.execute(statement, [words, *params, limit]).fetchall()
+        return [(int(o), float(score)) for o, score in rows]
+
+    def close(self) -> None:
+        """Nothing of its own to release (the pool is the generation's)."""
+
+
+class PostgresDense:
+    """Inner-product search with pgvector, the filters inside the graph walk."""
+
+    kind = "postgres"
+
+    def __init__(self, indexes: PostgresIndexes, vectors: np.ndarray) -> None:
+        self.indexes = indexes
+        self.vectors = vectors
+        self.dim = indexes.dim or 0
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def search(
+        self,
+        query: np.ndarray,
+        allowed: np.ndarray | None,
+        limit: int,
+        filters: Filters | None = None,
+    ) -> list[tuple[int, float]]:
+        """(ordinal, cosine) best first among the passages `filters` allow (`allowed`, the
+        same filters' mask, is not used: the filters go into the query)."""
+        if limit <= 0 or not len(self.vectors):
+            return []
+        where, params = _filter_sql(filters or Filters())
+        statement = sql.SQL(
+            """SELECT p.ordinal, -(p.embedding <#> %s) AS score FROM {s}.passages p
+            WHERE {where} ORDER BY p.embedding <#> %s LIMIT %s"""
+        ).format(s=self.indexes.schema, where=where)
+        q = np.asarray(query, dtype=np.float32).reshape(-1)
+        with self.indexes.pool.connection() as conn:
+            rows = conn.execute(statement, [q, *params, q, limit]).fetchall()
+        # An iterative scan in relaxed order may hand a row back a little out of order.
+        rows.sort(key=lambda r: (-r[1], r[0]))
+        return [(int(o), float(score)) for o, score in rows]
