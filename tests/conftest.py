@@ -279,3 +279,18 @@ def postgres_database(postgres_server):
         return postgres_server.get_uri(name)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def postgres_corpus_settings(tmp_path_factory, shared_cache, postgres_database) -> Settings:
+    """The shipped sample corpus ingested once with backend=postgres."""
+    from kb.ingest.pipeline import ingest
+
+    settings = Settings.load(
+        data_dir=tmp_path_factory.mktemp("corpus-postgres") / "index",
+        backend="postgres",
+        database_url=postgres_database("corpus"),
+    )
+    report = ingest(settings, [CORPUS])
+    assert report.errors == [], [str(e) for e in report.errors]
+    return settings

@@ -55,6 +55,7 @@ B = 0.75
 POOL_SIZE = 4
 _FIELD_PREFIX_RE = re.compile(r"(?<![^\s(+\-])(?:title|heading|text):")
 _GENERATION_RE = re.compile(r"gen-\d{6}")
+_WORD_RE = re.compile(r"[^\W_]+")
 
 
 class PostgresError(KBError):
@@ -194,7 +195,8 @@ def publish(
             with conn.cursor().copy(statement) as copy:
                 copy.set_types(types)
                 for r in rows:
-                    row = [r.ordinal, r.terms, r.eff_from, r.eff_to, r.title, r.heading, r.text]
+                    fields = [_words(f) for f in (r.title, r.heading, r.text)]
+                    row = [r.ordinal, r.terms, r.eff_from, r.eff_to, *fields]
                     if dim:
                         row.append(vectors[r.ordinal])
                     copy.write_row(row)
@@ -214,6 +216,14 @@ def publish(
         conn.execute(sql.SQL("VACUUM ANALYZE {}.passages").format(s))
         conn.execute(sql.SQL("VACUUM ANALYZE {}.postings").format(s))
     return {"schema": name, "passages": count, "dense": "hnsw" if graph else "exact"}
+
+
+def _words(text: str) -> str:
+    """The text's words (runs of letters and digits) separated by spaces: what the embedded
+    backend's tokenizer splits text into, so that "10:30", "LIVE-F-2.1" or "/10" are
+    searched and indexed alike (PostgreSQL's parser would read them as times, versions,
+    paths). It also leaves out NUL, which PostgreSQL's text cannot hold."""
+    return " ".join(_WORD_RE.findall(text))
 
 
 def _config(schema: str) -> sql.Composable:
@@ -354,16 +364,18 @@ class PostgresKeyword:
         with quotes or AND/OR must match them as PostgreSQL's web search syntax reads them
         (it falls back to its plain words when nothing does); field prefixes are ignored."""
         query = _FIELD_PREFIX_RE.sub(" ", prepare(query))
-        excluded = _EXCLUDED_RE.findall(query)
+        excluded = [_words(w) for w in _EXCLUDED_RE.findall(query)]
         positive = _EXCLUDED_RE.sub(" ", query)
-        words = re.sub(r"[\"()]|\b(?:AND|OR|NOT)\b", " ", positive)
+        words = _words(re.sub(r"\b(?:AND|OR|NOT)\b", " ", positive))
         must = (
             positive
             if _QUERY_SYNTAX_RE.search(positive)
             and ('"' in positive or re.search(r"\b(?:AND|OR)\b", positive))
             else None
         )
-        found = self._search(words, excluded, must, filters, limit)
+        if must is not None:  # quotes and operators kept, other characters as in _words
+            must = re.sub(r'[^\w\s"]|_', " ", must)
+        found = self._search(words, [w for w in excluded if w], must, filters, limit)
         if not found and must is not None:
             found = self._search(words, excluded, None, filters, limit)
         return found

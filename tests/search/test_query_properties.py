@@ -1,4 +1,4 @@
-"""Property-based tests of query handling: any query string through either keyword backend
+"""Property-based tests of query handling: any query string through any keyword backend
 searches without raising (syntax it cannot read is searched as plain words), and highlighting
 never raises and never changes the text it marks."""
 
@@ -34,27 +34,36 @@ WHERE = {
 }
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=[*BACKENDS, "postgres"])
 def index(request, tmp_path_factory):
-    """A five-passage index built with one backend (no catalog, no embeddings)."""
-    backend = get_backend(request.param)
+    """A five-passage index built with one backend (no catalog, no embeddings); postgres: the
+    keyword search of a generation published to PostgreSQL."""
+    rows = [
+        IndexedPassage(
+            ordinal=n,
+            title=title,
+            heading=heading,
+            text=text,
+            terms=["status=current", f"type={'ruling' if n == 3 else 'policy'}"],
+            eff_from=20240101,
+            eff_to=FAR_FUTURE,
+        )
+        for n, (title, heading, text) in enumerate(PASSAGES)
+    ]
     folder = tmp_path_factory.mktemp(request.param)
-    backend.build(
-        folder,
-        [
-            IndexedPassage(
-                ordinal=n,
-                title=title,
-                heading=heading,
-                text=text,
-                terms=["status=current", f"type={'ruling' if n == 3 else 'policy'}"],
-                eff_from=20240101,
-                eff_to=FAR_FUTURE,
-            )
-            for n, (title, heading, text) in enumerate(PASSAGES)
-        ],
-        BOOSTS,
-    )
+    if request.param == "postgres":
+        from kb.search.postgres import PostgresIndexes, publish
+
+        url = request.getfixturevalue("postgres_database")("query_properties")
+        generation = folder / "gen-000001"
+        generation.mkdir()
+        publish(url, "kb", generation, rows, None, BOOSTS, hnsw_threshold=1000)
+        indexes = PostgresIndexes(url, "kb", generation, None)
+        yield indexes.keyword()
+        indexes.close()
+        return
+    backend = get_backend(request.param)
+    backend.build(folder, rows, BOOSTS)
     opened = backend.open(folder, BOOSTS)
     yield opened
     opened.close()

@@ -20,9 +20,17 @@ PASSWORD = "correct horse battery"
 ROLES = ("moderator", "policy", "admin")
 
 
+@pytest.fixture(scope="module", params=["embedded", "postgres"])
+def kb_settings(request, corpus_settings):
+    """The sample corpus with its indexes in files, and in PostgreSQL: every walk runs on both."""
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_corpus_settings")
+    return corpus_settings
+
+
 @pytest.fixture(scope="module")
-def users_app(corpus_settings):
-    app = create_app(corpus_settings.replace(auth="users", secure_cookies=False), testing=True)
+def users_app(kb_settings):
+    app = create_app(kb_settings.replace(auth="users", secure_cookies=False), testing=True)
     store = app.extensions["kb_auth"].users
     for role in ROLES:
         if store.find(f"t-{role}") is None:
@@ -488,11 +496,11 @@ def test_not_signed_in_gets_401_from_the_api_and_the_login_page_elsewhere(users_
     assert client.get("/api/health").status_code == 200
 
 
-def test_login_needs_csrf_and_sets_a_hardened_cookie(corpus_settings, users_app):
+def test_login_needs_csrf_and_sets_a_hardened_cookie(kb_settings, users_app):
     client = users_app.test_client()
     r = client.post("/login", data={"name": "t-policy", "password": PASSWORD})
     assert r.status_code == 400 and "CSRF" in r.get_data(as_text=True)
-    secure = create_app(corpus_settings.replace(auth="users"), testing=True)
+    secure = create_app(kb_settings.replace(auth="users"), testing=True)
     c = secure.test_client()
     token = csrf_of(c.get("/login").get_data(as_text=True))
     r = c.post("/login", data={"name": "t-policy", "password": PASSWORD, "csrf_token": token})
@@ -594,7 +602,7 @@ def test_admin_manages_users_and_tokens_through_forms(users_app, clients):
     assert "t-new" not in admin.get("/admin/users").get_data(as_text=True)
 
 
-def test_audit_records_who_did_what_and_cannot_be_rewritten(users_app, clients, corpus_settings):
+def test_audit_records_who_did_what_and_cannot_be_rewritten(users_app, clients, kb_settings):
     clients["moderator"].get(
         "/api/search", query_string={"q": "audit trail probe", "type": "policy"}
     )
@@ -614,7 +622,7 @@ def test_audit_records_who_did_what_and_cannot_be_rewritten(users_app, clients, 
         .get_data(as_text=True)
     )
     assert csv_text.startswith("event_id,at,user") and "audit trail probe" in csv_text
-    db = sqlite3.connect(corpus_settings.data_dir / "audit.sqlite")
+    db = sqlite3.connect(kb_settings.data_dir / "audit.sqlite")
     for sql in ("UPDATE events SET user = 'x'", "DELETE FROM events"):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             db.execute(sql)
