@@ -301,6 +301,17 @@ class PostgresIndexes:
                 conn.execute(sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(EF_SEARCH)))
             conn.commit()
 
+        # One connection first: a wrong address or a missing schema is told at once, in
+        # libpq's words (the pool would retry for its whole timeout).
+        with _connect(url) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.name,)
+            ).fetchone()
+        if found is None:
+            raise PostgresError(
+                f"generation {generation.name} was never published to PostgreSQL "
+                f"(no schema {self.name}); ingest again with backend=postgres"
+            )
         self.pool = ConnectionPool(
             url,
             min_size=1,
@@ -314,17 +325,6 @@ class PostgresIndexes:
         except psycopg.Error as exc:
             self.pool.close()
             raise PostgresError(f"cannot connect to PostgreSQL (database_url): {exc}") from exc
-        with self.pool.connection() as conn:
-            found = conn.execute(
-                "SELECT 1 FROM pg_namespace WHERE nspname = %s",
-                (schema_name(prefix, generation.name),),
-            ).fetchone()
-        if found is None:
-            self.pool.close()
-            raise PostgresError(
-                f"generation {generation.name} was never published to PostgreSQL "
-                "(ingest again with backend=postgres)"
-            )
 
     def close(self) -> None:
         """Close the pool's connections."""

@@ -1,0 +1,169 @@
+"""backend=postgres on a real PostgreSQL with pgvector: what a generation's schema holds, the
+HNSW graph against exact search with and without filters, leftovers of killed ingests, and
+the errors a wrong database setting gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+import pytest
+
+from kb.config import Settings
+from kb.errors import ConfigError
+from kb.ingest.pipeline import ingest
+from kb.search.dense import DenseIndex
+from kb.search.hybrid import Searcher
+from kb.search.postgres import PostgresError
+
+from ..conftest import CORPUS
+
+QUESTIONS = [
+    "streamer drinking heavily and slurring, chat dares him to drive",
+    "guy juggling real knives blindfolded",
+    "someone in chat keeps posting a phone number of a guest",
+    "13yo goin live asking for gifts",
+    "host sells fake tickets to a meetup",
+    "viewer threatens to find the streamer's house",
+]
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory, postgres_database, shared_cache):
+    """The sample corpus published with an HNSW graph (a low switch point)."""
+    settings = Settings.load(
+        data_dir=tmp_path_factory.mktemp("pg-graph") / "index",
+        backend="postgres",
+        database_url=postgres_database("graph"),
+        hnsw_threshold=500,
+    )
+    report = ingest(settings, [CORPUS])
+    assert report.errors == []
+    searcher = Searcher(settings)
+    yield settings, searcher
+    searcher.close()
+
+
+def _schemas(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace")}
+
+
+def test_a_generation_is_published_whole_with_its_graph(graph):
+    settings, searcher = graph
+    manifest = searcher.manifest
+    assert manifest.keyword.backend == "postgres" and manifest.dense.kind == "hnsw"
+    assert manifest.postgres.schema == f"kb_{searcher.generation.name.replace('-', '_')}"
+    assert not (searcher.generation / "keyword").exists()  # no local keyword index
+    with psycopg.connect(settings.database_url) as conn:
+        s = manifest.postgres.schema
+        count = conn.execute(f'SELECT count(*) FROM "{s}".passages').fetchone()[0]
+        methods = {
+            r[0]
+            for r in conn.execute(
+                "SELECT am.amname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "JOIN pg_am am ON am.oid = c.relam JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s",
+                (s,),
+            )
+        }
+    assert count == manifest.passages_indexed == len(searcher.ids)
+    assert {"hnsw", "gin", "btree"} <= methods
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+def test_the_graph_finds_what_exact_search_finds(graph, filtered):
+    """Recall@10 of pgvector's HNSW walk against exact inner products over the same vectors;
+    the filter (rulings only, a fifth of the passages) is applied inside the walk."""
+    settings, searcher = graph
+    exact = DenseIndex(searcher.generation / "dense", exact_limit=10**9)
+    assert exact.kind == "flat"
+    filters = searcher.parse_filters({"type": "ruling"} if filtered else {})
+    mask = searcher.filters.mask(filters)
+    found = wanted = 0
+    for q in QUESTIONS:
+        vector = searcher.query_vector(q)
+        approx = [o for o, _ in searcher.dense.search(vector, mask, 10, filters)]
+        truth = [o for o, _ in exact.search(vector, mask, 10)]
+        assert all(mask[o] for o in approx)
+        found += len(set(approx) & set(truth))
+        wanted += len(truth)
+    assert found / wanted >= 0.95
+
+
+def test_scores_are_the_cosines_of_the_passages(graph):
+    _, searcher = graph
+    vector = searcher.query_vector(QUESTIONS[0])
+    hits = searcher.dense.search(vector, None, 5)
+    cosines = np.asarray(searcher.dense.vectors)[[o for o, _ in hits]] @ vector
+    assert np.allclose([s for _, s in hits], cosines, atol=1e-5)
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+
+
+def test_a_killed_ingests_schema_is_dropped_by_the_next(tmp_path, postgres_database, write):
+    url = postgres_database("leftovers")
+    settings = Settings.load(
+        data_dir=tmp_path / "index", backend="postgres", database_url=url, keep_generations=1
+    )
+    write("a.md", "---\nid: a\ntitle: A\n---\n# A\n\n## One\n\nSparklers near children.\n")
+    first = ingest(settings, [tmp_path / "src"]).generation
+    # What an ingest killed while publishing leaves: a schema no generation on disk owns.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute('CREATE SCHEMA "kb_gen_000009"')
+        conn.execute('CREATE TABLE "kb_gen_000009".passages (ordinal integer)')
+    searcher = Searcher(settings)
+    assert searcher.generation.name == first and searcher.search("sparklers").results
+    searcher.close()
+    write("b.md", "---\nid: b\ntitle: B\n---\n# B\n\n## Two\n\nSpin wheels for coins.\n")
+    second = ingest(settings, [tmp_path / "src"]).generation
+    schemas = {s for s in _schemas(url) if s.startswith("kb_gen_")}
+    # The leftover is gone; the replaced generation stays until the next publish (a server
+    # may still be answering from it).
+    assert schemas == {f"kb_{first.replace('-', '_')}", f"kb_{second.replace('-', '_')}"}
+    searcher = Searcher(settings)
+    assert searcher.search("wheels", mode="keyword").results[0].passage.doc_id == "b"
+    searcher.close()
+
+
+def test_two_data_dirs_share_a_database_under_their_own_prefixes(
+    tmp_path, postgres_database, write
+):
+    url = postgres_database("shared")
+    write("a.md", "---\nid: a\ntitle: A\n---\n# A\n\n## One\n\nSparklers near children.\n")
+    one = Settings.load(
+        data_dir=tmp_path / "one", backend="postgres", database_url=url, database_schema="one"
+    )
+    two = one.replace(data_dir=tmp_path / "two", database_schema="two")
+    ingest(one, [tmp_path / "src"])
+    ingest(two, [tmp_path / "src"])
+    assert {"one_gen_000001", "two_gen_000001"} <= _schemas(url)
+    for settings in (one, two):
+        searcher = Searcher(settings)
+        assert searcher.search("sparklers", mode="keyword").results
+        searcher.close()
+
+
+def test_wrong_database_settings_are_clear_errors(tmp_path, write):
+    with pytest.raises(ConfigError, match="needs database_url"):
+        Settings.load(data_dir=tmp_path / "x", backend="postgres")
+    with pytest.raises(ConfigError, match="unknown backend 'mysql'"):
+        Settings.load(data_dir=tmp_path / "x", backend="mysql")
+    with pytest.raises(ConfigError, match="database_schema"):
+        Settings.load(data_dir=tmp_path / "x", database_schema='kb"; DROP')
+    write("a.md", "---\nid: a\ntitle: A\n---\n# A\n\n## One\n\nSparklers near children.\n")
+    nowhere = f"postgresql://postgres@/kb?host={tmp_path}/no-socket&connect_timeout=2"
+    settings = Settings.load(data_dir=tmp_path / "index", backend="postgres", database_url=nowhere)
+    with pytest.raises(PostgresError, match="cannot connect to PostgreSQL"):
+        ingest(settings, [tmp_path / "src"])
+
+
+def test_a_generation_missing_from_the_database_is_a_clear_error(
+    tmp_path, postgres_database, write
+):
+    url = postgres_database("missing")
+    settings = Settings.load(data_dir=tmp_path / "index", backend="postgres", database_url=url)
+    write("a.md", "---\nid: a\ntitle: A\n---\n# A\n\n## One\n\nSparklers near children.\n")
+    ingest(settings, [tmp_path / "src"])
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute('DROP SCHEMA "kb_gen_000001" CASCADE')
+    with pytest.raises(PostgresError, match="never published.*no schema kb_gen_000001"):
+        Searcher(settings)
