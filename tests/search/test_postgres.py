@@ -74,7 +74,7 @@ def test_a_generation_is_published_whole_with_its_graph(graph):
 def test_the_graph_finds_what_exact_search_finds(graph, filtered):
     """Recall@10 of pgvector's HNSW walk against exact inner products over the same vectors;
     the filter (rulings only, a fifth of the passages) is applied inside the walk."""
-    settings, searcher = graph
+    _, searcher = graph
     exact = DenseIndex(searcher.generation / "dense", exact_limit=10**9)
     assert exact.kind == "flat"
     filters = searcher.parse_filters({"type": "ruling"} if filtered else {})
@@ -165,5 +165,24 @@ def test_a_generation_missing_from_the_database_is_a_clear_error(
     ingest(settings, [tmp_path / "src"])
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute('DROP SCHEMA "kb_gen_000001" CASCADE')
-    with pytest.raises(PostgresError, match="never published.*no schema kb_gen_000001"):
+    with pytest.raises(PostgresError, match=r"never published.*no schema kb_gen_000001"):
         Searcher(settings)
+
+
+def test_kb_serve_answers_from_postgresql(graph):
+    """The real server (gunicorn, a worker of its own and its own connection pool)."""
+    import contextlib
+    import json
+    import urllib.request
+
+    from ..web.conftest import serve
+
+    settings, _ = graph
+    env = {"KB_BACKEND": "postgres", "KB_DATABASE_URL": settings.database_url}
+    env["KB_HNSW_THRESHOLD"] = str(settings.hnsw_threshold)
+    with contextlib.contextmanager(serve)(settings.data_dir, **env) as base:
+        url = base + "/api/search?k=3&type=ruling&q=strmr+drunk+n+driving"
+        with urllib.request.urlopen(url, timeout=30) as r:
+            body = json.load(r)
+    assert body["results"] and all(h["document_id"].startswith("ESC-") for h in body["results"])
+    assert body["results"][0]["scores"]["keyword_rank"] is not None

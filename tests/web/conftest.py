@@ -66,10 +66,12 @@ def serve(data_dir: Path, **env: str):
         proc.kill()
         proc.stderr.close()
         pytest.fail("kb serve did not answer within 90 s")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=20)
-    proc.stderr.close()
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        proc.stderr.close()
 
 
 @pytest.fixture(scope="session")
