@@ -247,10 +247,11 @@ def main() -> None:
     print(f"| ingest total | {ingest_s:.1f} s ({n / ingest_s:,.0f} passages/s) |")
     print(f"| parse + chunk + store | {parse:.1f} s ({n / max(parse, 1e-9):,.0f} passages/s) |")
     print(f"| embed | {t.get('embed', 0):.1f} s ({report.embedded:,} newly embedded) |")
-    print(
-        f"| keyword index | {t.get('keyword_index', 0):.1f} s "
-        f"({n / max(t.get('keyword_index', 1e-9), 1e-9):,.0f} passages/s) |"
-    )
+    if "keyword_index" in t:
+        print(
+            f"| keyword index | {t['keyword_index']:.1f} s "
+            f"({n / max(t['keyword_index'], 1e-9):,.0f} passages/s) |"
+        )
     print(f"| dense index | {t.get('dense_index', 0):.1f} s |")
     if "postgres" in t:
         print(f"| publish to PostgreSQL (postings, vectors, indexes) | {t['postgres']:.1f} s |")
@@ -300,7 +301,7 @@ def _schema_bytes(settings, generation: str) -> int:
 
     with psycopg.connect(settings.database_url) as conn:
         return conn.execute(
-            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relkind = 'r'",
             (schema_name(settings.database_schema, generation),),
