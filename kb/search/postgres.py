@@ -6,9 +6,11 @@ ingest builds it, before the data dir makes it live; searchers open the schema o
 generation they load, so a switch is as atomic as the data dir's, and a killed ingest leaves
 a schema no searcher opens (the next publish drops it).
 
-- `passages`: one row per passage ordinal, with the filter terms (`type=policy`, ...), the
-  effective dates, the fields, a weighted `tsvector` of them (GIN: phrases and exclusions)
-  and the passage vector (pgvector, an HNSW graph above `hnsw_threshold` rows).
+- `filters`: one row per passage ordinal, with its filter terms (`type=policy`, ...) and
+  effective dates; `passages`: a weighted `tsvector` of its fields (GIN: phrases and
+  exclusions).
+- `vectors`: the passage vectors (pgvector, an HNSW graph above `hnsw_threshold` rows), with
+  the filter terms and dates again, so that filters apply inside the graph walk.
 - `postings`: BM25 as the embedded backend scores it (k1 1.2, b 0.75, per field, the field
   boosts applied), precomputed per (lexeme, passage) with the schema's text search
   configuration (PostgreSQL's parser, Snowball English stemming, stop words kept). A
@@ -161,61 +163,99 @@ def publish(
                     "DROP MAPPING FOR asciihword, hword, numhword"
                 ).format(config)
             )
+            # The fields only while the words and postings are made of them: the tables a
+            # search reads keep narrow rows (a filter join scans them).
             conn.execute(
                 sql.SQL(
-                    """CREATE TABLE {s}.passages (
+                    "CREATE UNLOGGED TABLE {}.texts "
+                    "(ordinal integer, title text, heading text, body text)"
+                ).format(s)
+            )
+            conn.execute(
+                sql.SQL(
+                    """CREATE TABLE {}.filters (
                         ordinal integer PRIMARY KEY,
                         terms text[] NOT NULL,
                         eff_from integer NOT NULL,
-                        eff_to integer NOT NULL,
-                        title text NOT NULL,
-                        heading text NOT NULL,
-                        body text NOT NULL,
-                        words tsvector GENERATED ALWAYS AS (
-                            setweight(to_tsvector({c}, title), 'C')
-                            || setweight(to_tsvector({c}, heading), 'B')
-                            || setweight(to_tsvector({c}, body), 'A')) STORED,
-                        embedding {vector}
+                        eff_to integer NOT NULL
                     )"""
-                ).format(
-                    s=s,
-                    c=_config(name),
-                    vector=sql.SQL(f"vector({dim})" if dim else "real[]"),
-                )
+                ).format(s)
             )
-            types = ["int4", "text[]", "int4", "int4", "text", "text", "text"]
-            columns = "ordinal, terms, eff_from, eff_to, title, heading, body"
-            if dim:
-                types.append("vector")
-                columns += ", embedding"
-            statement = sql.SQL("COPY {}.passages ({}) FROM STDIN WITH (FORMAT BINARY)").format(
-                s, sql.SQL(columns)
-            )
-            count = 0
-            with conn.cursor().copy(statement) as copy:
-                copy.set_types(types)
+            kept: list[tuple[int, list[str], int, int]] = []
+            with conn.cursor().copy(
+                sql.SQL(
+                    "COPY {}.texts (ordinal, title, heading, body) FROM STDIN WITH (FORMAT BINARY)"
+                ).format(s)
+            ) as copy:
+                copy.set_types(["int4", "text", "text", "text"])
                 for r in rows:
-                    fields = [_words(f) for f in (r.title, r.heading, r.text)]
-                    row = [r.ordinal, r.terms, r.eff_from, r.eff_to, *fields]
-                    if dim:
-                        row.append(vectors[r.ordinal])
+                    copy.write_row([r.ordinal, *(_words(f) for f in (r.title, r.heading, r.text))])
+                    kept.append((r.ordinal, r.terms, r.eff_from, r.eff_to))
+            with conn.cursor().copy(
+                sql.SQL(
+                    "COPY {}.filters (ordinal, terms, eff_from, eff_to) "
+                    "FROM STDIN WITH (FORMAT BINARY)"
+                ).format(s)
+            ) as copy:
+                copy.set_types(["int4", "text[]", "int4", "int4"])
+                for row in kept:
                     copy.write_row(row)
-                    count += 1
+            conn.execute(
+                sql.SQL(
+                    """CREATE TABLE {s}.passages AS SELECT ordinal,
+                        setweight(to_tsvector({c}, title), 'C')
+                        || setweight(to_tsvector({c}, heading), 'B')
+                        || setweight(to_tsvector({c}, body), 'A') AS words
+                    FROM {s}.texts"""
+                ).format(s=s, c=_config(name))
+            )
+            conn.execute(sql.SQL("ALTER TABLE {}.passages ADD PRIMARY KEY (ordinal)").format(s))
+            count = len(kept)
             _postings(conn, s, _config(name), boosts)
+            conn.execute(sql.SQL("DROP TABLE {}.texts").format(s))
             conn.execute(sql.SQL("CREATE INDEX ON {}.passages USING gin (words)").format(s))
-            conn.execute(sql.SQL("CREATE INDEX ON {}.passages USING gin (terms)").format(s))
+            conn.execute(sql.SQL("CREATE INDEX ON {}.filters USING gin (terms)").format(s))
             graph = bool(dim) and count > hnsw_threshold
-            if graph:
-                conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
-                conn.execute(
-                    sql.SQL(
-                        "CREATE INDEX ON {}.passages USING hnsw (embedding vector_ip_ops) "
-                        "WITH (m = 16, ef_construction = 64)"
-                    ).format(s)
-                )
-        conn.execute(sql.SQL("VACUUM ANALYZE {}.passages").format(s))
-        conn.execute(sql.SQL("VACUUM ANALYZE {}.postings").format(s))
+            if dim:
+                _vectors(conn, s, kept, vectors, graph)
+            del kept
+        for table in ("filters", "passages", "postings", *(["vectors"] if dim else [])):
+            conn.execute(sql.SQL("VACUUM ANALYZE {}.{}").format(s, sql.Identifier(table)))
     return {"schema": name, "passages": count, "dense": "hnsw" if graph else "exact"}
+
+
+def _vectors(conn, s: sql.Identifier, kept, vectors: np.ndarray, graph: bool) -> None:
+    """The `vectors` table: each passage's vector with its filter columns again. Apart from
+    the passages' text its rows stay small (a 384-dimension vector is 1.5 kB): kept beside
+    the text they were moved out of line (TOAST) and an exact scan read three pages a row."""
+    conn.execute(
+        sql.SQL(
+            """CREATE TABLE {}.vectors (
+                ordinal integer PRIMARY KEY,
+                terms text[] NOT NULL,
+                eff_from integer NOT NULL,
+                eff_to integer NOT NULL,
+                embedding vector({}) NOT NULL
+            )"""
+        ).format(s, sql.Literal(int(vectors.shape[1])))
+    )
+    statement = sql.SQL(
+        "COPY {}.vectors (ordinal, terms, eff_from, eff_to, embedding) "
+        "FROM STDIN WITH (FORMAT BINARY)"
+    ).format(s)
+    with conn.cursor().copy(statement) as copy:
+        copy.set_types(["int4", "text[]", "int4", "int4", "vector"])
+        for ordinal, terms, eff_from, eff_to in kept:
+            copy.write_row([ordinal, terms, eff_from, eff_to, vectors[ordinal]])
+    conn.execute(sql.SQL("CREATE INDEX ON {}.vectors USING gin (terms)").format(s))
+    if graph:
+        conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
+        conn.execute(
+            sql.SQL(
+                "CREATE INDEX ON {}.vectors USING hnsw (embedding vector_ip_ops) "
+                "WITH (m = 16, ef_construction = 64)"
+            ).format(s)
+        )
 
 
 def _words(text: str) -> str:
@@ -238,7 +278,7 @@ def _postings(conn, s: sql.Identifier, c: sql.Composable, boosts: dict[str, floa
             """CREATE TABLE {s}.postings AS
             WITH fields AS (
                 SELECT p.ordinal, f.field, f.boost, f.v
-                FROM {s}.passages p, LATERAL (VALUES
+                FROM {s}.texts p, LATERAL (VALUES
                     ('title', {bt}::float8, to_tsvector({c}, p.title)),
                     ('heading', {bh}::float8, to_tsvector({c}, p.heading)),
                     ('text', {bx}::float8, to_tsvector({c}, p.body))) AS f(field, boost, v)
@@ -253,7 +293,7 @@ def _postings(conn, s: sql.Identifier, c: sql.Composable, boosts: dict[str, floa
             ), df AS (
                 SELECT field, lexeme, count(*) AS n FROM terms GROUP BY field, lexeme
             ), total AS (
-                SELECT count(*)::float8 AS n FROM {s}.passages
+                SELECT count(*)::float8 AS n FROM {s}.texts
             )
             SELECT t.lexeme, t.ordinal, sum(
                 t.boost * ln(1 + (total.n - df.n + 0.5) / (df.n + 0.5))
@@ -351,7 +391,7 @@ class PostgresKeyword:
                 sql.SQL(
                     """SELECT o.lexeme FROM {s}.postings o WHERE o.lexeme = ANY(%s)
                     GROUP BY o.lexeme
-                    HAVING count(*) > %s * (SELECT count(*) FROM {s}.passages)"""
+                    HAVING count(*) > %s * (SELECT count(*) FROM {s}.filters)"""
                 ).format(s=indexes.schema),
                 (sorted(STOP_WORDS), COMMON_SHARE),
             ).fetchall()
@@ -386,14 +426,19 @@ class PostgresKeyword:
         conditions = [where]
         if must is not None:
             conditions.append(
-                sql.SQL("p.words @@ websearch_to_tsquery({}, %s)").format(self.indexes.config)
+                sql.SQL("w.words @@ websearch_to_tsquery({}, %s)").format(self.indexes.config)
             )
             params.append(must)
         for word in excluded:
             conditions.append(
-                sql.SQL("NOT p.words @@ plainto_tsquery({}, %s)").format(self.indexes.config)
+                sql.SQL("NOT w.words @@ plainto_tsquery({}, %s)").format(self.indexes.config)
             )
             params.append(word)
+        words_join = (
+            sql.SQL("JOIN {}.passages w USING (ordinal)").format(s)
+            if must is not None or excluded
+            else sql.SQL("")
+        )
         statement = sql.SQL(
             """WITH q AS (
                 SELECT array(SELECT lexeme FROM unnest(to_tsvector({c}, %s))) AS lexemes
@@ -402,10 +447,12 @@ class PostgresKeyword:
                 FROM {s}.postings o, q WHERE o.lexeme = ANY(q.lexemes)
                 GROUP BY o.ordinal
             )
-            SELECT s.ordinal, s.score FROM s JOIN {s}.passages p USING (ordinal)
+            SELECT s.ordinal, s.score FROM s JOIN {s}.filters p USING (ordinal) {words}
             WHERE {where}
             ORDER BY s.score DESC, s.ordinal LIMIT %s"""
-        ).format(c=self.indexes.config, s=s, where=sql.SQL(" AND ").join(conditions))
+        ).format(
+            c=self.indexes.config, s=s, words=words_join, where=sql.SQL(" AND ").join(conditions)
+        )
         with self.indexes.pool.connection() as conn:
             rows = conn.execute(statement, [words, *params, limit]).fetchall()
         return [(int(o), float(score)) for o, score in rows]
@@ -439,13 +486,15 @@ class PostgresDense:
         if limit <= 0 or not len(self.vectors):
             return []
         where, params = _filter_sql(filters or Filters())
+        # One distance expression, ordered by its name: written twice, it was computed twice.
         statement = sql.SQL(
-            """SELECT p.ordinal, -(p.embedding <#> %s) AS score FROM {s}.passages p
-            WHERE {where} ORDER BY p.embedding <#> %s LIMIT %s"""
+            """SELECT p.ordinal, p.embedding <#> %s AS distance FROM {s}.vectors p
+            WHERE {where} ORDER BY distance LIMIT %s"""
         ).format(s=self.indexes.schema, where=where)
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         with self.indexes.pool.connection() as conn:
-            rows = conn.execute(statement, [q, *params, q, limit]).fetchall()
-        # An iterative scan in relaxed order may hand a row back a little out of order.
-        rows.sort(key=lambda r: (-r[1], r[0]))
-        return [(int(o), float(score)) for o, score in rows]
+            rows = conn.execute(statement, [q, *params, limit]).fetchall()
+        # <#> is the negative inner product. An iterative scan in relaxed order may hand a
+        # row back a little out of order.
+        rows.sort(key=lambda r: (r[1], r[0]))
+        return [(int(o), -float(distance)) for o, distance in rows]

@@ -57,6 +57,7 @@ def test_a_generation_is_published_whole_with_its_graph(graph):
     with psycopg.connect(settings.database_url) as conn:
         s = manifest.postgres.schema
         count = conn.execute(f'SELECT count(*) FROM "{s}".passages').fetchone()[0]
+        vectors = conn.execute(f'SELECT count(*) FROM "{s}".vectors').fetchone()[0]
         methods = {
             r[0]
             for r in conn.execute(
@@ -66,7 +67,7 @@ def test_a_generation_is_published_whole_with_its_graph(graph):
                 (s,),
             )
         }
-    assert count == manifest.passages_indexed == len(searcher.ids)
+    assert count == vectors == manifest.passages_indexed == len(searcher.ids)
     assert {"hnsw", "gin", "btree"} <= methods
 
 
