@@ -9,8 +9,9 @@ a schema no searcher opens (the next publish drops it).
 - `filters`: one row per passage ordinal, with its filter terms (`type=policy`, ...) and
   effective dates; `passages`: a weighted `tsvector` of its fields (GIN: phrases and
   exclusions).
-- `vectors`: the passage vectors (pgvector, an HNSW graph above `hnsw_threshold` rows), with
-  the filter terms and dates again, so that filters apply inside the graph walk.
+- `vectors`: the passage vectors (pgvector, an HNSW graph above `hnsw_threshold` or 5,000
+  rows, whichever is fewer), with the filter terms and dates again, so that filters apply
+  inside the graph walk.
 - `postings`: BM25 as the embedded backend scores it (k1 1.2, b 0.75, per field, the field
   boosts applied), precomputed per (lexeme, passage) with the schema's text search
   configuration (PostgreSQL's parser, Snowball English stemming, stop words kept). A
@@ -53,6 +54,10 @@ except ImportError:  # pragma: no cover - reported when backend=postgres is used
 WORDS = "words"
 K1 = 1.2
 B = 0.75
+# Above this many rows the vectors get an HNSW graph whatever hnsw_threshold says: an exact
+# scan in PostgreSQL costs about 0.8 µs a row (7.3 ms at 9,387 passages, bench_scale.py),
+# some fifteen times FAISS's, so the graph pays off much sooner.
+EXACT_ROWS = 5_000
 # How many connections one searching process keeps (a server's threads share them).
 POOL_SIZE = 4
 _FIELD_PREFIX_RE = re.compile(r"(?<![^\s(+\-])(?:title|heading|text):")
@@ -215,7 +220,7 @@ def publish(
             conn.execute(sql.SQL("DROP TABLE {}.texts").format(s))
             conn.execute(sql.SQL("CREATE INDEX ON {}.passages USING gin (words)").format(s))
             conn.execute(sql.SQL("CREATE INDEX ON {}.filters USING gin (terms)").format(s))
-            graph = bool(dim) and count > hnsw_threshold
+            graph = bool(dim) and count > min(hnsw_threshold, EXACT_ROWS)
             if dim:
                 _vectors(conn, s, kept, vectors, graph)
             del kept
