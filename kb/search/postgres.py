@@ -34,6 +34,8 @@ from kb.search.keyword.base import (
     _EXCLUDED_RE,
     _QUERY_SYNTAX_RE,
     COMMON_SHARE,
+    POST_FILTER_MARGIN,
+    POST_FILTER_SHARE,
     STOP_WORDS,
     IndexedPassage,
     prepare,
@@ -420,14 +422,30 @@ class PostgresKeyword:
         )
         if must is not None:  # quotes and operators kept, other characters as in _words
             must = re.sub(r'[^\w\s"]|_', " ", must)
-        found = self._search(words, [w for w in excluded if w], must, filters, limit)
+        excluded = [w for w in excluded if w]
+        found = self._search(words, excluded, must, filters, limit, allowed)
         if not found and must is not None:
-            found = self._search(words, excluded, None, filters, limit)
+            found = self._search(words, excluded, None, filters, limit, allowed)
         return found
 
-    def _search(self, words, excluded, must, filters, limit) -> list[tuple[int, float]]:
+    def _search(self, words, excluded, must, filters, limit, allowed) -> list[tuple[int, float]]:
+        share = 0.0
+        if allowed is not None and len(allowed):
+            share = np.count_nonzero(allowed) / len(allowed)
+        if share >= POST_FILTER_SHARE:
+            # As the Tantivy backend does: the best passages overall, less those the mask
+            # leaves out, exact whenever `limit` remain; it spares joining the filters.
+            fetch = min(int(limit * POST_FILTER_MARGIN / share) + 1, len(allowed))
+            rows = self._rows(words, excluded, must, None, fetch)
+            kept = [(o, score) for o, score in rows if o < len(allowed) and allowed[o]]
+            if len(kept) >= limit or len(rows) < fetch:
+                return kept[:limit]
+        return self._rows(words, excluded, must, filters, limit)
+
+    def _rows(self, words, excluded, must, filters, limit) -> list[tuple[int, float]]:
+        """The best `limit` (ordinal, score); `filters` None: none applied."""
         s = self.indexes.schema
-        where, params = _filter_sql(filters)
+        where, params = _filter_sql(filters) if filters is not None else (sql.SQL("TRUE"), [])
         conditions = [where]
         if must is not None:
             conditions.append(
@@ -452,11 +470,17 @@ class PostgresKeyword:
                 FROM {s}.postings o, q WHERE o.lexeme = ANY(q.lexemes)
                 GROUP BY o.ordinal
             )
-            SELECT s.ordinal, s.score FROM s JOIN {s}.filters p USING (ordinal) {words}
+            SELECT s.ordinal, s.score FROM s {filters} {words}
             WHERE {where}
             ORDER BY s.score DESC, s.ordinal LIMIT %s"""
         ).format(
-            c=self.indexes.config, s=s, words=words_join, where=sql.SQL(" AND ").join(conditions)
+            c=self.indexes.config,
+            s=s,
+            filters=sql.SQL("JOIN {}.filters p USING (ordinal)").format(s)
+            if filters is not None
+            else sql.SQL(""),
+            words=words_join,
+            where=sql.SQL(" AND ").join(conditions),
         )
         with self.indexes.pool.connection() as conn:
             rows = conn.execute(statement, [words, *params, limit]).fetchall()

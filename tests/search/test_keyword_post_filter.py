@@ -1,8 +1,10 @@
-"""Tantivy applies a broad filter after the search, through the filters' mask: the results
-must be those of the filter inside the query, whichever way each search goes."""
+"""Tantivy and PostgreSQL apply a broad filter after the search, through the filters' mask:
+the results must be those of the filter inside the query, whichever way each search goes."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import random
 
 import pytest
@@ -42,15 +44,42 @@ def _passages(n: int = 400) -> list[IndexedPassage]:
     return out
 
 
-@pytest.fixture(scope="module")
-def index(tmp_path_factory):
-    passages = _passages()
-    folder = tmp_path_factory.mktemp("tantivy")
+@contextlib.contextmanager
+def _opened(request, folder, passages):
+    """A keyword index of `passages` with the engine the test is parametrised with."""
+    if request.param == "postgres":
+        from kb.search.postgres import PostgresIndexes, publish
+
+        url = request.getfixturevalue("postgres_database")("post_filter")
+        generation = folder / "gen-000001"
+        generation.mkdir()
+        prefix = "pf" + hashlib.sha1(str(folder).encode()).hexdigest()[:10]
+        publish(url, prefix, generation, passages, None, BOOSTS, hnsw_threshold=10**6)
+        indexes = PostgresIndexes(url, prefix, generation, None)
+        try:
+            yield indexes.keyword()
+        finally:
+            indexes.close()
+        return
     backend = get_backend("tantivy")
     backend.build(folder, passages, BOOSTS)
     opened = backend.open(folder, BOOSTS)
-    yield opened, FilterIndex.build(passages)
-    opened.close()
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture(scope="module", params=["tantivy", "postgres"])
+def engine(request):
+    return request
+
+
+@pytest.fixture(scope="module")
+def index(engine, tmp_path_factory):
+    passages = _passages()
+    with _opened(engine, tmp_path_factory.mktemp(engine.param), passages) as opened:
+        yield opened, FilterIndex.build(passages)
 
 
 FILTERS = [
@@ -84,7 +113,7 @@ def test_filtering_after_the_search_matches_filtering_in_it(index, words, which,
     assert all(mask[o] for o, _ in got)
 
 
-def test_a_broad_filter_that_leaves_out_the_best_hits_still_finds_the_rest(tmp_path):
+def test_a_broad_filter_that_leaves_out_the_best_hits_still_finds_the_rest(engine, tmp_path):
     """The best passages for the word are all historical: the unfiltered search's hits are
     all left out, and the search runs again with the filter inside it."""
     passages = [
@@ -110,10 +139,7 @@ def test_a_broad_filter_that_leaves_out_the_best_hits_still_finds_the_rest(tmp_p
         )
         for o in range(30, 200)
     ]
-    backend = get_backend("tantivy")
-    backend.build(tmp_path, passages, BOOSTS)
-    opened = backend.open(tmp_path, BOOSTS)
-    try:
+    with _opened(engine, tmp_path, passages) as opened:
         mask = FilterIndex.build(passages).mask(Filters())
         assert mask.mean() >= tb.POST_FILTER_SHARE  # the filter is applied after the search
         unfiltered = opened.search("sparkler", Filters(include_historical=True), 12)
@@ -121,5 +147,3 @@ def test_a_broad_filter_that_leaves_out_the_best_hits_still_finds_the_rest(tmp_p
         got = opened.search("sparkler", Filters(), 5, mask)
         assert {o for o, _ in got} <= set(range(30, 40)) and len(got) == 5
         _same(got, opened.search("sparkler", Filters(), 5))
-    finally:
-        opened.close()

@@ -16,6 +16,8 @@ from kb.errors import StorageError
 from kb.search.filters import Filters
 from kb.search.keyword.base import (
     COMMON_SHARE,
+    POST_FILTER_MARGIN,
+    POST_FILTER_SHARE,
     SEARCH_FIELDS,
     STOP_WORDS,
     IndexedPassage,
@@ -24,13 +26,6 @@ from kb.search.keyword.base import (
 )
 
 ANALYZER = "kb_en"
-# A filter that allows at least this share of the passages is applied after the search, on
-# the allowed mask: a filter clause inside the query makes Tantivy score every passage that
-# matches a word (it cannot skip blocks that cannot reach the top): at a million passages
-# a keyword search took 17.2 ms at the median with it, 7.4 after (benchmarks/bench_keyword.py).
-POST_FILTER_SHARE = 0.5
-# How many more hits than the allowed share needs an unfiltered search fetches.
-POST_FILTER_MARGIN = 1.5
 
 
 def _register(index: tantivy.Index) -> None:
