@@ -26,7 +26,6 @@ from kb.search.keyword import get_backend
 from kb.search.keyword.base import without_stop_words
 from kb.search.late import LateIndex
 from kb.search.places import named_platforms, named_regions
-from kb.search.postgres import PostgresIndexes
 from kb.search.sentences import SentenceIndex
 from kb.search.spelling import Speller
 from kb.search.stages import record, stage, timed
@@ -72,17 +71,17 @@ class Searcher:
         self.ids = files.ids.read_text().split()
         self.filters = FilterIndex.load(files.filters)
         # Under backend=postgres the keyword and dense searches run in the generation's schema.
-        self.postgres = (
-            PostgresIndexes(
+        self.postgres = None
+        if self.manifest.keyword.backend == "postgres":
+            # Imported only here: psycopg adds ~150 ms to every start otherwise.
+            from kb.search.postgres import PostgresIndexes
+
+            self.postgres = PostgresIndexes(
                 settings.database_url,
                 settings.database_schema,
                 self.generation,
                 self.manifest.dense.dim if self.manifest.dense else None,
             )
-            if self.manifest.keyword.backend == "postgres"
-            else None
-        )
-        if self.postgres is not None:
             self.keyword = self.postgres.keyword()
             self.dense = (
                 self.postgres.dense(np.load(files.dense / "vectors.npy", mmap_mode="r"))
