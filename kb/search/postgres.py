@@ -34,10 +34,9 @@ from kb.search.keyword.base import (
     _EXCLUDED_RE,
     _QUERY_SYNTAX_RE,
     COMMON_SHARE,
-    POST_FILTER_MARGIN,
-    POST_FILTER_SHARE,
     STOP_WORDS,
     IndexedPassage,
+    post_filtered,
     prepare,
 )
 
@@ -429,17 +428,11 @@ class PostgresKeyword:
         return found
 
     def _search(self, words, excluded, must, filters, limit, allowed) -> list[tuple[int, float]]:
-        share = 0.0
-        if allowed is not None and len(allowed):
-            share = np.count_nonzero(allowed) / len(allowed)
-        if share >= POST_FILTER_SHARE:
-            # As the Tantivy backend does: the best passages overall, less those the mask
-            # leaves out, exact whenever `limit` remain; it spares joining the filters.
-            fetch = min(int(limit * POST_FILTER_MARGIN / share) + 1, len(allowed))
-            rows = self._rows(words, excluded, must, None, fetch)
-            kept = [(o, score) for o, score in rows if o < len(allowed) and allowed[o]]
-            if len(kept) >= limit or len(rows) < fetch:
-                return kept[:limit]
+        # A broad filter after the search, as the Tantivy backend does: it spares joining
+        # the filters table.
+        found = post_filtered(allowed, limit, lambda n: self._rows(words, excluded, must, None, n))
+        if found is not None:
+            return found
         return self._rows(words, excluded, must, filters, limit)
 
     def _rows(self, words, excluded, must, filters, limit) -> list[tuple[int, float]]:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from kb.search.filter_index import FilterIndex
 from kb.search.filters import FAR_FUTURE, Filters
 from kb.search.keyword import IndexedPassage, get_backend
-from kb.search.keyword import tantivy_backend as tb
+from kb.search.keyword.base import POST_FILTER_SHARE
 from tests.conftest import examples
 
 BOOSTS = {"title": 0.5, "heading": 1.0, "text": 1.0}
@@ -141,7 +141,7 @@ def test_a_broad_filter_that_leaves_out_the_best_hits_still_finds_the_rest(engin
     ]
     with _opened(engine, tmp_path, passages) as opened:
         mask = FilterIndex.build(passages).mask(Filters())
-        assert mask.mean() >= tb.POST_FILTER_SHARE  # the filter is applied after the search
+        assert mask.mean() >= POST_FILTER_SHARE  # the filter is applied after the search
         unfiltered = opened.search("sparkler", Filters(include_historical=True), 12)
         assert {o for o, _ in unfiltered} <= set(range(30))  # the best ones are historical
         got = opened.search("sparkler", Filters(), 5, mask)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -36,6 +36,26 @@ _QUERY_SYNTAX_RE = re.compile(r"[\"():*?^~{}\[\]\\]|(?<!\S)[-+]|\b(?:AND|OR|NOT)
 _EDGE = ".,!?;'’"
 # A question mark (or stop) ending a word is punctuation, not a wildcard.
 _END_PUNCTUATION = re.compile(r"[?!.,;]+(?=\s|$)")
+
+
+def post_filtered(
+    allowed: np.ndarray | None, limit: int, search: Callable[[int], list[tuple[int, float]]]
+) -> list[tuple[int, float]] | None:
+    """A broad filter applied after the search (POST_FILTER_SHARE): `search(n)` gives the
+    best n (ordinal, score) with no filter; those `allowed` leaves out are dropped. Exact
+    whenever `limit` remain (any allowed passage further down scores no higher); None when
+    the filter is too narrow or too few remain (search with the filter inside then)."""
+    if allowed is None or not len(allowed):
+        return None
+    share = np.count_nonzero(allowed) / len(allowed)
+    if share < POST_FILTER_SHARE:
+        return None
+    fetch = min(int(limit * POST_FILTER_MARGIN / share) + 1, len(allowed))
+    hits = search(fetch)
+    kept = [(o, score) for o, score in hits if o < len(allowed) and allowed[o]]
+    if len(kept) >= limit or len(hits) < fetch:
+        return kept[:limit]
+    return None
 
 
 def without_stop_words(query: str, common: frozenset[str] = STOP_WORDS) -> str:

@@ -16,12 +16,11 @@ from kb.errors import StorageError
 from kb.search.filters import Filters
 from kb.search.keyword.base import (
     COMMON_SHARE,
-    POST_FILTER_MARGIN,
-    POST_FILTER_SHARE,
     SEARCH_FIELDS,
     STOP_WORDS,
     IndexedPassage,
     plain_terms,
+    post_filtered,
     prepare,
 )
 
@@ -161,17 +160,9 @@ class TantivyIndex:
         limit: int,
         allowed: np.ndarray | None,
     ) -> list[tuple[int, float]]:
-        share = 0.0
-        if allowed is not None and len(allowed):
-            share = np.count_nonzero(allowed) / len(allowed)
-        if share >= POST_FILTER_SHARE:
-            # The best passages overall, less those the filters leave out: exact whenever
-            # `limit` remain (any allowed passage further down scores no higher).
-            fetch = min(int(limit * POST_FILTER_MARGIN / share) + 1, len(allowed))
-            hits = self._hits(text_query, fetch)
-            kept = [(o, score) for o, score in hits if o < len(allowed) and allowed[o]]
-            if len(kept) >= limit or len(hits) < fetch:
-                return kept[:limit]
+        found = post_filtered(allowed, limit, lambda n: self._hits(text_query, n))
+        if found is not None:
+            return found
         clauses = [(tantivy.Occur.Must, text_query)]
         filter_clauses = self._filter(filters)
         if filter_clauses:
