@@ -3,6 +3,7 @@ data folder."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shlex
@@ -294,3 +295,19 @@ def postgres_corpus_settings(tmp_path_factory, shared_cache, postgres_database) 
     report = ingest(settings, [CORPUS])
     assert report.errors == [], [str(e) for e in report.errors]
     return settings
+
+
+@contextlib.contextmanager
+def postgres_keyword(url: str, prefix: str, folder: Path, rows, boosts: dict[str, float]):
+    """The keyword search of `rows` published to PostgreSQL as a generation (no vectors) in a
+    new folder under `folder`, under the schema prefix `prefix`."""
+    from kb.search.postgres import PostgresIndexes, publish
+
+    generation = folder / "gen-000001"
+    generation.mkdir()
+    publish(url, prefix, generation, rows, None, boosts, hnsw_threshold=1000)
+    indexes = PostgresIndexes(url, prefix, generation, None)
+    try:
+        yield indexes.keyword()
+    finally:
+        indexes.close()

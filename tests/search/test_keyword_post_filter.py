@@ -15,7 +15,7 @@ from kb.search.filter_index import FilterIndex
 from kb.search.filters import FAR_FUTURE, Filters
 from kb.search.keyword import IndexedPassage, get_backend
 from kb.search.keyword.base import POST_FILTER_SHARE
-from tests.conftest import examples
+from tests.conftest import examples, postgres_keyword
 
 BOOSTS = {"title": 0.5, "heading": 1.0, "text": 1.0}
 WORDS = "sparkler wheel coins gift minor host stream knife drive drunk chat slur".split()
@@ -48,18 +48,10 @@ def _passages(n: int = 400) -> list[IndexedPassage]:
 def _opened(request, folder, passages):
     """A keyword index of `passages` with the engine the test is parametrised with."""
     if request.param == "postgres":
-        from kb.search.postgres import PostgresIndexes, publish
-
         url = request.getfixturevalue("postgres_database")("post_filter")
-        generation = folder / "gen-000001"
-        generation.mkdir()
         prefix = "pf" + hashlib.sha1(str(folder).encode()).hexdigest()[:10]
-        publish(url, prefix, generation, passages, None, BOOSTS, hnsw_threshold=10**6)
-        indexes = PostgresIndexes(url, prefix, generation, None)
-        try:
-            yield indexes.keyword()
-        finally:
-            indexes.close()
+        with postgres_keyword(url, prefix, folder, passages, BOOSTS) as opened:
+            yield opened
         return
     backend = get_backend("tantivy")
     backend.build(folder, passages, BOOSTS)

@@ -15,7 +15,7 @@ from rich.text import Text
 from kb.search import highlight
 from kb.search.filters import FAR_FUTURE, Filters
 from kb.search.keyword import BACKENDS, IndexedPassage, get_backend
-from tests.conftest import examples
+from tests.conftest import examples, postgres_keyword
 
 FAST = settings(max_examples=examples(60), deadline=None)
 BOOSTS = {"title": 2.0, "heading": 1.5, "text": 1.0}
@@ -52,15 +52,9 @@ def index(request, tmp_path_factory):
     ]
     folder = tmp_path_factory.mktemp(request.param)
     if request.param == "postgres":
-        from kb.search.postgres import PostgresIndexes, publish
-
         url = request.getfixturevalue("postgres_database")("query_properties")
-        generation = folder / "gen-000001"
-        generation.mkdir()
-        publish(url, "kb", generation, rows, None, BOOSTS, hnsw_threshold=1000)
-        indexes = PostgresIndexes(url, "kb", generation, None)
-        yield indexes.keyword()
-        indexes.close()
+        with postgres_keyword(url, "kb", folder, rows, BOOSTS) as opened:
+            yield opened
         return
     backend = get_backend(request.param)
     backend.build(folder, rows, BOOSTS)
