@@ -85,7 +85,10 @@ def main() -> None:
     replica_url = standby.url("kb")
     servers = {
         "primary": Server(kb, {**env, "KB_DATABASE_URL": primary_url}),
-        "replica": Server(kb, {**env, "KB_DATABASE_URL": replica_url}),
+        # Searches read the replica; users and the audit log are written to the primary.
+        "replica": Server(
+            kb, {**env, "KB_DATABASE_URL": replica_url, "KB_USER_DATABASE_URL": primary_url}
+        ),
     }
     asked = queries()
     try:

@@ -11,12 +11,15 @@ import datetime as dt
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kb.catalog import now
 from kb.csv_export import write_csv
-from kb.dbfile import DBFile
+from kb.dbfile import open_store
 from kb.errors import QueryError
+
+if TYPE_CHECKING:
+    from kb.pgdb import PostgresPlace
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -32,9 +35,34 @@ CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
 _NO_DELETE = """CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"""
 _SCHEMA += _NO_DELETE + "\n"
+# In PostgreSQL one trigger refuses UPDATE, DELETE and TRUNCATE, except DELETE inside a purge's
+# transaction (which sets kb.purging): no DDL in the purge, so it needs no table lock.
+_POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at TEXT COLLATE "C" NOT NULL,
+    "user" TEXT COLLATE "C" NOT NULL, role TEXT NOT NULL, action TEXT COLLATE "C" NOT NULL,
+    target TEXT COLLATE "C" NOT NULL DEFAULT '', status INTEGER NOT NULL DEFAULT 0,
+    ip TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '{}');
+CREATE INDEX IF NOT EXISTS events_at ON events(at);
+CREATE INDEX IF NOT EXISTS events_user ON events("user", at);
+CREATE INDEX IF NOT EXISTS events_action ON events(action, at);
+CREATE OR REPLACE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('kb.purging', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'the audit log is append-only';
+END $$;
+CREATE OR REPLACE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION events_append_only();
+CREATE OR REPLACE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION events_append_only();
+"""
+
 # Recorded before a password is checked (see AuditLog.sign_in_attempt).
 SIGN_IN_ATTEMPT = "login_attempt"
 FIELDS = ("event_id", "at", "user", "role", "action", "target", "status", "ip", "detail")
+_COLUMNS = ", ".join(f'"{f}"' for f in FIELDS)  # "user" is a reserved word in PostgreSQL
 MAX_PAGE = 1000
 MAX_DETAIL = 4000  # characters of an event's detail (JSON)
 
@@ -43,11 +71,13 @@ class AuditLog:
     """The audit trail of one user data folder (safe to share between threads and processes;
     read-only when the folder cannot be written)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, where: Path | PostgresPlace) -> None:
         # Written on every request: a crash may lose the last events, never corrupt the file.
-        self.db = DBFile(
-            Path(folder) / "audit.sqlite",
+        self.db = open_store(
+            where,
+            "audit.sqlite",
             _SCHEMA,
+            _POSTGRES_SCHEMA,
             what="the audit log",
             pragmas=("synchronous = NORMAL",),
         )
@@ -73,7 +103,7 @@ class AuditLog:
         text = _json(detail or {})
         if len(text) > MAX_DETAIL:  # cut the text, keep the JSON valid
             text = _json({"truncated": text[: MAX_DETAIL - 100]})
-        with self.db.write() as db:
+        with self.db.write(exclusive=False) as db:
             _insert(db, (now(), user, role, action, target[:500], status, ip, text))
 
     def sign_in_attempt(
@@ -87,16 +117,16 @@ class AuditLog:
         since = (dt.datetime.now(dt.UTC) - window).replace(microsecond=0).isoformat()
         with self.db.write() as db:
             (failed,) = db.execute(
-                "SELECT count(*) FROM events a WHERE a.user = ? AND a.action = ? AND a.at >= ? "
-                "AND NOT EXISTS (SELECT 1 FROM events s WHERE s.user = a.user "
+                'SELECT count(*) FROM events a WHERE a."user" = ? AND a.action = ? AND a.at >= ? '
+                'AND NOT EXISTS (SELECT 1 FROM events s WHERE s."user" = a."user" '
                 "AND s.action = 'login' AND s.status < 400 AND s.at >= a.at "
                 "AND s.target = '#' || a.event_id)",
                 (_storable(user), SIGN_IN_ATTEMPT, since),
             ).fetchone()
             if failed >= limit:
                 return None
-            cur = _insert(db, (now(), user, "", SIGN_IN_ATTEMPT, "", 0, ip, "{}"))
-        return int(cur.lastrowid)
+            event_id = _insert(db, (now(), user, "", SIGN_IN_ATTEMPT, "", 0, ip, "{}"))
+        return event_id
 
     def events(
         self,
@@ -112,7 +142,7 @@ class AuditLog:
         if not 1 <= limit <= MAX_PAGE:
             raise QueryError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
         if before is not None and not -(2**63) <= before < 2**63:
-            raise QueryError(f"before {before} is outside SQLite's integer range")
+            raise QueryError(f"before {before} is outside the 64-bit integer range")
         for name, value in (("since", since), ("until", until)):
             if value:
                 try:  # events are stored as ISO UTC timestamps, compared as text
@@ -123,7 +153,7 @@ class AuditLog:
                     ) from None
         where, args = [], []
         for column, op, value in (
-            ("user", "=", user),
+            ('"user"', "=", user),
             ("action", "=", action),
             ("at", ">=", since),
             ("at", "<", _next_day(until) if until else None),
@@ -132,7 +162,7 @@ class AuditLog:
             if value not in (None, ""):
                 where.append(f"{column} {op} ?")
                 args.append(value)
-        sql = f"SELECT {', '.join(FIELDS)} FROM events"
+        sql = f"SELECT {_COLUMNS} FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self.db.fetchall(sql + " ORDER BY event_id DESC LIMIT ?", (*args, limit))
@@ -145,7 +175,7 @@ class AuditLog:
 
     def actions(self, action: str, since: str | None = None) -> list[dict[str, Any]]:
         """Every event of one action (since a date or timestamp, if given), oldest first."""
-        sql = f"SELECT {', '.join(FIELDS)} FROM events WHERE action = ?"
+        sql = f"SELECT {_COLUMNS} FROM events WHERE action = ?"
         args: tuple = (action,)
         if since:
             sql += " AND at >= ?"
@@ -163,9 +193,15 @@ class AuditLog:
         purged). The only deletion there is: the append-only trigger is lifted for it inside
         the same transaction."""
         with self.db.write() as db:
-            db.execute("DROP TRIGGER IF EXISTS events_no_delete")
+            if self.db.dialect == "postgres":
+                db.execute("SET LOCAL kb.purging = 'on'")
+            else:
+                db.execute("DROP TRIGGER IF EXISTS events_no_delete")
             deleted = db.execute("DELETE FROM events WHERE at < ?", (before,)).rowcount
-            db.execute(_NO_DELETE)
+            if self.db.dialect == "postgres":
+                db.execute("SET LOCAL kb.purging = 'off'")
+            else:
+                db.execute(_NO_DELETE)
             if deleted or any((also or {}).values()):
                 detail = _json({"before": before, "events": deleted, **(also or {})})
                 _insert(db, (now(), "system", "", "retention", before, 200, "", detail))
@@ -179,17 +215,21 @@ class AuditLog:
         )
 
 
-def _insert(db: sqlite3.Connection, row: tuple) -> sqlite3.Cursor:
-    return db.execute(
-        "INSERT INTO events (at, user, role, action, target, status, ip, detail) "
-        "VALUES (?,?,?,?,?,?,?,?)",
+def _insert(db: sqlite3.Connection, row: tuple) -> int:
+    """Append an event; its id. (Every row of a RETURNING is read before the transaction
+    ends: SQLite cannot commit while the statement is still open.)"""
+    (row,) = db.execute(
+        'INSERT INTO events (at, "user", role, action, target, status, ip, detail) '
+        "VALUES (?,?,?,?,?,?,?,?) RETURNING event_id",
         tuple(_storable(v) if isinstance(v, str) else v for v in row),
-    )
+    ).fetchall()
+    return int(row[0])
 
 
 def _storable(text: str) -> str:
-    """`text` as valid UTF-8: lone surrogates become backslash escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """`text` as valid UTF-8 that either engine stores: lone surrogates become backslash
+    escapes, and so does NUL (which PostgreSQL's text cannot hold)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def _json(value: Any) -> str:

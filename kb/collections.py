@@ -16,14 +16,17 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kb.catalog import Catalog, now
 from kb.config import USER_DATA_FILE
 from kb.csv_export import write_csv
-from kb.dbfile import DBFile
+from kb.dbfile import open_store
 from kb.errors import ConflictError, NotFoundError, QueryError
 from kb.types import Citation, document_url, passage_url
+
+if TYPE_CHECKING:
+    from kb.pgdb import PostgresPlace
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -38,6 +41,24 @@ CREATE TABLE IF NOT EXISTS teaching_flags (
     set_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS group_resolutions (
     case_ids TEXT PRIMARY KEY, standing TEXT NOT NULL, note TEXT NOT NULL,
+    resolved_by TEXT NOT NULL, resolved_at TEXT NOT NULL);
+"""
+_POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS collections (
+    name TEXT COLLATE "C" PRIMARY KEY, description TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS collection_items (
+    item_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    collection TEXT COLLATE "C" NOT NULL REFERENCES collections(name) ON DELETE CASCADE,
+    position INTEGER NOT NULL, ref TEXT COLLATE "C" NOT NULL, kind TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '', added_at TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS collection_items_position
+    ON collection_items(collection, position);
+CREATE TABLE IF NOT EXISTS teaching_flags (
+    case_id TEXT COLLATE "C" PRIMARY KEY, flagged INTEGER NOT NULL,
+    note TEXT NOT NULL DEFAULT '', set_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS group_resolutions (
+    case_ids TEXT COLLATE "C" PRIMARY KEY, standing TEXT NOT NULL, note TEXT NOT NULL,
     resolved_by TEXT NOT NULL, resolved_at TEXT NOT NULL);
 """
 # One position per item of a collection; an index, not in the table's definition, so that files
@@ -110,9 +131,11 @@ class Item:
 class Collections:
     """The collections of one user data folder (read-only when it cannot be written)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.db = DBFile(Path(folder) / USER_DATA_FILE, _SCHEMA, what="collections")
-        if not self.db.read_only and self.db.fetchone(_HAS_UNIQUE_POSITIONS) is None:
+    def __init__(self, where: Path | PostgresPlace) -> None:
+        self.db = open_store(where, USER_DATA_FILE, _SCHEMA, _POSTGRES_SCHEMA, what="collections")
+        if self.db.dialect != "sqlite" or self.db.read_only:
+            return  # PostgreSQL's tables have the index from the start
+        if self.db.fetchone(_HAS_UNIQUE_POSITIONS) is None:
             self._make_positions_unique()
 
     def _make_positions_unique(self) -> None:
@@ -165,7 +188,7 @@ class Collections:
         with self.db.write() as db:
             try:
                 db.execute("INSERT INTO collections VALUES (?, ?, ?)", (name, description, now()))
-            except sqlite3.IntegrityError:
+            except self.db.IntegrityError:
                 raise ConflictError(f"a collection called {name!r} already exists") from None
 
     def rename(self, name: str, new_name: str, description: str | None = None) -> None:
@@ -183,8 +206,8 @@ class Collections:
                     raise ConflictError(f"a collection called {new_name!r} already exists")
                 # Items reference the name: the new row first, then the items, then the old row.
                 db.execute(
-                    "INSERT INTO collections SELECT ?, description, created_at FROM collections "
-                    "WHERE name = ?",
+                    "INSERT INTO collections SELECT CAST(? AS TEXT), description, created_at "
+                    "FROM collections WHERE name = ?",
                     (new_name, name),
                 )
                 db.execute(
@@ -223,13 +246,14 @@ class Collections:
             ).fetchone()
             if held is not None:
                 raise ConflictError(f"{ref!r} is already in {name!r}, at position {held[0]}")
-            cur = db.execute(
+            ((item_id,),) = db.execute(
                 "INSERT INTO collection_items (collection, position, ref, kind, note, added_at) "
-                "SELECT ?, coalesce(max(position), 0) + 1, ?, ?, ?, ? FROM collection_items "
-                "WHERE collection = ?",
+                "SELECT CAST(? AS TEXT), coalesce(max(position), 0) + 1, CAST(? AS TEXT), "
+                "CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT) FROM collection_items "
+                "WHERE collection = ? RETURNING item_id",
                 (name, ref, kind, note, now(), name),
-            )
-        return int(cur.lastrowid)
+            ).fetchall()
+        return int(item_id)
 
     def annotate(self, name: str, item_id: int, note: str) -> None:
         """Replace an item's note."""
@@ -331,7 +355,8 @@ class Collections:
             raise QueryError(f"{case_id!r} is a passage, not a ruling")
         with self.db.write() as db:
             db.execute(
-                "INSERT OR REPLACE INTO teaching_flags VALUES (?, ?, ?, ?)",
+                "INSERT INTO teaching_flags VALUES (?, ?, ?, ?) ON CONFLICT (case_id) DO UPDATE "
+                "SET flagged = excluded.flagged, note = excluded.note, set_at = excluded.set_at",
                 (case_id, int(flagged), note, now()),
             )
 
@@ -345,7 +370,9 @@ class Collections:
         """Record (or replace) how a group of near-identical rulings was settled."""
         with self.db.write() as db:
             db.execute(
-                "INSERT OR REPLACE INTO group_resolutions VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO group_resolutions VALUES (?, ?, ?, ?, ?) ON CONFLICT (case_ids) "
+                "DO UPDATE SET standing = excluded.standing, note = excluded.note, "
+                "resolved_by = excluded.resolved_by, resolved_at = excluded.resolved_at",
                 (
                     ",".join(sorted(resolution.case_ids)),
                     resolution.standing,
@@ -387,7 +414,7 @@ def _ordered_ids(db: sqlite3.Connection, name: str) -> list[int]:
 
 
 def _renumber(db: sqlite3.Connection, name: str, ids: list[int]) -> None:
-    """Positions 1..n in the order of `ids`; SQLite checks uniqueness row by row, so the old
+    """Positions 1..n in the order of `ids`; uniqueness is checked row by row, so the old
     positions are moved out of the way (negated) first."""
     db.execute("UPDATE collection_items SET position = -position WHERE collection = ?", (name,))
     db.executemany(

@@ -8,9 +8,12 @@ import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kb.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kb.pgdb import PostgresPlace
 
 ENV_PREFIX = "KB_"
 
@@ -74,6 +77,13 @@ class Settings:
         "kb",
         "Prefix of the PostgreSQL schemas a data dir's generations are published to: two data "
         "dirs sharing one database need different prefixes.",
+    )
+    user_database_url: str = _setting(
+        "",
+        "Under backend=postgres, users, sessions, API tokens, the audit log, collections and "
+        "feedback live in the schema <database_schema>_userdata of this database, shared by "
+        "every app server; empty means database_url. Set it to the primary when database_url "
+        "is a read-only replica.",
     )
     keyword_boosts: str = _setting(
         "title:0.5,heading:1.0,text:1.0",
@@ -282,6 +292,21 @@ class Settings:
     def user_data_path(self) -> Path:
         """Folder of the user data (users, collections, audit log, session key)."""
         return Path(self.user_data_dir) if self.user_data_dir else Path(self.data_dir)
+
+    def user_store(self) -> Path | PostgresPlace:
+        """Where the user data stores keep their tables: the user data folder, or under
+        backend=postgres a schema of the (user) database."""
+        if self.backend != "postgres":
+            return self.user_data_path()
+        from kb.pgdb import PostgresPlace
+
+        url = self.user_database_url or self.database_url
+        return PostgresPlace(url, f"{self.database_schema}_userdata")
+
+    def has_user_data(self, file_name: str) -> bool:
+        """Is there user data of this file yet (reading must not create a folder's files)? In
+        PostgreSQL the stores make their tables when first opened."""
+        return self.backend == "postgres" or (self.user_data_path() / file_name).exists()
 
     def boosts(self) -> dict[str, float]:
         """keyword_boosts as {field: boost}."""

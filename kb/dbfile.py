@@ -1,4 +1,5 @@
-"""One SQLite file of user data (users, audit log, collections), opened once per thread.
+"""One SQLite file of user data (users, audit log, collections), opened once per thread;
+`open_store` opens it, or its tables in PostgreSQL under backend=postgres (kb.pgdb).
 
 A sqlite3 connection holds one transaction at a time, so one shared between a worker's threads
 lets one thread's commit end another's transaction ("cannot commit - no transaction is
@@ -14,15 +15,19 @@ KB_USER_DATA_DIR; a full disk is one StorageError too.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kb.errors import StorageError
+
+if TYPE_CHECKING:
+    from kb.pgdb import PostgresDB, PostgresPlace
 from kb.storage import READ_ONLY, fix, open_read_only, problem, why_not_writable, writable
 
 BUSY_SECONDS = 10.0  # how long a statement waits for another writer before giving up
@@ -39,6 +44,9 @@ class _Handle:
 
 class DBFile:
     """A SQLite file in WAL mode with foreign keys on and a connection per thread."""
+
+    dialect = "sqlite"
+    IntegrityError = sqlite3.IntegrityError
 
     def __init__(
         self,
@@ -106,10 +114,10 @@ class DBFile:
             cur.close()
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self, exclusive: bool = True) -> Iterator[sqlite3.Connection]:
         """A transaction holding the file's write lock from its start: what it reads stays
         true until it commits (on success; rolled back on error). A file that cannot be written
-        raises StorageError."""
+        raises StorageError. (`exclusive` is for PostgresDB; a SQLite file has one writer.)"""
         if self.read_only:
             raise self._cannot_save(why_not_writable(self.path))
         conn = self.conn
@@ -143,3 +151,21 @@ class DBFile:
         for handle in handles:
             handle.conn.close()
         self._local = threading.local()
+
+
+def open_store(
+    where: Path | PostgresPlace,
+    file_name: str,
+    sqlite_schema: str,
+    postgres_schema: str,
+    *,
+    what: str,
+    pragmas: tuple[str, ...] = (),
+) -> DBFile | PostgresDB:
+    """A store's tables: in `file_name` of a user data folder, or, for a PostgresPlace, in
+    PostgreSQL (`file_name` then names the store's write lock)."""
+    if isinstance(where, str | os.PathLike):
+        return DBFile(Path(where) / file_name, sqlite_schema, what=what, pragmas=pragmas)
+    from kb.pgdb import PostgresDB
+
+    return PostgresDB(where, postgres_schema, what=what, lock=file_name)

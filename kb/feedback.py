@@ -12,12 +12,15 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kb.catalog import now
 from kb.config import USER_DATA_FILE
-from kb.dbfile import DBFile
+from kb.dbfile import open_store
 from kb.errors import QueryError
+
+if TYPE_CHECKING:
+    from kb.pgdb import PostgresPlace
 
 VERDICTS = ("helpful", "not_helpful", "wrong_clause")
 MAX_NOTE = 2000
@@ -31,8 +34,17 @@ CREATE TABLE IF NOT EXISTS feedback (
     verdict TEXT NOT NULL, right_clause TEXT, note TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS feedback_at ON feedback(at);
 """
+_POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feedback (
+    feedback_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at TEXT COLLATE "C" NOT NULL, "user" TEXT COLLATE "C" NOT NULL, query TEXT NOT NULL,
+    passage_id TEXT NOT NULL, doc_id TEXT NOT NULL, clause_id TEXT,
+    verdict TEXT NOT NULL, right_clause TEXT, note TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS feedback_at ON feedback(at);
+"""
+# "user" is a reserved word in PostgreSQL.
 _COLUMNS = (
-    "feedback_id, at, user, query, passage_id, doc_id, clause_id, verdict, right_clause, note"
+    'feedback_id, at, "user", query, passage_id, doc_id, clause_id, verdict, right_clause, note'
 )
 
 
@@ -101,8 +113,8 @@ class Hotspot:
 class FeedbackStore:
     """The feedback of one user data folder."""
 
-    def __init__(self, folder: Path) -> None:
-        self.db = DBFile(Path(folder) / USER_DATA_FILE, _SCHEMA, what="feedback")
+    def __init__(self, where: Path | PostgresPlace) -> None:
+        self.db = open_store(where, USER_DATA_FILE, _SCHEMA, _POSTGRES_SCHEMA, what="feedback")
 
     def close(self) -> None:
         """Close the file."""
@@ -130,18 +142,19 @@ class FeedbackStore:
         if right_clause and verdict != "wrong_clause":
             raise QueryError("a right clause goes with the verdict wrong_clause only")
         with self.db.write() as db:
-            cur = db.execute(
-                f"INSERT INTO feedback ({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((feedback_id,),) = db.execute(
+                f"INSERT INTO feedback ({_COLUMNS.partition(', ')[2]}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING feedback_id",
                 (now(), user, query, passage_id, doc_id, clause_id, verdict, right_clause, note),
-            )
-        return int(cur.lastrowid)
+            ).fetchall()
+        return int(feedback_id)
 
     def entries(self, user: str | None = None) -> list[Feedback]:
         """Every judgment (of `user` only, when given), newest first."""
         sql = f"SELECT {_COLUMNS} FROM feedback"
         args: tuple = ()
         if user is not None:
-            sql += " WHERE user = ?"
+            sql += ' WHERE "user" = ?'
             args = (user,)
         rows = self.db.fetchall(sql + " ORDER BY at DESC, feedback_id DESC", args)
         return [Feedback(*row) for row in rows]

@@ -28,9 +28,9 @@ def purge(settings: Settings, days: int | None = None) -> Purged | None:
         return None
     before = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).replace(microsecond=0)
     cutoff = before.isoformat()
-    folder = settings.user_data_path()
-    feedback = FeedbackStore(folder)
-    audit = AuditLog(folder)
+    where = settings.user_store()
+    feedback = FeedbackStore(where)
+    audit = AuditLog(where)
     try:
         judged = feedback.purge(cutoff)
         events = audit.purge(cutoff, {"feedback": judged})

@@ -310,12 +310,12 @@ class KnowledgeBase:
         """The live generation of `settings`' data dir and its user data: the user data only
         if there is some already, unless `user_data` (then it is made if need be)."""
         searcher = Searcher(settings)
-        store = Collections(settings.user_data_path()) if user_data else None
+        store = Collections(settings.user_store()) if user_data else None
         store = store or user_collections(settings)
-        feedback = FeedbackStore(settings.user_data_path()) if store is not None else None
+        feedback = FeedbackStore(settings.user_store()) if store is not None else None
         audit = None
-        if (settings.user_data_path() / "audit.sqlite").exists():
-            audit = AuditLog(settings.user_data_path())
+        if settings.has_user_data("audit.sqlite"):
+            audit = AuditLog(settings.user_store())
         return cls(searcher, store, feedback=feedback, audit=audit)
 
     def close(self) -> None:
@@ -1013,9 +1013,9 @@ def _need(user: User, role: str) -> None:
 
 def user_collections(settings: Settings) -> Collections | None:
     """The user data of `settings`, or None when there is none yet (reading never creates it)."""
-    if not (settings.user_data_path() / USER_DATA_FILE).exists():
+    if not settings.has_user_data(USER_DATA_FILE):
         return None
-    return Collections(settings.user_data_path())
+    return Collections(settings.user_store())
 
 
 def _matches(ruling: Ruling, wanted: dict[str, str | None]) -> bool:

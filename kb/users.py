@@ -29,15 +29,18 @@ import secrets
 import sqlite3
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from kb.catalog import now
 from kb.config import USER_DATA_FILE
-from kb.dbfile import DBFile
+from kb.dbfile import open_store
 from kb.errors import NotFoundError, QueryError
+
+if TYPE_CHECKING:
+    from kb.pgdb import PostgresPlace
 
 ROLES = ("moderator", "policy", "admin")
 MIN_PASSWORD = 10
@@ -56,6 +59,22 @@ CREATE TABLE IF NOT EXISTS sessions (
     digest TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
     created_at TEXT NOT NULL, expires_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user);
+"""
+_POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT COLLATE "C" PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+    created_at TEXT COLLATE "C" NOT NULL);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    token_id TEXT PRIMARY KEY,
+    "user" TEXT COLLATE "C" NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    digest TEXT NOT NULL UNIQUE, label TEXT NOT NULL DEFAULT '',
+    created_at TEXT COLLATE "C" NOT NULL, last_used TEXT COLLATE "C");
+CREATE TABLE IF NOT EXISTS sessions (
+    digest TEXT PRIMARY KEY,
+    "user" TEXT COLLATE "C" NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    created_at TEXT COLLATE "C" NOT NULL, expires_at TEXT COLLATE "C" NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions("user");
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BYTEA NOT NULL);
 """
 
 
@@ -93,14 +112,31 @@ class Users:
     """The user, session and token store of one user data folder (read-only when it cannot be
     written)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.db = DBFile(Path(folder) / USER_DATA_FILE, _SCHEMA, what="users and tokens")
+    def __init__(self, where: Path | PostgresPlace) -> None:
+        self.db = open_store(
+            where, USER_DATA_FILE, _SCHEMA, _POSTGRES_SCHEMA, what="users and tokens"
+        )
         self._hasher = PasswordHasher()
         self._dummy_hash = _dummy_hash()  # now, so the first unknown name takes no longer
 
     def close(self) -> None:
         """Close the file."""
         self.db.close()
+
+    def shared_secret(self) -> bytes | None:
+        """Under backend=postgres, the web sessions' signing key every app server shares (made
+        on first use); None for a user data folder, which keeps it in a file beside."""
+        if self.db.dialect != "postgres":
+            return None
+        found = self.db.fetchone("SELECT value FROM secrets WHERE name = 'session'")
+        if found is None:
+            with self.db.write() as db:
+                db.execute(
+                    "INSERT INTO secrets VALUES ('session', ?) ON CONFLICT DO NOTHING",
+                    (secrets.token_bytes(32),),
+                )
+            found = self.db.fetchone("SELECT value FROM secrets WHERE name = 'session'")
+        return bytes(found[0])
 
     def add(self, name: str, role: str, password: str) -> User:
         """A new user; QueryError names the bad field."""
@@ -119,7 +155,7 @@ class Users:
                     "INSERT INTO users (name, role, password_hash, created_at) VALUES (?,?,?,?)",
                     (name, role, hashed, now()),
                 )
-            except sqlite3.IntegrityError:
+            except self.db.IntegrityError:
                 raise QueryError(f"a user called {name!r} already exists") from None
         return self.get(name)
 
@@ -128,7 +164,7 @@ class Users:
         with self.db.write() as db:
             user = self._keeping_an_admin(name, None)
             _end_sessions(db, user.name)
-            db.execute("DELETE FROM api_tokens WHERE user = ?", (user.name,))
+            db.execute('DELETE FROM api_tokens WHERE "user" = ?', (user.name,))
             db.execute("DELETE FROM users WHERE name = ?", (user.name,))
 
     def set_password(self, name: str, password: str) -> None:
@@ -177,7 +213,7 @@ class Users:
         """Every user with their token count."""
         rows = self.db.fetchall(
             "SELECT u.name, u.role, u.created_at, count(t.token_id) FROM users u "
-            "LEFT JOIN api_tokens t ON t.user = u.name GROUP BY u.name ORDER BY u.name"
+            'LEFT JOIN api_tokens t ON t."user" = u.name GROUP BY u.name ORDER BY u.name'
         )
         return [{"name": n, "role": r, "created_at": c, "tokens": k} for n, r, c, k in rows]
 
@@ -215,7 +251,7 @@ class Users:
         with self.db.write() as db:
             db.execute("DELETE FROM sessions WHERE expires_at <= ?", (start.isoformat(),))
             cur = db.execute(
-                "INSERT INTO sessions (digest, user, created_at, expires_at) "
+                'INSERT INTO sessions (digest, "user", created_at, expires_at) '
                 "SELECT ?, name, ?, ? FROM users WHERE name = ?",
                 (_digest(session_id), start.isoformat(), expires, user.name),
             )
@@ -228,7 +264,7 @@ class Users:
         if not session_id:
             return None
         row = self.db.fetchone(
-            "SELECT u.name, u.role FROM sessions s JOIN users u ON u.name = s.user "
+            'SELECT u.name, u.role FROM sessions s JOIN users u ON u.name = s."user" '
             "WHERE s.digest = ? AND s.expires_at > ?",
             (_digest(session_id), now()),
         )
@@ -246,7 +282,7 @@ class Users:
         secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
         with self.db.write() as db:
             db.execute(
-                "INSERT INTO api_tokens (token_id, user, digest, label, created_at) "
+                'INSERT INTO api_tokens (token_id, "user", digest, label, created_at) '
                 "VALUES (?,?,?,?,?)",
                 (token_id, user.name, _digest(secret), label[:100], now()),
             )
@@ -254,9 +290,10 @@ class Users:
 
     def tokens(self, name: str | None = None) -> list[dict[str, Any]]:
         """Tokens (never their secrets), of one user or of all."""
-        sql = "SELECT token_id, user, label, created_at, last_used FROM api_tokens"
+        sql = 'SELECT token_id, "user", label, created_at, last_used FROM api_tokens'
         rows = self.db.fetchall(
-            sql + (" WHERE user = ? ORDER BY created_at" if name else " ORDER BY user, created_at"),
+            sql
+            + (' WHERE "user" = ? ORDER BY created_at' if name else ' ORDER BY "user", created_at'),
             (name,) if name else (),
         )
         keys = ("token_id", "user", "label", "created_at", "last_used")
@@ -274,7 +311,7 @@ class Users:
         if not secret.startswith(TOKEN_PREFIX):
             return None
         row = self.db.fetchone(
-            "SELECT token_id, user, last_used FROM api_tokens WHERE digest = ?",
+            'SELECT token_id, "user", last_used FROM api_tokens WHERE digest = ?',
             (_digest(secret),),
         )
         if row is None:
@@ -296,7 +333,7 @@ def _digest(secret: str) -> str:
 
 
 def _end_sessions(db: sqlite3.Connection, name: str) -> None:
-    db.execute("DELETE FROM sessions WHERE user = ?", (name,))
+    db.execute('DELETE FROM sessions WHERE "user" = ?', (name,))
 
 
 def _check_role(role: str) -> None:

@@ -4,9 +4,11 @@ data folder."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import resource
 import shlex
+import sqlite3
 import subprocess
 import textwrap
 from pathlib import Path
@@ -246,6 +248,41 @@ def full_disk(tmp_path):
         disk.unmount()
 
 
+@pytest.fixture(params=["folder", "postgres"])
+def user_store(request, tmp_path):
+    """Where a test's user data lives: a new folder, or a new schema in PostgreSQL (as under
+    backend=postgres). Tests of users, sessions, tokens, the audit log, collections and
+    feedback take it, so they run on both."""
+    if request.param == "folder":
+        return tmp_path
+    from kb.pgdb import PostgresPlace
+
+    url = request.getfixturevalue("postgres_database")("userdata")
+    return PostgresPlace(url, f"t{next(_USER_SCHEMAS)}_userdata")
+
+
+_USER_SCHEMAS = itertools.count(1)
+
+
+def with_user_store(settings: Settings, where) -> Settings:
+    """`settings` with their user data at `where` (a `user_store`)."""
+    if isinstance(where, Path):
+        return settings.replace(user_data_dir=str(where))
+    prefix = where.schema.removesuffix("_userdata")
+    return settings.replace(backend="postgres", database_url=where.url, database_schema=prefix)
+
+
+def user_store_env(where) -> dict[str, str]:
+    """The environment that points `kb` at the user data of `user_store`."""
+    if isinstance(where, Path):
+        return {"KB_USER_DATA_DIR": str(where)}
+    return {
+        "KB_BACKEND": "postgres",
+        "KB_DATABASE_URL": where.url,
+        "KB_DATABASE_SCHEMA": where.schema.removesuffix("_userdata"),
+    }
+
+
 # -- PostgreSQL with pgvector, for real --------------------------------------------------------
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory):
@@ -311,3 +348,24 @@ def postgres_keyword(url: str, prefix: str, folder: Path, rows, boosts: dict[str
         yield indexes.keyword()
     finally:
         indexes.close()
+
+
+@contextlib.contextmanager
+def raw_user_data(where, file_name: str):
+    """A DB-API connection to user data as stored, past the application, with the error a
+    statement its triggers refuse raises: (connection, error type). `where` is a user data
+    folder (the connection is to its file `file_name`) or a PostgresPlace."""
+    if isinstance(where, Path):
+        conn = sqlite3.connect(where / file_name, isolation_level=None)
+        refused = sqlite3.IntegrityError
+    else:
+        import psycopg
+        from psycopg import sql
+
+        conn = psycopg.connect(where.url, autocommit=True)
+        conn.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(where.schema)))
+        refused = psycopg.errors.RaiseException
+    try:
+        yield conn, refused
+    finally:
+        conn.close()

@@ -1,4 +1,5 @@
-"""The user-data files under many threads at once: real SQLite files, real threads."""
+"""The user data under many threads at once: real SQLite files (and PostgreSQL), real
+threads."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ def _at_once(work, n: int = THREADS) -> list:
         return list(pool.map(run, range(n)))
 
 
-def test_api_tokens_used_from_many_threads_at_once(tmp_path):
-    store = Users(tmp_path)
+def test_api_tokens_used_from_many_threads_at_once(user_store):
+    store = Users(user_store)
     store.add("bob", "policy", "a long enough password")
     secrets = [store.create_token("bob", str(i))[1] for i in range(THREADS * 10)]
 

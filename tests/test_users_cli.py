@@ -104,17 +104,18 @@ def test_serve_refuses_users_mode_without_an_admin_and_local_mode_off_loopback(
     assert result.exit_code == 1 and "refusing to serve on 0.0.0.0" in result.output
 
 
-def test_audit_keeps_text_utf8_cannot_store(tmp_path):
-    """A JSON body may carry a lone surrogate (\\udbd8); the event is kept, readable."""
-    log = AuditLog(tmp_path)
-    log.record("mod", "moderator", "search", "a \udbd8 b", detail={"body": {"x\udbd8": []}})
+def test_audit_keeps_text_utf8_cannot_store(user_store):
+    """A JSON body may carry a lone surrogate (\\udbd8) or a NUL (which PostgreSQL's text
+    cannot hold); the event is kept, readable."""
+    log = AuditLog(user_store)
+    log.record("mod", "moderator", "search", "a \udbd8 b\x00", detail={"body": {"x\udbd8": []}})
     (event,) = log.events()
-    assert event["target"] == "a \\udbd8 b"
+    assert event["target"] == "a \\udbd8 b\\x00"
     assert "\\udbd8" in log.to_csv([event]).encode("utf-8").decode("utf-8")
 
 
-def test_audit_detail_is_bounded_and_stays_json(tmp_path):
-    log = AuditLog(tmp_path)
+def test_audit_detail_is_bounded_and_stays_json(user_store):
+    log = AuditLog(user_store)
     log.record("mod", "moderator", "search", detail={"args": {"q": "x" * 10_000}})
     (event,) = log.events()
     assert set(event["detail"]) == {"truncated"} and len(event["detail"]["truncated"]) < 4000

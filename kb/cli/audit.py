@@ -30,7 +30,7 @@ def audit(
     """The audit log of the web app, newest first: who searched, viewed or exported what."""
     from kb.audit import AuditLog
 
-    log = AuditLog(settings.user_data_path())
+    log = AuditLog(settings.user_store())
     events = log.events(user=user, action=action, since=since, until=until, limit=limit)
     if as_csv:
         click.echo(log.to_csv(events), nl=False)

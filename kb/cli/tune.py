@@ -92,7 +92,7 @@ def tune(
         from kb.feedback import FeedbackStore
         from kb.tune import feedback_questions
 
-        store = FeedbackStore(settings.user_data_path())
+        store = FeedbackStore(settings.user_store())
         judged = feedback_questions(store.entries())
         store.close()
         questions = {**(questions or {})}

@@ -21,7 +21,7 @@ def users() -> None:
 
 
 def _users(settings: Settings) -> Users:
-    return Users(settings.user_data_path())
+    return Users(settings.user_store())
 
 
 def _password(password_stdin: bool) -> str:

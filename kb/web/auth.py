@@ -114,11 +114,16 @@ class AuthState:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        folder = settings.user_data_path()
+        folder = settings.user_store()
         self.users = Users(folder)
         self.audit = AuditLog(folder)
         if not self.audit.writable:
             if not self.local:
+                if not isinstance(folder, Path):
+                    raise ConfigError(
+                        f"KB_AUTH=users needs users and the audit log written, and {folder} "
+                        "is read-only; set KB_USER_DATABASE_URL to the primary"
+                    )
                 raise ConfigError(
                     f"KB_AUTH=users needs a writable folder for users and the audit log, and "
                     f"{folder} cannot be written; set KB_USER_DATA_DIR to a writable folder"
@@ -159,7 +164,9 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Secret key, cookies, CSRF, login and the audit hook."""
     state = AuthState(settings)
     app.extensions["kb_auth"] = state
-    app.secret_key = _secret_key(settings.user_data_path(), state.local)
+    app.secret_key = state.users.shared_secret() or _secret_key(
+        settings.user_data_path(), state.local
+    )
     app.config.update(
         SESSION_COOKIE_NAME="kb_session",
         SESSION_COOKIE_HTTPONLY=True,

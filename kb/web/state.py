@@ -70,14 +70,14 @@ class KBState:
         """Trainers' collections (user data beside the index generations)."""
         from kb.collections import Collections
 
-        return Collections(self.settings.user_data_path())
+        return Collections(self.settings.user_store())
 
     @cached_property
     def feedback(self):
         """Moderators' judgments of results (user data too)."""
         from kb.feedback import FeedbackStore
 
-        return FeedbackStore(self.settings.user_data_path())
+        return FeedbackStore(self.settings.user_store())
 
     @property
     def service(self):

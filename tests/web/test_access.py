@@ -9,12 +9,12 @@ import html
 import io
 import json
 import re
-import sqlite3
 from urllib.parse import quote_plus
 
 import pytest
 
 from kb.web import create_app
+from tests.conftest import raw_user_data
 
 PASSWORD = "correct horse battery"
 ROLES = ("moderator", "policy", "admin")
@@ -622,11 +622,10 @@ def test_audit_records_who_did_what_and_cannot_be_rewritten(users_app, clients, 
         .get_data(as_text=True)
     )
     assert csv_text.startswith("event_id,at,user") and "audit trail probe" in csv_text
-    db = sqlite3.connect(kb_settings.data_dir / "audit.sqlite")
-    for sql in ("UPDATE events SET user = 'x'", "DELETE FROM events"):
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            db.execute(sql)
-    db.close()
+    with raw_user_data(kb_settings.user_store(), "audit.sqlite") as (db, refused):
+        for sql in ("UPDATE events SET \"user\" = 'x'", "DELETE FROM events"):
+            with pytest.raises(refused, match="append-only"):
+                db.execute(sql)
     # Passwords never reach the log.
     raw = json.dumps(clients["admin"].get("/api/audit", query_string={"limit": 1000}).get_json())
     assert PASSWORD not in raw

@@ -1,6 +1,6 @@
 """Sessions, API tokens and the sign-in throttle under real use: cookies replayed after
 sign-out or after a user is removed and re-added, and many threads at once against the real
-app and real SQLite files."""
+app and real user data: SQLite files, and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from kb.audit import AuditLog
 from kb.users import Users
 from kb.web import create_app
+from tests.conftest import user_store_env
 
 PASSWORD = "correct horse battery"
 
@@ -24,15 +25,25 @@ def auth_app(corpus_settings):
 
 
 @pytest.fixture
-def app(auth_app, tmp_path):
-    """The users-mode app with its own, empty user store and audit log for this test."""
+def app(auth_app, user_store):
+    """The users-mode app with its own, empty user store and audit log for this test (in a
+    folder, and in PostgreSQL)."""
     state = auth_app.extensions["kb_auth"]
     real = state.users, state.audit
-    state.users, state.audit = Users(tmp_path), AuditLog(tmp_path)
+    state.users, state.audit = Users(user_store), AuditLog(user_store)
     yield auth_app
     state.users.close()
     state.audit.close()
     state.users, state.audit = real
+
+
+def on_store(app, where):
+    """`app` with the user store and audit log at `where` (another worker of one server)."""
+    state = app.extensions["kb_auth"]
+    state.users.close()
+    state.audit.close()
+    state.users, state.audit = Users(where), AuditLog(where)
+    return app
 
 
 def csrf_of(page: str) -> str:
@@ -87,12 +98,17 @@ def test_a_session_cookie_replayed_after_sign_out_is_refused(app):
     assert replay(app, cookie) == 401
 
 
-def test_a_removed_user_added_again_does_not_get_old_sessions_back(app, tmp_path, runner):
+def test_a_removed_user_added_again_does_not_get_old_sessions_back(
+    app, user_store, tmp_path, runner
+):
     from kb.cli import main
 
     def kb_users(*args: str, password: str = "") -> None:
         result = runner.invoke(
-            main, ["--data-dir", str(tmp_path), "users", *args], input=password + "\n"
+            main,
+            ["--data-dir", str(tmp_path), "users", *args],
+            input=password + "\n",
+            env=user_store_env(user_store),
         )
         assert result.exit_code == 0, result.output
 
@@ -140,11 +156,11 @@ def test_a_removed_users_tokens_die_with_them_and_are_not_inherited(app):
     assert store.tokens("bob") == []
 
 
-def test_sessions_expire_on_the_server_after_session_hours(corpus_settings, tmp_path):
+def test_sessions_expire_on_the_server_after_session_hours(corpus_settings, tmp_path, user_store):
     settings = corpus_settings.replace(
         auth="users", secure_cookies=False, data_dir=tmp_path, session_hours=1.5 / 3600
     )
-    app = create_app(settings, testing=True)  # its own user data; no index is needed here
+    app = on_store(create_app(settings, testing=True), user_store)  # no index is needed here
     app.extensions["kb_auth"].users.add("t-admin", "admin", PASSWORD)
     _, cookie = sign_in(app, "t-admin")
     assert replay(app, cookie) == 200
@@ -152,11 +168,13 @@ def test_sessions_expire_on_the_server_after_session_hours(corpus_settings, tmp_
     assert replay(app, cookie) == 401  # the cookie is still sent; the server refuses it
 
 
-def test_a_session_in_constant_use_still_ends_after_session_hours(corpus_settings, tmp_path):
+def test_a_session_in_constant_use_still_ends_after_session_hours(
+    corpus_settings, tmp_path, user_store
+):
     settings = corpus_settings.replace(
         auth="users", secure_cookies=False, data_dir=tmp_path, session_hours=1.5 / 3600
     )
-    app = create_app(settings, testing=True)
+    app = on_store(create_app(settings, testing=True), user_store)
     app.extensions["kb_auth"].users.add("t-admin", "admin", PASSWORD)
     client, _ = sign_in(app, "t-admin")
     codes = []
@@ -167,14 +185,15 @@ def test_a_session_in_constant_use_still_ends_after_session_hours(corpus_setting
 
 
 def test_parallel_wrong_passwords_for_one_name_let_at_most_five_through(
-    app, corpus_settings, tmp_path
+    app, corpus_settings, tmp_path, user_store
 ):
     app.extensions["kb_auth"].users.add("bob", "moderator", PASSWORD)
-    # A second app on the same data dir: another gunicorn worker.
+    # A second app on the same user data: another gunicorn worker, or another server.
     other = create_app(
         corpus_settings.replace(auth="users", secure_cookies=False, data_dir=tmp_path),
         testing=True,
     )
+    on_store(other, user_store)
     start = threading.Barrier(30)
 
     def attempt(i: int) -> int:

@@ -13,16 +13,18 @@ import pytest
 from markdown_it import MarkdownIt
 
 from kb.web import create_app
+from tests.conftest import raw_user_data
 from tests.web.test_access import csrf_of
 
 
 @pytest.fixture
-def client(corpus_settings, tmp_path):
-    # Same index, own user data: copy nothing, point collections at a fresh folder.
+def client(corpus_settings, user_store):
+    # Same index, own user data: copy nothing, point collections at a fresh folder, or a fresh
+    # schema in PostgreSQL.
     app = create_app(corpus_settings, testing=True)
     from kb.collections import Collections
 
-    app.extensions["kb"].collections = Collections(tmp_path)
+    app.extensions["kb"].collections = Collections(user_store)
     return app.test_client()
 
 
@@ -145,7 +147,7 @@ def test_trainers_teaching_flags_drive_the_filter(client):
     assert bad.status_code == 400
 
 
-def test_items_added_at_once_get_distinct_positions(client, tmp_path):
+def test_items_added_at_once_get_distinct_positions(client, user_store):
     app = client.application
     client.post("/api/collections", json={"name": "rush"})
     refs = [
@@ -164,9 +166,9 @@ def test_items_added_at_once_get_distinct_positions(client, tmp_path):
 
     with ThreadPoolExecutor(len(refs)) as pool:
         assert list(pool.map(add, refs)) == [201] * len(refs)
-    db = sqlite3.connect(tmp_path / "userdata.sqlite")
-    stored = [p for (p,) in db.execute("SELECT position FROM collection_items ORDER BY position")]
-    db.close()
+    with raw_user_data(user_store, "userdata.sqlite") as (db, _):
+        found = db.execute("SELECT position FROM collection_items ORDER BY position")
+        stored = [p for (p,) in found]
     assert stored == list(range(1, len(refs) + 1))
 
 

@@ -13,29 +13,38 @@ from kb.collections import Collections
 from kb.feedback import FeedbackStore
 from kb.web import create_app
 from tests.web.test_access import csrf_of, login
+from tests.web.test_auth import on_store
 
 QUERY = "strmr drunk n driving"
 
 
-def _app(settings, folder):
+def _app(settings, where):
     app = create_app(settings, testing=True)
-    app.extensions["kb"].collections = Collections(folder)
-    app.extensions["kb"].feedback = FeedbackStore(folder)
+    app.extensions["kb"].collections = Collections(where)
+    app.extensions["kb"].feedback = FeedbackStore(where)
+    if settings.auth == "users":
+        on_store(app, where)
     return app
 
 
 @pytest.fixture
-def app(corpus_settings, tmp_path):
-    # Same index, own user data (collections, feedback, users).
+def app(corpus_settings, tmp_path, user_store):
+    # Same index, own user data (collections, feedback, users), in a folder and in PostgreSQL.
+    return _app(corpus_settings.replace(user_data_dir=str(tmp_path)), user_store)
+
+
+@pytest.fixture
+def folder_app(corpus_settings, tmp_path):
+    # Same index, own user data in a folder, for the command line on the same data dir.
     return _app(corpus_settings.replace(user_data_dir=str(tmp_path)), tmp_path)
 
 
 @pytest.fixture
-def users_app(corpus_settings, tmp_path):
+def users_app(corpus_settings, tmp_path, user_store):
     settings = corpus_settings.replace(
         user_data_dir=str(tmp_path), auth="users", secure_cookies=False
     )
-    return _app(settings, tmp_path)
+    return _app(settings, user_store)
 
 
 def test_a_moderator_judges_results_from_the_search_page(app):
@@ -105,8 +114,8 @@ def test_moderators_see_their_own_feedback_only(users_app):
     assert "Hot spots" in pol.get("/feedback").get_data(as_text=True)
 
 
-def test_feedback_becomes_an_evaluation_set(app, corpus_settings, runner, tmp_path):
-    client = app.test_client()
+def test_feedback_becomes_an_evaluation_set(folder_app, corpus_settings, runner, tmp_path):
+    client = folder_app.test_client()
     hits = client.get("/api/search", query_string={"q": QUERY, "k": 3}).get_json()["results"]
     client.post(
         "/api/feedback",

@@ -1,0 +1,96 @@
+"""User data as a shared store: two servers' stores racing on one folder or database, a
+read-only database (a replica), and an unreachable one."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from kb.audit import AuditLog
+from kb.collections import Collections
+from kb.errors import ConfigError, QueryError, StorageError
+from kb.pgdb import PostgresPlace
+from kb.users import Users
+
+PASSWORD = "a long enough password"
+
+
+def test_two_servers_removing_each_others_admin_keep_one(user_store):
+    """Each server's store counts the admins and removes one in one transaction after the
+    other's, so two admins removing each other at once leave one."""
+    first, second = Users(user_store), Users(user_store)  # as two servers open it
+    for round_ in range(3):
+        pair = (f"ann{round_}", f"bea{round_}")
+        for name in pair:
+            first.add(name, "admin", PASSWORD)
+        for name in [u["name"] for u in first.list() if u["name"] not in pair]:
+            first.remove(name)  # the two of this round are the only admins
+        start = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def remove(store: Users, name: str, start=start, outcomes=outcomes) -> None:
+            start.wait()
+            try:
+                store.remove(name)
+                outcomes.append("removed")
+            except QueryError as exc:
+                outcomes.append(str(exc))
+
+        threads = [
+            threading.Thread(target=remove, args=(store, name))
+            for store, name in zip((first, second), pair, strict=True)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes)[1] == "removed" and "last admin" in sorted(outcomes)[0]
+        assert first.count("admin") == 1
+    first.close()
+    second.close()
+
+
+@pytest.fixture
+def place(postgres_database) -> PostgresPlace:
+    return PostgresPlace(postgres_database("userdata"), "ro_userdata")
+
+
+def read_only(place: PostgresPlace) -> PostgresPlace:
+    """The same place through connections that may not write, as on a streaming replica."""
+    return PostgresPlace(
+        place.url + "&options=-c%20default_transaction_read_only%3Don", place.schema
+    )
+
+
+def test_a_read_only_database_is_read_and_refuses_writes_clearly(place, settings):
+    Users(place).add("ann", "admin", PASSWORD)
+    AuditLog(place).record("ann", "admin", "search", "before")
+    Collections(place).close()
+    users, audit = Users(read_only(place)), AuditLog(read_only(place))
+    assert users.db.read_only and users.get("ann").role == "admin"
+    assert [e["target"] for e in audit.events()] == ["before"]
+    with pytest.raises(StorageError, match=r"read-only.*KB_USER_DATABASE_URL"):
+        users.add("bob", "moderator", PASSWORD)
+    with pytest.raises(StorageError, match="read-only"):
+        audit.record("ann", "admin", "search", "after")
+    # A users-mode server there could not record sign-ins: it refuses to start.
+    from kb.web.auth import AuthState
+
+    settings = settings.replace(
+        auth="users", backend="postgres", database_url=read_only(place).url, database_schema="ro"
+    )
+    with pytest.raises(ConfigError, match="KB_USER_DATABASE_URL"):
+        AuthState(settings)
+
+
+def test_a_read_only_database_without_user_data_names_the_fix(place):
+    empty = PostgresPlace(read_only(place).url, "empty_userdata")
+    with pytest.raises(StorageError, match=r"no user data yet.*KB_USER_DATABASE_URL"):
+        Users(empty)
+
+
+def test_an_unreachable_database_is_one_clear_error(tmp_path):
+    nowhere = PostgresPlace(f"postgresql://kb@/kb?host={tmp_path}&connect_timeout=2", "x")
+    with pytest.raises(StorageError, match="cannot open users and tokens in schema x"):
+        Users(nowhere)
