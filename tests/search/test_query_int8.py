@@ -57,17 +57,21 @@ def test_ingest_checks_the_int8_copy_on_the_passages_and_queries_use_it(corpus_s
         assert np.array_equal(vectors[1], quick[0]) and len(pieces) == 3
     finally:
         searcher.close()
-    # The dense side finds the same clauses first for a case told by its facts.
+    # The dense side finds the same clauses, in the same order, for a case told by its facts;
+    # int8 may swap near ties (scores within 0.01, seen between two runtime releases), so the
+    # top five share four passages at least.
     case = "streamer drinking heavily and slurring, chat dares him to drive"
-    tops = []
+    tops, clauses = [], []
     for setting in (True, False):
         searcher = Searcher(corpus_settings.replace(query_int8=setting))
         try:
-            hits = searcher.search(case, k=3, mode="dense").results
-            tops.append([hit.passage.passage_id for hit in hits])
+            hits = searcher.search(case, k=5, mode="dense").results
+            tops.append({hit.passage.passage_id for hit in hits})
+            clauses.append([hit.passage.clause_id for hit in hits if hit.passage.clause_id])
         finally:
             searcher.close()
-    assert tops[0] == tops[1]
+    assert clauses[0] == clauses[1] and len(clauses[0]) >= 2
+    assert len(tops[0] & tops[1]) >= 4
 
 
 def test_queries_stay_float32_when_the_check_failed_or_is_missing(own_cache):
