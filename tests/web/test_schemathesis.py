@@ -50,6 +50,23 @@ def own_user_data(app, tmp_path_factory):
     state.collections = real
 
 
+@pytest.fixture(scope="module", params=["embedded", "postgres"])
+def api_app(request, app):
+    """The app the generated requests go to: on the session's index with its own user data,
+    and with backend=postgres (indexes and user data in PostgreSQL)."""
+    if request.param == "embedded":
+        yield app
+        return
+    from kb.pgdb import PostgresPlace
+
+    settings = request.getfixturevalue("postgres_corpus_settings")
+    app = create_app(settings, testing=True)
+    state = app.extensions["kb"]
+    state.collections = Collections(PostgresPlace(settings.database_url, "api_userdata"))
+    yield app
+    state.collections.close()
+
+
 def test_served_document_is_the_spec(client):
     assert client.get("/api/openapi.json").get_json() == spec()
 
@@ -66,8 +83,8 @@ def test_the_document_states_the_limits_the_app_runs_with(corpus_settings):
 @schema.parametrize()
 # Real searches take tens of ms and filter_case drops some cases: both are expected here.
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
-def test_api(case, app):
-    case.call_and_validate(app=app)
+def test_api(case, api_app):
+    case.call_and_validate(app=api_app)
 
 
 # What schemathesis once sent, {"ref": "\u0085"}, then other spaces of several scripts, and
