@@ -115,6 +115,15 @@ class Catalog:
             self.db.commit()
         self.db.row_factory = sqlite3.Row
 
+    @classmethod
+    def over(cls, db: Any, where: str) -> Catalog:
+        """A read-only catalog on another store with sqlite3's `execute` (rows by position
+        and by name): a generation's catalog tables in PostgreSQL (backend=postgres)."""
+        catalog = cls.__new__(cls)
+        catalog.path = Path(where)
+        catalog.db = db
+        return catalog
+
     def close(self) -> None:
         """Close the connection."""
         self.db.close()
@@ -555,7 +564,7 @@ class Catalog:
         rows = self.db.execute(
             "SELECT v.*, d.doc_type, d.removed_at IS NOT NULL AS removed, d.current_version_id "
             "FROM versions v JOIN documents d ON d.doc_id = v.doc_id "
-            "ORDER BY d.doc_id, v.effective_from DESC, v.version_id DESC"
+            "ORDER BY d.doc_id, v.effective_from DESC NULLS LAST, v.version_id DESC"
         )
         out: dict[str, tuple[str, str, bool, int | None, list[VersionInfo]]] = {}
         for r in rows:

@@ -63,6 +63,7 @@ class PostgresIndex:
     schema: str
     passages: int
     dense: str
+    catalog: str = ""  # the schema holding its catalog's tables ("": read from the data dir)
 
 
 @dataclass(frozen=True)
@@ -171,5 +172,6 @@ class Manifest:
                 schema=need(postgres, "schema", str, "postgres."),
                 passages=need(postgres, "passages", int, "postgres."),
                 dense=need(postgres, "dense", str, "postgres."),
+                catalog=str(postgres.get("catalog") or ""),
             ),
         )

@@ -54,7 +54,7 @@ class PostgresPlace:
 
 
 @functools.lru_cache(maxsize=512)
-def _paramstyle(statement: str) -> str:
+def paramstyle(statement: str) -> str:
     """A statement with `?` placeholders in psycopg's style (`%s`, a literal % doubled)."""
     return statement.replace("%", "%%").replace("?", "%s")
 
@@ -66,11 +66,11 @@ class _Transaction:
         self.conn = conn
 
     def execute(self, statement: str, args: tuple = ()):
-        return self.conn.execute(_paramstyle(statement), tuple(args))
+        return self.conn.execute(paramstyle(statement), tuple(args))
 
     def executemany(self, statement: str, rows) -> None:
         with self.conn.cursor() as cur:
-            cur.executemany(_paramstyle(statement), list(rows))
+            cur.executemany(paramstyle(statement), list(rows))
 
 
 class PostgresDB:
@@ -155,12 +155,12 @@ class PostgresDB:
     def fetchall(self, statement: str, args: tuple = ()) -> list[tuple[Any, ...]]:
         """Every row of a query."""
         with self._connection() as conn:
-            return conn.execute(_paramstyle(statement), tuple(args)).fetchall()
+            return conn.execute(paramstyle(statement), tuple(args)).fetchall()
 
     def fetchone(self, statement: str, args: tuple = ()) -> tuple[Any, ...] | None:
         """The first row of a query, or None."""
         with self._connection() as conn:
-            return conn.execute(_paramstyle(statement), tuple(args)).fetchone()
+            return conn.execute(paramstyle(statement), tuple(args)).fetchone()
 
     @contextmanager
     def write(self, exclusive: bool = True) -> Iterator[_Transaction]:

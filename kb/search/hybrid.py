@@ -67,7 +67,7 @@ class Searcher:
         self.manifest = datadir.manifest(self.generation)
         self._check_manifest()
         files = Generation(self.generation)
-        self.catalog = Catalog(files.catalog, readonly=True)
+        self.catalog: Catalog | None = None
         self.ids = files.ids.read_text().split()
         self.filters = FilterIndex.load(files.filters)
         # Under backend=postgres the keyword and dense searches run in the generation's schema.
@@ -82,6 +82,9 @@ class Searcher:
                 self.generation,
                 self.manifest.dense.dim if self.manifest.dense else None,
             )
+            published = self.manifest.postgres.catalog if self.manifest.postgres else ""
+            if published:  # documents, versions, passages and rulings from the database too
+                self.catalog = Catalog.over(self.postgres.catalog(), published)
             self.keyword = self.postgres.keyword()
             self.dense = (
                 self.postgres.dense(np.load(files.dense / "vectors.npy", mmap_mode="r"))
@@ -100,6 +103,8 @@ class Searcher:
                 if self.manifest.dense
                 else None
             )
+        if self.catalog is None:
+            self.catalog = Catalog(files.catalog, readonly=True)
         self.sentences = (
             SentenceIndex(
                 files.sentences,

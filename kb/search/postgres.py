@@ -126,9 +126,10 @@ def publish(
     manifest's record of it."""
     name = schema_name(prefix, generation.name)
     kept = {
-        schema_name(prefix, g.name)
+        kind
         for g in generation.parent.iterdir()
         if g.is_dir() and _GENERATION_RE.fullmatch(g.name) and g != generation
+        for kind in (schema_name(prefix, g.name), catalog_schema(schema_name(prefix, g.name)))
     }
     with _connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
@@ -225,9 +226,91 @@ def publish(
             if dim:
                 _vectors(conn, s, kept, vectors, graph)
             del kept
+            path = generation / "catalog.sqlite"  # (tests publish keyword indexes alone)
+            catalog = _catalog(conn, catalog_schema(name), path) if path.is_file() else []
         for table in ("filters", "passages", "postings", *(["vectors"] if dim else [])):
             conn.execute(sql.SQL("VACUUM ANALYZE {}.{}").format(s, sql.Identifier(table)))
-    return {"schema": name, "passages": count, "dense": "hnsw" if graph else "exact"}
+        for table in catalog:
+            conn.execute(
+                sql.SQL("ANALYZE {}.{}").format(
+                    sql.Identifier(catalog_schema(name)), sql.Identifier(table)
+                )
+            )
+    return {
+        "schema": name,
+        "passages": count,
+        "dense": "hnsw" if graph else "exact",
+        "catalog": catalog_schema(name) if catalog else "",
+    }
+
+
+def catalog_schema(schema: str) -> str:
+    """The schema a generation's catalog tables are published to, beside its indexes' (whose
+    `passages` table is another)."""
+    return f"{schema}_catalog"
+
+
+def _catalog(conn, schema: str, path: Path) -> list[str]:
+    """Copy every table of the generation's catalog file, with its primary key and indexes,
+    into `schema`, so that app servers read documents, versions, passages and rulings from
+    the database: the same rows and column names, so the catalog's queries run on either.
+    Text compares bytewise (COLLATE "C") as in SQLite; NUL, which PostgreSQL's text cannot
+    hold, is dropped. Returns the tables."""
+    import sqlite3
+
+    from kb.storage import uri
+
+    target = sql.Identifier(schema)
+    conn.execute(sql.SQL("CREATE SCHEMA {}").format(target))
+    src = sqlite3.connect(uri(path, "mode=ro"), uri=True)
+    try:
+        tables = [
+            t
+            for (t,) in src.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite%' ORDER BY name"
+            )
+        ]
+        for table in tables:
+            info = src.execute(f'PRAGMA table_info("{table}")').fetchall()
+            columns = [sql.Identifier(c[1]) for c in info]
+            kinds = ["bigint" if c[2].upper() == "INTEGER" else "text" for c in info]
+            keys = [sql.Identifier(c[1]) for c in sorted(info, key=lambda c: c[5]) if c[5]]
+            spec = [
+                sql.SQL("{} {}").format(
+                    column,
+                    sql.SQL("bigint" if kind == "bigint" else 'text COLLATE "C"'),
+                )
+                for column, kind in zip(columns, kinds, strict=True)
+            ]
+            if keys:
+                spec.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(keys)))
+            name = sql.Identifier(schema, table)
+            conn.execute(sql.SQL("CREATE TABLE {} ({})").format(name, sql.SQL(", ").join(spec)))
+            with conn.cursor().copy(
+                sql.SQL("COPY {} ({}) FROM STDIN").format(name, sql.SQL(", ").join(columns))
+            ) as copy:
+                for row in src.execute(f'SELECT * FROM "{table}"'):
+                    copy.write_row(
+                        [v.replace("\x00", "") if isinstance(v, str) else v for v in row]
+                    )
+        for (index,) in src.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        ):
+            table = src.execute(
+                "SELECT tbl_name FROM sqlite_master WHERE name = ?", (index,)
+            ).fetchone()[0]
+            parts = [sql.Identifier(r[2]) for r in src.execute(f'PRAGMA index_info("{index}")')]
+            conn.execute(
+                sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                    sql.Identifier(index),
+                    sql.Identifier(schema, table),
+                    sql.SQL(", ").join(parts),
+                )
+            )
+    finally:
+        src.close()
+    return tables
 
 
 def _vectors(conn, s: sql.Identifier, kept, vectors: np.ndarray, graph: bool) -> None:
@@ -338,7 +421,11 @@ class PostgresIndexes:
         self.config = _config(self.name)
         self.dim = dim
 
+        catalog = sql.Identifier(catalog_schema(self.name))
+
         def configure(conn) -> None:
+            # The catalog's queries name its tables bare (the indexes' queries name theirs).
+            conn.execute(sql.SQL("SET search_path = {}, public").format(catalog))
             if dim:
                 register_vector(conn)
                 # Filters are applied inside the graph walk: it goes on until it has found
@@ -375,6 +462,11 @@ class PostgresIndexes:
     def close(self) -> None:
         """Close the pool's connections."""
         self.pool.close()
+
+    def catalog(self) -> PostgresCatalogDB:
+        """The generation's catalog tables, read with the catalog's own SQL (see
+        `kb.catalog.Catalog.over`)."""
+        return PostgresCatalogDB(self.pool)
 
     def keyword(self) -> PostgresKeyword:
         """The keyword search of this generation."""
@@ -520,3 +612,54 @@ class PostgresDense:
         # row back a little out of order.
         rows.sort(key=lambda r: (r[1], r[0]))
         return [(int(o), -float(distance)) for o, distance in rows]
+
+
+class CatalogRow(tuple):
+    """A row as sqlite3.Row gives it: by position or by column name."""
+
+    def __new__(cls, values, names: dict[str, int]) -> CatalogRow:
+        row = super().__new__(cls, values)
+        row.names = names
+        return row
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            key = self.names[key]
+        return super().__getitem__(key)
+
+    def keys(self) -> list[str]:
+        """The column names."""
+        return list(self.names)
+
+
+class _Rows(list):
+    """A query's rows, read whole (as a sqlite3 cursor is used)."""
+
+    def fetchone(self):
+        return self[0] if self else None
+
+    def fetchall(self) -> list:
+        return list(self)
+
+
+def _catalog_rows(cursor):
+    names = {c.name: i for i, c in enumerate(cursor.description or ())}
+    return lambda values: CatalogRow(values, names)
+
+
+class PostgresCatalogDB:
+    """What `Catalog` calls `db` (execute, close), on a generation's catalog schema through
+    the generation's connection pool. Read-only: writes go to the catalog file at ingest."""
+
+    def __init__(self, pool) -> None:
+        self.pool = pool
+
+    def execute(self, statement: str, args=()) -> _Rows:
+        from kb.pgdb import paramstyle
+
+        with self.pool.connection() as conn, conn.cursor(row_factory=_catalog_rows) as cur:
+            cur.execute(paramstyle(statement), tuple(args))
+            return _Rows(cur.fetchall() if cur.description else ())
+
+    def close(self) -> None:
+        """The pool is the generation's: closed with it."""

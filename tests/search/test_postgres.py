@@ -8,6 +8,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from kb.catalog import Catalog
 from kb.config import Settings
 from kb.errors import ConfigError
 from kb.ingest.pipeline import ingest
@@ -71,6 +72,42 @@ def test_a_generation_is_published_whole_with_its_graph(graph):
     assert {"hnsw", "gin", "btree"} <= methods
 
 
+def test_the_catalog_is_read_from_the_database_as_it_is_in_the_file(graph):
+    """Documents, versions, passages and rulings are published with the generation, and the
+    server reads them there: every query of the catalog gives what the file gives."""
+    settings, searcher = graph
+    assert searcher.manifest.postgres.catalog == searcher.manifest.postgres.schema + "_catalog"
+    served = searcher.catalog
+    assert type(served.db).__name__ == "PostgresCatalogDB"
+    file = Catalog(searcher.generation / "catalog.sqlite", readonly=True)
+    ids = searcher.ids
+    try:
+        for read in (
+            lambda c: c.stats(),
+            lambda c: c.corpus_hash(),
+            lambda c: c.document_index(),
+            lambda c: c.ruling_facts(),
+            lambda c: c.clause_ids(),
+            lambda c: sorted(tuple(r) for r in c.listing_rows()),
+            lambda c: c.versions_in_force("2026-03-01"),
+            lambda c: c.clause_text("LIVE-DNG-3.1", "2025-06-01"),
+            lambda c: c.teaching_flags(),
+            lambda c: c.current_versions("policy"),
+            lambda c: list(c.iter_indexable()),
+            lambda c: c.units(ids),
+            lambda c: [c.passage(i) for i in ids[::50]],
+        ):
+            assert read(served) == read(file)
+    finally:
+        file.close()
+    # The data dir's file is not what the server reads: without it, answers come as before.
+    with psycopg.connect(settings.database_url) as conn:
+        titles = conn.execute(
+            f'SELECT count(*) FROM "{searcher.manifest.postgres.catalog}".documents'
+        ).fetchone()[0]
+    assert titles == served.stats()["documents"] > 0
+
+
 @pytest.mark.parametrize("filtered", [False, True])
 def test_the_graph_finds_what_exact_search_finds(graph, filtered):
     """Recall@10 of pgvector's HNSW walk against exact inner products over the same vectors;
@@ -111,6 +148,7 @@ def test_a_killed_ingests_schema_is_dropped_by_the_next(tmp_path, postgres_datab
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute('CREATE SCHEMA "kb_gen_000009"')
         conn.execute('CREATE TABLE "kb_gen_000009".passages (ordinal integer)')
+        conn.execute('CREATE SCHEMA "kb_gen_000009_catalog"')
     searcher = Searcher(settings)
     assert searcher.generation.name == first and searcher.search("sparklers").results
     searcher.close()
@@ -119,7 +157,8 @@ def test_a_killed_ingests_schema_is_dropped_by_the_next(tmp_path, postgres_datab
     schemas = {s for s in _schemas(url) if s.startswith("kb_gen_")}
     # The leftover is gone; the replaced generation stays until the next publish (a server
     # may still be answering from it).
-    assert schemas == {f"kb_{first.replace('-', '_')}", f"kb_{second.replace('-', '_')}"}
+    kept = {f"kb_{first.replace('-', '_')}", f"kb_{second.replace('-', '_')}"}
+    assert schemas == kept | {f"{k}_catalog" for k in kept}  # indexes and catalogs
     searcher = Searcher(settings)
     assert searcher.search("wheels", mode="keyword").results[0].passage.doc_id == "b"
     searcher.close()

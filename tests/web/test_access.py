@@ -9,6 +9,7 @@ import html
 import io
 import json
 import re
+import sqlite3
 from urllib.parse import quote_plus
 
 import pytest
@@ -60,7 +61,8 @@ def hidden(users_app):
     """What moderators must never see: restricted rulings, policy-team guidance and
     historical policy versions, as ids and as text that appears nowhere they may look."""
     searcher = users_app.extensions["kb"].searcher
-    db = searcher.catalog.db
+    # The generation's catalog file, whichever store the server reads it from.
+    db = sqlite3.connect(searcher.generation / "catalog.sqlite")
     restricted = [
         r[0]
         for r in db.execute(
