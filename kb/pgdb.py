@@ -154,11 +154,15 @@ class PostgresDB:
 
     def fetchall(self, statement: str, args: tuple = ()) -> list[tuple[Any, ...]]:
         """Every row of a query."""
+        if _has_nul(args):
+            return []
         with self._connection() as conn:
             return conn.execute(paramstyle(statement), tuple(args)).fetchall()
 
     def fetchone(self, statement: str, args: tuple = ()) -> tuple[Any, ...] | None:
         """The first row of a query, or None."""
+        if _has_nul(args):
+            return None
         with self._connection() as conn:
             return conn.execute(paramstyle(statement), tuple(args)).fetchone()
 
@@ -201,6 +205,12 @@ class PostgresDB:
     def close(self) -> None:
         """Close the connections."""
         self.pool.close()
+
+
+def _has_nul(args) -> bool:
+    """Does a query look a text with NUL up? PostgreSQL refuses NUL in text, and none is
+    stored (writes refuse or escape it), so such a lookup finds nothing, as in SQLite."""
+    return any(isinstance(a, str) and "\x00" in a for a in args)
 
 
 def _bad_text(exc: Exception) -> QueryError | Exception:

@@ -94,3 +94,16 @@ def test_an_unreachable_database_is_one_clear_error(tmp_path):
     nowhere = PostgresPlace(f"postgresql://kb@/kb?host={tmp_path}&connect_timeout=2", "x")
     with pytest.raises(StorageError, match="cannot open users and tokens in schema x"):
         Users(nowhere)
+
+
+def test_looking_up_text_with_nul_finds_nothing(user_store):
+    """PostgreSQL's text cannot hold NUL; a fuzzed filter with one finds nothing on either
+    engine, and storing one is a clear error or a visible escape, never a 500."""
+    users, audit = Users(user_store), AuditLog(user_store)
+    users.add("ann", "admin", PASSWORD)
+    audit.record("a\x00b", "admin", "search", "x")
+    assert users.find("ann\x00") is None
+    assert audit.events(user="a\x00b") == []
+    assert [e["user"] for e in audit.events(user="a\\x00b")] == ["a\\x00b"]
+    users.close()
+    audit.close()

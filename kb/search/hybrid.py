@@ -619,14 +619,15 @@ class Searcher:
             )
         if not isinstance(k, int) or not 1 <= k <= self.settings.max_k:
             raise QueryError(f"k must be between 1 and {self.settings.max_k}, got {k!r}")
+        # The limit counts the characters sent (as the API's document states it), spaces too.
+        if len(str(query)) > self.settings.max_query_chars:
+            raise QueryError(
+                f"the query is {len(str(query))} characters; "
+                f"the limit is {self.settings.max_query_chars}"
+            )
         query = " ".join(str(query).split())
         if not query:
             raise QueryError("the query is empty")
-        if len(query) > self.settings.max_query_chars:
-            raise QueryError(
-                f"the query is {len(query)} characters; "
-                f"the limit is {self.settings.max_query_chars}"
-            )
         return query
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from kb.catalog import Catalog
 from kb.config import Settings
-from kb.errors import ConfigError
+from kb.errors import ConfigError, NotFoundError
 from kb.ingest.pipeline import ingest
 from kb.search.dense import DenseIndex
 from kb.search.hybrid import Searcher
@@ -100,7 +100,11 @@ def test_the_catalog_is_read_from_the_database_as_it_is_in_the_file(graph):
             assert read(served) == read(file)
     finally:
         file.close()
-    # The data dir's file is not what the server reads: without it, answers come as before.
+    # A fuzzed id with NUL (which PostgreSQL's text refuses) is simply not there.
+    with pytest.raises(NotFoundError):
+        served.passage(ids[0] + "\x00")
+    assert served.doc_type("LIVE-DNG\x00") is None
+    # The rows are in the database, in the generation's catalog schema.
     with psycopg.connect(settings.database_url) as conn:
         titles = conn.execute(
             f'SELECT count(*) FROM "{searcher.manifest.postgres.catalog}".documents'

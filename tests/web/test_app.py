@@ -131,6 +131,8 @@ def test_api_search_shape(client):
             "k must be an integer",
         ),
         ("get", "/api/search", {"query_string": {"q": "x" * 1001}}, 400, "limit is 1000"),
+        # Spaces count: the document's maxLength is on what is sent (found by `make fuzz`).
+        ("post", "/api/search", {"json": {"q": "x" + "\x1e" * 1000}}, 400, "limit is 1000"),
         (
             "get",
             "/api/search",

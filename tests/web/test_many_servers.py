@@ -1,6 +1,7 @@
 """Two real app servers on one PostgreSQL database (backend = postgres): each has a data dir
-of its own and an empty user data folder of its own, yet they share users, sign-ins, API
-tokens, the audit log, collections and feedback, as servers behind one load balancer must."""
+of its own (the second without a catalog file) and an empty user data folder of its own, yet
+they answer from one catalog and share users, sign-ins, API tokens, the audit log,
+collections and feedback, as servers behind one load balancer must."""
 
 from __future__ import annotations
 
@@ -34,9 +35,10 @@ def servers(postgres_corpus_settings, tmp_path_factory):
         args = ["--data-dir", str(settings.data_dir), "users", "add", name, "--role", role]
         out = runner.invoke(main, [*args, "--password-stdin"], input=PASSWORD + "\n", env=env)
         assert out.exit_code == 0 or "already exists" in out.output, out.output
-    # The second server's data dir is a copy (as on another machine); neither has user data.
+    # The second server's data dir is a copy (as on another machine) without the catalog
+    # file, which it reads from the database; neither server has user data of its own.
     second = tmp_path_factory.mktemp("server-b") / "index"
-    shutil.copytree(settings.data_dir, second, ignore=shutil.ignore_patterns("*.sqlite-*"))
+    shutil.copytree(settings.data_dir, second, ignore=shutil.ignore_patterns("catalog.sqlite*"))
     with contextlib.ExitStack() as stack:
         bases = []
         for data_dir in (settings.data_dir, second):
@@ -108,3 +110,17 @@ def test_users_tokens_collections_and_the_audit_log_are_shared(servers):
     # What a moderator did on A is in the audit log an admin reads on B.
     events = admin.get(b + "/api/audit", params={"user": "ms-mod"}, timeout=30).json()["events"]
     assert any(e["target"] == "many servers probe" for e in events)
+
+
+def test_both_servers_answer_alike_from_one_catalog(servers):
+    a, b = servers
+    http = sign_in(a, "ms-admin")
+    answers = [
+        http.get(base + "/api/search", params={"q": "strmr drunk n driving"}, timeout=30).json()
+        for base in (a, b)
+    ]
+    assert answers[0]["results"], answers[0]
+    for key in ("passage_id", "text", "citation"):
+        assert [h.get(key) for h in answers[0]["results"]] == [
+            h.get(key) for h in answers[1]["results"]
+        ]
