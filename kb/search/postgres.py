@@ -99,8 +99,10 @@ def _filter_sql(filters: Filters) -> tuple[sql.Composable, list]:
     parts: list[sql.Composable] = [sql.SQL("TRUE")]
     params: list = []
     for alternatives in filters.clauses():
+        # PostgreSQL's text holds no NUL, and no published term has one: such a value (a
+        # fuzzed filter) matches nothing, as in the filter index.
         parts.append(sql.SQL("p.terms && %s::text[]"))
-        params.append(list(alternatives))
+        params.append([a for a in alternatives if "\x00" not in a])
     for name, lo, hi in filters.ranges():
         column = sql.Identifier("p", name)
         if lo is not None:
@@ -197,7 +199,8 @@ def publish(
                 copy.set_types(["int4", "text", "text", "text"])
                 for r in rows:
                     copy.write_row([r.ordinal, *(_words(f) for f in (r.title, r.heading, r.text))])
-                    kept.append((r.ordinal, r.terms, r.eff_from, r.eff_to))
+                    terms = [t for t in r.terms if "\x00" not in t]  # (PostgreSQL refuses)
+                    kept.append((r.ordinal, terms, r.eff_from, r.eff_to))
             with conn.cursor().copy(
                 sql.SQL(
                     "COPY {}.filters (ordinal, terms, eff_from, eff_to) "

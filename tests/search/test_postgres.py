@@ -230,3 +230,17 @@ def test_kb_serve_answers_from_postgresql(graph):
             body = json.load(r)
     assert body["results"] and all(h["document_id"].startswith("ESC-") for h in body["results"])
     assert body["results"][0]["scores"]["keyword_rank"] is not None
+
+
+@pytest.mark.parametrize("mode", ["keyword", "dense", "hybrid"])
+def test_a_filter_value_with_nul_matches_nothing_and_is_no_error(graph, mode):
+    """PostgreSQL's text holds no NUL (found by `make fuzz` as a 500): such a value is one no
+    passage has."""
+    from kb.search.filters import Filters
+
+    _, searcher = graph
+    narrow = Filters(terms={"platform": ["md0\x00x"]})
+    assert searcher.search("sparklers near toddlers", mode=mode, filters=narrow).results == []
+    either = Filters(terms={"type": ["policy", "po\x00licy"]})
+    found = searcher.search("sparklers near toddlers", mode=mode, filters=either).results
+    assert found and all(h.citation.doc_type == "policy" for h in found)
