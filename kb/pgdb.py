@@ -35,6 +35,7 @@ try:
 except ImportError:  # pragma: no cover - reported when backend=postgres is used
     psycopg = None
 
+# How many connections each pool keeps (a server's threads share them).
 POOL_SIZE = 4
 CONNECT_SECONDS = 10.0
 
@@ -57,6 +58,18 @@ class PostgresPlace:
 def paramstyle(statement: str) -> str:
     """A statement with `?` placeholders in psycopg's style (`%s`, a literal % doubled)."""
     return statement.replace("%", "%%").replace("?", "%s")
+
+
+def new_pool(url: str, configure) -> ConnectionPool:
+    """A small pool of autocommit connections, each set up by `configure`, not yet open."""
+    return ConnectionPool(
+        url,
+        min_size=1,
+        max_size=POOL_SIZE,
+        configure=configure,
+        kwargs={"autocommit": True},
+        open=False,
+    )
 
 
 class _Transaction:
@@ -96,14 +109,7 @@ class PostgresDB:
         def configure(conn) -> None:
             conn.execute(sql.SQL("SET search_path = {}").format(namespace))
 
-        self.pool = ConnectionPool(
-            place.url,
-            min_size=1,
-            max_size=POOL_SIZE,
-            configure=configure,
-            kwargs={"autocommit": True},
-            open=False,
-        )
+        self.pool = new_pool(place.url, configure)
         try:
             self.pool.open(wait=True, timeout=CONNECT_SECONDS)
             self._create(namespace, schema)
@@ -154,14 +160,14 @@ class PostgresDB:
 
     def fetchall(self, statement: str, args: tuple = ()) -> list[tuple[Any, ...]]:
         """Every row of a query."""
-        if _has_nul(args):
+        if has_nul(args):
             return []
         with self._connection() as conn:
             return conn.execute(paramstyle(statement), tuple(args)).fetchall()
 
     def fetchone(self, statement: str, args: tuple = ()) -> tuple[Any, ...] | None:
         """The first row of a query, or None."""
-        if _has_nul(args):
+        if has_nul(args):
             return None
         with self._connection() as conn:
             return conn.execute(paramstyle(statement), tuple(args)).fetchone()
@@ -207,7 +213,7 @@ class PostgresDB:
         self.pool.close()
 
 
-def _has_nul(args) -> bool:
+def has_nul(args) -> bool:
     """Does a query look a text with NUL up? PostgreSQL refuses NUL in text, and none is
     stored (writes refuse or escape it), so such a lookup finds nothing, as in SQLite."""
     return any(isinstance(a, str) and "\x00" in a for a in args)

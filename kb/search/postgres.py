@@ -44,7 +44,6 @@ try:  # an optional dependency: `pip install 'policy-kb[postgres]'`
     import psycopg
     from pgvector.psycopg import register_vector
     from psycopg import sql
-    from psycopg_pool import ConnectionPool
 except ImportError:  # pragma: no cover - reported when backend=postgres is used
     psycopg = None
 
@@ -59,8 +58,6 @@ B = 0.75
 # scan in PostgreSQL costs about 0.8 µs a row (7.3 ms at 9,387 passages, bench_scale.py),
 # some fifteen times FAISS's, so the graph pays off much sooner.
 EXACT_ROWS = 5_000
-# How many connections one searching process keeps (a server's threads share them).
-POOL_SIZE = 4
 _FIELD_PREFIX_RE = re.compile(r"(?<![^\s(+\-])(?:title|heading|text):")
 _GENERATION_RE = re.compile(r"gen-\d{6}")
 _WORD_RE = re.compile(r"[^\W_]+")
@@ -448,14 +445,9 @@ class PostgresIndexes:
                 f"generation {generation.name} was never published to PostgreSQL "
                 f"(no schema {self.name}); ingest again with backend=postgres"
             )
-        self.pool = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=POOL_SIZE,
-            configure=configure,
-            kwargs={"autocommit": True},
-            open=False,
-        )
+        from kb.pgdb import new_pool
+
+        self.pool = new_pool(url, configure)
         try:
             self.pool.open(wait=True, timeout=10)
         except psycopg.Error as exc:
@@ -658,11 +650,9 @@ class PostgresCatalogDB:
         self.pool = pool
 
     def execute(self, statement: str, args=()) -> _Rows:
-        from kb.pgdb import paramstyle
+        from kb.pgdb import has_nul, paramstyle
 
-        if any(isinstance(a, str) and "\x00" in a for a in args):
-            # PostgreSQL refuses NUL in text, and no stored text holds one (dropped at
-            # publish): a lookup of such a value (a fuzzed id) finds nothing, as in the file.
+        if has_nul(args):  # no published text holds NUL (dropped at publish)
             return _Rows()
         with self.pool.connection() as conn, conn.cursor(row_factory=_catalog_rows) as cur:
             cur.execute(paramstyle(statement), tuple(args))
