@@ -30,6 +30,7 @@ from bench_scale import queries
 
 from kb.config import Settings
 from kb.datadir import DataDir
+from kb.layout import Generation
 from kb.search.encoders import get_encoder, get_query_encoder, int8, model_info
 from kb.search.encoders.onnx import OnnxEncoder
 from kb.search.hybrid import Searcher
@@ -54,17 +55,19 @@ def main() -> None:
     info = model_info(settings)
     cache = settings.cache_path()
     fp32 = get_encoder(settings, threads=1)
-    searcher = Searcher(settings, DataDir(args.data_dir).current())
+    generation = DataDir(args.data_dir).current()
+    searcher = Searcher(settings, generation)
     passages = [searcher.catalog.passage(pid).embed_text for pid in searcher.ids]
     searcher.close()
-    record = int8.check(info, cache, lambda: fp32, passages)
+    out = Generation(generation).query_int8
+    record = int8.check(info, cache, lambda: fp32, passages, out)
     print(f"model {info.name}; the ingest's check: {json.dumps(record)}\n")
     questions = list(dict.fromkeys(queries() + _questions()))
     lengths = np.array([len(fp32.tokenizer.encode(q).ids) for q in questions])
     exact = fp32.encode(questions)
 
-    routed = get_query_encoder(settings, fp32, threads=1)
-    quick = OnnxEncoder(info, cache, threads=1, model_file=int8.paths(info, cache)[0])
+    routed = get_query_encoder(settings, fp32, out, threads=1)
+    quick = OnnxEncoder(info, cache, threads=1, model_file=int8.model_path(info, cache))
     with tempfile.TemporaryDirectory() as tmp:
         everything = Path(tmp) / "all-layers.onnx"
         source = cache / "onnx" / info.key / "model.onnx"

@@ -310,18 +310,25 @@ def _schema_bytes(settings, generation: str) -> int:
 
 def _check_int8(settings) -> None:
     """The ingest's check of the int8 query model, for an index built before it existed (a
-    no-op when this model's check already covered as many passages)."""
+    no-op when its generation holds the record)."""
+    from kb.datadir import DataDir
+    from kb.layout import Generation
     from kb.search.encoders import get_encoder, int8, model_info
     from kb.search.hybrid import Searcher
 
     if not settings.query_int8:
+        return
+    out = Generation(DataDir(settings.data_dir).current()).query_int8
+    if int8.record(out, model_info(settings)) is not None:
         return
     searcher = Searcher(settings)
     try:
         texts = [searcher.catalog.passage(pid).embed_text for pid in int8.spread(searcher.ids)]
     finally:
         searcher.close()
-    int8.check(model_info(settings), settings.cache_path(), lambda: get_encoder(settings), texts)
+    int8.check(
+        model_info(settings), settings.cache_path(), lambda: get_encoder(settings), texts, out
+    )
 
 
 # Stages of a search as kb.search.stages names them, in the order they run.

@@ -10,6 +10,7 @@ generations/gen-000007/
   sentences/         sentence vectors of policy and guidance passages, and their owners
   late/              word-piece vectors of policy passages (kb/search/late.py)
   vocab.json         the corpus vocabulary for spelling (kb/search/spelling.py)
+  query-int8.json    the int8 query model's check on these passages (kb/search/encoders/int8.py)
 """
 
 from __future__ import annotations
@@ -63,3 +64,7 @@ class Generation:
     @property
     def late(self) -> Path:
         return self.path / "late"
+
+    @property
+    def query_int8(self) -> Path:
+        return self.path / "query-int8.json"

@@ -150,7 +150,7 @@ def build_indexes(
         report.timings["embed"] = time.perf_counter() - t
         if settings.query_int8 and settings.encoder == "onnx":
             t = time.perf_counter()
-            int8.check(info, settings.cache_path(), loaded, texts)
+            int8.check(info, settings.cache_path(), loaded, texts, files.query_int8)
             report.timings["query_int8_check"] = time.perf_counter() - t
         del texts
         report.embedded = embedded

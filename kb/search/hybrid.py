@@ -177,7 +177,12 @@ class Searcher:
     def query_encoder(self) -> Encoder:
         """The encoder of queries: the int8 copy of the model where the ingest's check
         approved it (kb.search.encoders.int8), else `encoder`."""
-        found = get_query_encoder(self.settings, self.encoder, threads=self.settings.query_threads)
+        found = get_query_encoder(
+            self.settings,
+            self.encoder,
+            Generation(self.generation).query_int8,
+            threads=self.settings.query_threads,
+        )
         return found if found is not None else self.encoder
 
     def loaded_encoder(self) -> Encoder | None:

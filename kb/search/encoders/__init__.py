@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from kb.config import Settings
 from kb.errors import ConfigError
 from kb.search.encoders.base import Encoder, ModelInfo
@@ -32,16 +34,19 @@ def get_encoder(settings: Settings, *, threads: int = 0) -> Encoder:
     )
 
 
-def get_query_encoder(settings: Settings, fp32: Encoder, *, threads: int = 0) -> Encoder | None:
-    """The int8 copy of the model for queries of the lengths the ingest's check approved it
-    for, `fp32` for the others (kb.search.encoders.int8); None when queries use `fp32` only."""
+def get_query_encoder(
+    settings: Settings, fp32: Encoder, record: Path, *, threads: int = 0
+) -> Encoder | None:
+    """The int8 copy of the model for queries of the lengths the ingest's check (its `record`,
+    in the generation) approved it for, `fp32` for the others (kb.search.encoders.int8); None
+    when queries use `fp32` only."""
     if not settings.query_int8 or settings.encoder != "onnx":
         return None
     from kb.search.encoders import int8
     from kb.search.encoders.onnx import OnnxEncoder
 
     info = model_info(settings)
-    approved = int8.approved(info, settings.cache_path())
+    approved = int8.approved(info, settings.cache_path(), record)
     if approved is None:
         return None
     model, least = approved

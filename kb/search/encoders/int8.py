@@ -8,16 +8,20 @@ the passages were embedded with. Keeping the first two layers in float32 keeps q
 few words and more within 0.99; single words still stray (down to ~0.97).
 
 "Checked" is literal: at ingest, `check` embeds up to CHECK_PASSAGES of the knowledge base's
-own passages, and their openings of 1 to 32 words, with both models and records, beside the
-model in its cache folder, the least query length (in word pieces, never below MIN_TOKENS)
-from which every checked text stayed at or above MIN_COSINE: once per model, and again when
-a larger knowledge base offers more passages. A searcher embeds queries of that length or
-more with the int8 copy and shorter ones in float32; with no such length, all in float32.
-Passages, sentences and anything stored are always embedded in float32.
+own passages, and their openings of 1 to 32 words, with both models and records the least
+query length (in word pieces, never below MIN_TOKENS) from which every checked text stayed
+at or above MIN_COSINE. The record goes into the generation (its searchers read it there, so
+knowledge bases sharing a cache never read each other's) and, as a memo keyed by the model
+and the texts checked, beside the model in its cache folder: an ingest that samples the same
+passages again does not embed them twice. A searcher embeds queries of that length or more
+with the int8 copy and shorter ones in float32; with no record (a generation built before
+the record moved there, or with the setting off), all in float32. Passages, sentences and
+anything stored are always embedded in float32.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -32,7 +36,7 @@ from kb.search.encoders.base import ModelInfo, OnePass
 
 log = logging.getLogger(__name__)
 
-RECORD_FORMAT = 2
+RECORD_FORMAT = 3
 MIN_COSINE = 0.99
 CHECK_PASSAGES = 128
 # The check's texts: each sampled passage's opening words, and the whole passage.
@@ -46,26 +50,34 @@ FLOAT_LAYERS = 2
 _LAYER = re.compile(r"layer\.(\d+)/")
 
 
-def paths(info: ModelInfo, cache_dir: Path) -> tuple[Path, Path]:
-    """The int8 model file and its check record, beside the float32 export."""
-    folder = Path(cache_dir) / "onnx" / info.key
-    return folder / "query-int8.onnx", folder / "query-int8.json"
+def model_path(info: ModelInfo, cache_dir: Path) -> Path:
+    """The int8 model file, beside the float32 export (one per model)."""
+    return Path(cache_dir) / "onnx" / info.key / "query-int8.onnx"
 
 
-def record(info: ModelInfo, cache_dir: Path) -> dict[str, Any] | None:
-    """The check record of `info`'s int8 copy, or None when there is none (or it is unreadable)."""
+def memo_path(info: ModelInfo, cache_dir: Path, sample: list[str]) -> Path:
+    """Where the cache keeps the record of checking `info`'s int8 copy on `sample`."""
+    digest = hashlib.sha256("\0".join(sample).encode("utf-8", "surrogatepass")).hexdigest()
+    return Path(cache_dir) / "onnx" / info.key / f"query-int8-{digest[:24]}.json"
+
+
+def record(path: Path, info: ModelInfo) -> dict[str, Any] | None:
+    """The check record at `path` of `info`'s int8 copy, or None when there is none, it is
+    unreadable, of another format or of another model."""
     try:
-        found = json.loads(paths(info, cache_dir)[1].read_text())
+        found = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
-    return found if isinstance(found, dict) and found.get("format") == RECORD_FORMAT else None
+    if not isinstance(found, dict) or found.get("format") != RECORD_FORMAT:
+        return None
+    return found if found.get("model_key") == info.key else None
 
 
-def approved(info: ModelInfo, cache_dir: Path) -> tuple[Path, int] | None:
-    """The int8 model file and the least query length (in word pieces) it may embed, when its
-    check passed; else None (queries stay float32)."""
-    model = paths(info, cache_dir)[0]
-    found = record(info, cache_dir)
+def approved(info: ModelInfo, cache_dir: Path, path: Path) -> tuple[Path, int] | None:
+    """The int8 model file and the least query length (in word pieces) it may embed, when the
+    check recorded at `path` (a generation's) passed; else None (queries stay float32)."""
+    model = model_path(info, cache_dir)
+    found = record(path, info)
     if found is None or found.get("passed") is not True or not model.is_file():
         return None
     least = found.get("min_tokens")
@@ -78,61 +90,23 @@ def spread(items: list) -> list:
 
 
 def check(
-    info: ModelInfo, cache_dir: Path, load: Callable[[], Any], texts: list[str]
+    info: ModelInfo, cache_dir: Path, load: Callable[[], Any], texts: list[str], out: Path
 ) -> dict[str, Any] | None:
     """Quantise (once) and check the int8 copy against the float32 encoder `load()` returns
-    (called only when a check is due), on up to CHECK_PASSAGES of `texts` spread evenly and
-    their openings of PREFIX_WORDS words (queries of every length, in the knowledge base's own
-    words); write and return the record. An earlier record that checked at least as many
-    passages is kept. None when the cache folder cannot be written (queries stay float32)."""
-    from kb.search.encoders.onnx import OnnxEncoder, export_onnx
-
-    earlier = record(info, cache_dir)
+    (called only when no memo of the same check is cached), on up to CHECK_PASSAGES of
+    `texts` spread evenly and their openings of PREFIX_WORDS words (queries of every length,
+    in the knowledge base's own words); write the record to `out` (the generation's) and the
+    cache's memo, and return it. None when there are no texts or the files cannot be written
+    (queries stay float32)."""
     sample = spread(texts)
-    if not sample or (earlier is not None and earlier.get("passages", 0) >= len(sample)):
-        return earlier
-    probes = [
-        " ".join(words[:n]) if n < len(words) else text
-        for text in sample
-        for words in [text.split()]
-        for n in PREFIX_WORDS
-        if n < len(words) or n == PREFIX_WORDS[-1]
-    ]
-    model, target = paths(info, cache_dir)
+    if not sample:
+        return None
+    memo = memo_path(info, cache_dir, sample)
+    found = record(memo, info)
     try:
-        if not model.is_file():
-            _quantise(export_onnx(info, model.with_name("model.onnx")), model)
-        int8 = OnnxEncoder(info, cache_dir, model_file=model)
-        fp32 = load()
-        vectors, pieces = fp32.encode_with_tokens(probes)
-        # One at a time, as queries come: int8 activations are scaled over the whole batch.
-        vectors8, pieces8 = int8.encode_with_tokens(probes, batch_size=1)
-        cosines = np.sum(vectors * vectors8, axis=1)
-        lengths = np.array([len(e.ids) for e in int8.tokenizer.encode_batch(probes)])
-        words = np.concatenate(
-            [np.sum(a * b, axis=1) for a, b in zip(pieces, pieces8, strict=True)]
-        )
-        # The shortest length from which every checked text stays within MIN_COSINE.
-        strays = lengths[cosines < MIN_COSINE]
-        least = max(MIN_TOKENS, int(strays.max()) + 1 if strays.size else 0)
-        kept = lengths >= least
-        found = {
-            "format": RECORD_FORMAT,
-            "model": info.name,
-            "float_layers": FLOAT_LAYERS,
-            "passages": len(sample),
-            "texts": len(probes),
-            "threshold": MIN_COSINE,
-            "min_tokens": least if kept.any() else None,
-            "texts_from_min_tokens": int(kept.sum()),
-            "min_cosine": round(float(cosines[kept].min()), 4) if kept.any() else None,
-            "min_cosine_all": round(float(cosines.min()), 4),
-            "word_pieces_mean_cosine": round(float(words.mean()), 4) if words.size else None,
-            "passed": bool(kept.any()),
-        }
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(found, indent=1) + "\n")
-        os.replace(tmp, target)
+        if found is None:
+            found = _check(info, cache_dir, load, sample, memo)
+        _write(out, found)
     except OSError as exc:
         log.warning("queries stay float32: cannot write the int8 model's check: %s", exc)
         return None
@@ -143,6 +117,59 @@ def check(
             info.name,
             MIN_COSINE,
         )
+    return found
+
+
+def _write(path: Path, found: dict[str, Any]) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(found, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def _check(
+    info: ModelInfo, cache_dir: Path, load: Callable[[], Any], sample: list[str], memo: Path
+) -> dict[str, Any]:
+    """Embed the check's texts with both models; write the memo and return the record."""
+    from kb.search.encoders.onnx import OnnxEncoder, export_onnx
+
+    probes = [
+        " ".join(words[:n]) if n < len(words) else text
+        for text in sample
+        for words in [text.split()]
+        for n in PREFIX_WORDS
+        if n < len(words) or n == PREFIX_WORDS[-1]
+    ]
+    model = model_path(info, cache_dir)
+    if not model.is_file():
+        _quantise(export_onnx(info, model.with_name("model.onnx")), model)
+    int8 = OnnxEncoder(info, cache_dir, model_file=model)
+    fp32 = load()
+    vectors, pieces = fp32.encode_with_tokens(probes)
+    # One at a time, as queries come: int8 activations are scaled over the whole batch.
+    vectors8, pieces8 = int8.encode_with_tokens(probes, batch_size=1)
+    cosines = np.sum(vectors * vectors8, axis=1)
+    lengths = np.array([len(e.ids) for e in int8.tokenizer.encode_batch(probes)])
+    words = np.concatenate([np.sum(a * b, axis=1) for a, b in zip(pieces, pieces8, strict=True)])
+    # The shortest length from which every checked text stays within MIN_COSINE.
+    strays = lengths[cosines < MIN_COSINE]
+    least = max(MIN_TOKENS, int(strays.max()) + 1 if strays.size else 0)
+    kept = lengths >= least
+    found = {
+        "format": RECORD_FORMAT,
+        "model": info.name,
+        "model_key": info.key,
+        "float_layers": FLOAT_LAYERS,
+        "passages": len(sample),
+        "texts": len(probes),
+        "threshold": MIN_COSINE,
+        "min_tokens": least if kept.any() else None,
+        "texts_from_min_tokens": int(kept.sum()),
+        "min_cosine": round(float(cosines[kept].min()), 4) if kept.any() else None,
+        "min_cosine_all": round(float(cosines.min()), 4),
+        "word_pieces_mean_cosine": round(float(words.mean()), 4) if words.size else None,
+        "passed": bool(kept.any()),
+    }
+    _write(memo, found)
     return found
 
 
