@@ -30,10 +30,12 @@ def serve(
     settings: Settings, host: str, port: int, workers: int, threads: int, allow_remote: bool
 ) -> None:
     """Serve the web app and JSON API with gunicorn."""
-    from kb.datadir import DataDir
+    from kb.live import live_generation
     from kb.web.server import serve as run
 
-    DataDir(settings.data_dir).current()  # fail now, clearly, if nothing was ingested
+    # Fail now, clearly, if nothing was ingested (under backend=postgres this also copies
+    # the live generation from the database, once, before the workers start).
+    live_generation(settings)
     if settings.auth == "users":
         from kb.web.auth import AuthState
 

@@ -316,7 +316,20 @@ def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport
         )
     finally:
         catalog.close()
+    if settings.backend == "postgres":
+        # App servers elsewhere copy the generation's files from the database.
+        from kb.search.postgres import publish_files, set_live
+
+        t = time.perf_counter()
+        publish_files(
+            settings.database_url, settings.database_schema, generation, manifest.to_json()
+        )
+        report.timings["publish_files"] = time.perf_counter() - t
     datadir.commit(generation, manifest, settings.keep_generations)
+    if settings.backend == "postgres":
+        # Live for every server at once; after the data dir's switch, so that a kill between
+        # the two leaves the database's servers on the previous generation, which is kept.
+        set_live(settings.database_url, settings.database_schema, generation.name)
     report.generation = generation.name
     return report
 

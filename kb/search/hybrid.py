@@ -17,6 +17,7 @@ from kb.config import Settings
 from kb.datadir import DataDir
 from kb.errors import IndexMismatchError, QueryError
 from kb.layout import Generation
+from kb.live import live_generation
 from kb.search import fusion, highlight, identifiers, preload
 from kb.search.dense import DenseIndex
 from kb.search.encoders import Encoder, get_encoder, get_query_encoder, model_info
@@ -63,7 +64,7 @@ class Searcher:
             # its model (the manifest check below still applies).
             self.encoder = encoder
         datadir = DataDir(settings.data_dir)
-        self.generation = generation or datadir.current()
+        self.generation = generation or live_generation(settings)
         self.manifest = datadir.manifest(self.generation)
         self._check_manifest()
         files = Generation(self.generation)

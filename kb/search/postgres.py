@@ -660,3 +660,129 @@ class PostgresCatalogDB:
 
     def close(self) -> None:
         """The pool is the generation's: closed with it."""
+
+
+# -- Generation files and the live pointer -------------------------------------------------
+# An app server needs more of a generation than the tables above: the passage ids, filter
+# masks, unit numbers, vectors and the sentence and word-piece indexes are files. They are
+# stored in the generation's schema too (table `files`, in parts), and the live generation's
+# name in `<database_schema>_live.generation`, set in one statement once its files are in:
+# a server with nothing but the database's address copies a generation's files into its own
+# data dir the first time it loads it (`kb.live`), and follows the pointer from then on.
+PART_BYTES = 8 << 20
+# Not copied: the catalog (published as tables) and the embedded backend's keyword index.
+_NOT_COPIED = re.compile(r"catalog\.sqlite.*|keyword(/.*)?|manifest\.json|.*\.tmp(\.npy)?")
+
+
+def live_schema(prefix: str) -> str:
+    """The schema of the live pointer."""
+    return f"{prefix}_live"
+
+
+def publish_files(url: str, prefix: str, generation: Path, manifest: str) -> int:
+    """Store `generation`'s files (and its `manifest` text, not yet written beside them) in
+    its schema, replacing any stored before; returns the bytes stored."""
+    s = sql.Identifier(schema_name(prefix, generation.name))
+    stored = 0
+    with _connect(url) as conn:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.files").format(s))
+        conn.execute(
+            sql.SQL(
+                'CREATE TABLE {}.files (path text COLLATE "C", part integer, data bytea NOT '
+                "NULL, PRIMARY KEY (path, part))"
+            ).format(s)
+        )
+        insert = sql.SQL("INSERT INTO {}.files (path, part, data) VALUES (%s, %s, %s)").format(s)
+        conn.execute(insert, ("manifest.json", 0, manifest.encode()))
+        for path in sorted(p for p in generation.rglob("*") if p.is_file()):
+            name = path.relative_to(generation).as_posix()
+            if _NOT_COPIED.fullmatch(name):
+                continue
+            with path.open("rb") as fh:
+                part = 0
+                while chunk := fh.read(PART_BYTES):
+                    conn.execute(insert, (name, part, chunk))
+                    stored += len(chunk)
+                    part += 1
+                if part == 0:
+                    conn.execute(insert, (name, 0, b""))
+        conn.commit()
+    return stored
+
+
+def set_live(url: str, prefix: str, name: str) -> None:
+    """Make generation `name` (its schema and files published) the live one, in one
+    statement."""
+    schema_name(prefix, name)  # checks the name
+    s = sql.Identifier(live_schema(prefix))
+    with _connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {}.generation (one boolean PRIMARY KEY DEFAULT true "
+                "CHECK (one), name text NOT NULL, switched_at timestamptz NOT NULL)"
+            ).format(s)
+        )
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {}.generation (name, switched_at) VALUES (%s, now()) "
+                "ON CONFLICT (one) DO UPDATE SET name = excluded.name, "
+                "switched_at = excluded.switched_at"
+            ).format(s),
+            (name,),
+        )
+
+
+def live(url: str, prefix: str) -> str | None:
+    """The live generation's name, or None when none was made live through the database."""
+    with _connect(url, autocommit=True) as conn:
+        where = f'"{live_schema(prefix)}".generation'
+        if conn.execute("SELECT to_regclass(%s)", (where,)).fetchone()[0] is None:
+            return None
+        found = conn.execute(
+            sql.SQL("SELECT name FROM {}.generation").format(sql.Identifier(live_schema(prefix)))
+        ).fetchone()
+    if found is None or not _GENERATION_RE.fullmatch(found[0]):
+        return None
+    return found[0]
+
+
+def fetch_files(url: str, prefix: str, name: str, target: Path) -> int:
+    """Write generation `name`'s stored files into the folder `target` (which must not
+    exist yet); returns the bytes written. PostgresError when the generation has no files
+    stored (published before they were)."""
+    s = schema_name(prefix, name)
+    written = 0
+    with _connect(url) as conn:
+        if conn.execute("SELECT to_regclass(%s)", (f'"{s}".files',)).fetchone()[0] is None:
+            raise PostgresError(
+                f"generation {name} has no files in PostgreSQL (schema {s}): ingest again "
+                "with backend=postgres, or serve from the data dir it was built in"
+            )
+        target.mkdir(parents=True)
+        with conn.cursor(name="kb_files") as cursor:  # server side: one part at a time
+            cursor.itersize = 4
+            cursor.execute(
+                sql.SQL("SELECT path, data FROM {}.files ORDER BY path, part").format(
+                    sql.Identifier(s)
+                )
+            )
+            out, opened = None, None
+            try:
+                for path, data in cursor:
+                    if path != opened:
+                        if out is not None:
+                            out.close()
+                        dest = (target / path).resolve()
+                        if not dest.is_relative_to(target.resolve()):
+                            raise PostgresError(
+                                f"generation {name}: a file path leaves it: {path!r}"
+                            )
+                        dest.parent.mkdir(parents=True, exist_ok=True)
+                        out, opened = dest.open("wb"), path
+                    out.write(data)
+                    written += len(data)
+            finally:
+                if out is not None:
+                    out.close()
+    return written

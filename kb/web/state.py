@@ -1,13 +1,15 @@
 """Heavy objects shared by every request of one process: loaded once on first use, and
 replaced when an ingest makes another generation live, without a restart.
 
-At most once every CHECK_SECONDS a request reads DATA_DIR/CURRENT. When it names another
-generation, a background thread loads a searcher and answerer for it (keeping the loaded query
-encoder) while requests go on with the old pair, then swaps the new pair in with one
-assignment. A request keeps the pair it first touched until it ends, so it never mixes
-generations. The old pair is dropped, not closed: it goes away with the last request holding
-it. Its folder may meanwhile be pruned by a later ingest (`keep_generations`), which is
-harmless: a loaded Searcher already holds every file it reads open, mapped or in memory.
+At most once every CHECK_SECONDS a request has a background thread look which generation is
+live (kb.live: DATA_DIR/CURRENT, or under backend=postgres the database's pointer). When it is
+another, that thread loads a searcher and answerer for it (copying its files from the
+database first when the data dir lacks them, and keeping the loaded query encoder) while
+requests go on with the old pair, then swaps the new pair in with one assignment. A request
+keeps the pair it first touched until it ends, so it never mixes generations. The old pair
+is dropped, not closed: it goes away with the last request holding it. Its folder may
+meanwhile be pruned by a later ingest (`keep_generations`), which is harmless: a loaded
+Searcher already holds every file it reads open, mapped or in memory.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from flask import current_app, has_request_context, request
 
 from kb.config import Settings
-from kb.datadir import DataDir
+from kb.live import generation, live_generation, live_name
 from kb.search.answer import Answerer
 from kb.search.encoders import Encoder
 from kb.search.hybrid import Searcher
@@ -49,10 +51,10 @@ class KBState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()  # the first load
-        self._check_lock = threading.Lock()  # one look at CURRENT at a time
+        self._check_lock = threading.Lock()  # one look for the live generation at a time
         self._loaded: Loaded | None = None
         self._next_check = 0.0
-        self._loading: str | None = None
+        self._loading: str | None = None  # a look or a load under way ("" or its name)
         self._failed: tuple[str, float] | None = None  # (generation, retry after)
 
     @property
@@ -116,40 +118,56 @@ class KBState:
         if loaded is None:
             with self._lock:
                 if self._loaded is None:
-                    self._loaded = self._load(DataDir(self.settings.data_dir).current())
+                    self._loaded = self._load(live_generation(self.settings))
                 return self._loaded
         self._check(loaded)
         return loaded
 
     def _check(self, loaded: Loaded) -> None:
-        """Start loading the generation CURRENT names if it is not the one served."""
+        """At most once every CHECK_SECONDS, look for another live generation (kb.live) on a
+        thread of its own: under backend=postgres the look is a round trip to the database,
+        which no request waits for."""
         now = time.monotonic()
-        if now < self._next_check or not self._check_lock.acquire(blocking=False):
+        if now < self._next_check or self._loading is not None:
+            return
+        if not self._check_lock.acquire(blocking=False):
             return
         try:
-            self._next_check = now + CHECK_SECONDS
-            name = DataDir(self.settings.data_dir).current_name()
-            if (
-                name is None
-                or name == loaded.searcher.generation.name
-                or self._loading is not None
-                or (self._failed and self._failed[0] == name and now < self._failed[1])
-            ):
+            if now < self._next_check or self._loading is not None:
                 return
-            self._loading = name
+            self._next_check = now + CHECK_SECONDS
+            self._loading = ""  # a look under way
             threading.Thread(
-                target=self._switch, args=(name, loaded), name=f"kb-load-{name}", daemon=True
+                target=self._follow, args=(loaded,), name="kb-follow", daemon=True
             ).start()
         finally:
             self._check_lock.release()
 
+    def _follow(self, loaded: Loaded) -> None:
+        """Load the live generation if it is not the one served (a failed one only after
+        RETRY_SECONDS)."""
+        try:
+            try:
+                name = live_name(self.settings)
+            except Exception as exc:  # the database is away: go on serving what is loaded
+                log.warning("cannot tell the live generation: %s", exc)
+                return
+            failed = self._failed
+            if (
+                name is None
+                or name == loaded.searcher.generation.name
+                or (failed and failed[0] == name and time.monotonic() < failed[1])
+            ):
+                return
+            self._loading = name
+            self._switch(name, loaded)
+        finally:
+            self._loading = None
+
     def _switch(self, name: str, old: Loaded) -> None:
         """Load generation `name` and serve it from now on; on failure keep serving `old`."""
         try:
-            new = self._load(
-                DataDir(self.settings.data_dir).generations / name,
-                old.searcher.loaded_encoder(),
-            )
+            new = self._load(generation(self.settings, name), old.searcher.loaded_encoder())
         except Exception as exc:  # whatever went wrong, the old generation keeps serving
             self._failed = (name, time.monotonic() + RETRY_SECONDS)
             log.warning(

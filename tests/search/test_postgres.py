@@ -244,3 +244,74 @@ def test_a_filter_value_with_nul_matches_nothing_and_is_no_error(graph, mode):
     either = Filters(terms={"type": ["policy", "po\x00licy"]})
     found = searcher.search("sparklers near toddlers", mode=mode, filters=either).results
     assert found and all(h.citation.doc_type == "policy" for h in found)
+
+
+def test_a_generations_files_go_through_the_database_whole(
+    tmp_path, postgres_database, monkeypatch
+):
+    """What an app server elsewhere copies: every file but the catalog and a keyword index,
+    byte for byte, in parts; the manifest as given; nothing outside the folder it asked for."""
+    from kb.search import postgres
+
+    url = postgres_database("files")
+    monkeypatch.setattr(postgres, "PART_BYTES", 1000)  # several parts per file
+    generation = tmp_path / "gen-000003"
+    (generation / "dense").mkdir(parents=True)
+    (generation / "sentences").mkdir()
+    files = {
+        "passage_ids.txt": b"a\nb\n",
+        "dense/vectors.npy": np.random.default_rng(7).bytes(4321),
+        "sentences/owners.npy": b"",
+        "units.npy": bytes(range(256)) * 5,
+    }
+    for name, data in files.items():
+        (generation / name).write_bytes(data)
+    for left_out in ("catalog.sqlite", "catalog.sqlite-wal", "manifest.json", "x.tmp.npy"):
+        (generation / left_out).write_bytes(b"not copied")
+    (generation / "keyword").mkdir()
+    (generation / "keyword" / "meta.json").write_text("{}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute('CREATE SCHEMA "kb_gen_000003"')
+    stored = postgres.publish_files(url, "kb", generation, '{"generation": "gen-000003"}')
+    assert stored == sum(len(d) for d in files.values())
+    assert postgres.live(url, "kb") is None  # stored, not live
+    copy = tmp_path / "elsewhere" / "gen-000003"
+    assert postgres.fetch_files(url, "kb", "gen-000003", copy) == stored + len(
+        '{"generation": "gen-000003"}'
+    )
+    found = {p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()}
+    assert found == {*files, "manifest.json"}
+    assert all((copy / name).read_bytes() == data for name, data in files.items())
+    assert (copy / "manifest.json").read_text() == '{"generation": "gen-000003"}'
+
+    postgres.set_live(url, "kb", "gen-000003")
+    assert postgres.live(url, "kb") == "gen-000003" and postgres.live(url, "other") is None
+    # A stored path leaving the folder is refused, not written.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO \"kb_gen_000003\".files VALUES ('../../escaped', 0, 'x'::bytea)")
+    with pytest.raises(PostgresError, match="leaves it"):
+        postgres.fetch_files(url, "kb", "gen-000003", tmp_path / "again" / "gen-000003")
+    assert not (tmp_path / "escaped").exists()
+    # A generation published before files were stored says what to do.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute('CREATE SCHEMA "kb_gen_000004"')
+    with pytest.raises(PostgresError, match=r"no files in PostgreSQL.*ingest again"):
+        postgres.fetch_files(url, "kb", "gen-000004", tmp_path / "old" / "gen-000004")
+    assert not (tmp_path / "old" / "gen-000004").exists()
+
+
+def test_a_server_with_an_empty_data_dir_searches_what_the_ingest_built(graph, tmp_path):
+    from kb.live import MIRRORED, live_generation
+
+    settings, searcher = graph
+    elsewhere = settings.replace(data_dir=tmp_path / "elsewhere")
+    copied = live_generation(elsewhere)
+    assert copied.name == searcher.generation.name and (copied / MIRRORED).is_file()
+    other = Searcher(elsewhere)
+    try:
+        for question in QUESTIONS:
+            mine = [h.passage.passage_id for h in searcher.search(question).results]
+            assert [h.passage.passage_id for h in other.search(question).results] == mine
+    finally:
+        other.close()
+    assert live_generation(elsewhere) == copied  # copied once

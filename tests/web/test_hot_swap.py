@@ -13,7 +13,9 @@ import pytest
 
 from kb.datadir import DataDir
 from kb.ingest.pipeline import ingest
+from kb.live import MIRRORED
 from kb.search import build
+from kb.search.postgres import set_live
 from kb.web import create_app
 from kb.web.state import CHECK_SECONDS, kb
 
@@ -183,6 +185,8 @@ def test_a_generation_that_cannot_be_loaded_leaves_the_old_one_serving(live, cap
     manifest["keyword"]["backend"] = "whoosh"
     (broken / "manifest.json").write_text(json.dumps(manifest))
     (live.data_dir / "CURRENT").write_text(broken.name + "\n")
+    if live.backend == "postgres":  # where app servers look
+        set_live(live.database_url, live.database_schema, broken.name)
 
     deadline = time.monotonic() + WAIT
     while "cannot load generation gen-000009" not in caplog.text:
@@ -215,3 +219,28 @@ def test_a_request_keeps_its_generation_through_a_switch_and_a_prune(live, write
         assert [h.passage.passage_id for h in held.search(QUERY).results] == before
         assert held.catalog.stats()["documents"] == 2
         assert state.answerer.searcher is held and state.answerer.answer(QUERY).sources
+
+
+@pytest.mark.parametrize("live", ["postgres"], indirect=True)
+def test_a_server_with_only_the_database_copies_and_follows_the_live_generation(
+    live, write, src, tmp_path
+):
+    """Under backend=postgres an app server needs no copy of the data dir: it copies the live
+    generation's files from the database into its own, answers as the ingest's server does,
+    follows the next ingest without a restart and keeps only `keep_generations` copies."""
+    elsewhere = live.replace(data_dir=tmp_path / "elsewhere")
+    here = create_app(live, testing=True).test_client()
+    there = create_app(elsewhere, testing=True).test_client()
+    old = _served(here)
+    assert _served(there) == old and _search(there, QUERY) == _search(here, QUERY)
+    copied = DataDir(elsewhere.data_dir).generations / old
+    assert (copied / MIRRORED).is_file() and not (copied / "catalog.sqlite").exists()
+    assert not (copied / "keyword").exists()
+
+    write("orbital.md", NEW_DOC)
+    new = ingest(live, [src]).generation
+    _wait_for(there, new)
+    assert _word_docs(there) == {"hot-swap"}
+    assert _search(there, QUERY) == _search(here, QUERY)
+    kept = sorted(g.name for g in DataDir(elsewhere.data_dir).generations.iterdir())
+    assert kept == [new]  # keep_generations=1: the first copy is gone

@@ -1,13 +1,13 @@
 """Two real app servers on one PostgreSQL database (backend = postgres): each has a data dir
-of its own (the second without a catalog file) and an empty user data folder of its own, yet
-they answer from one catalog and share users, sign-ins, API tokens, the audit log,
-collections and feedback, as servers behind one load balancer must."""
+of its own (the second's empty at start: it copies the live generation from the database)
+and an empty user data folder of its own, yet they answer from one catalog and share users,
+sign-ins, API tokens, the audit log, collections and feedback, as servers behind one load
+balancer must."""
 
 from __future__ import annotations
 
 import contextlib
 import re
-import shutil
 
 import pytest
 import requests
@@ -19,7 +19,12 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="module")
-def servers(postgres_corpus_settings, tmp_path_factory):
+def second_data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("server-b") / "index"
+
+
+@pytest.fixture(scope="module")
+def servers(second_data_dir, postgres_corpus_settings, tmp_path_factory):
     settings = postgres_corpus_settings
     env = {
         "KB_BACKEND": "postgres",
@@ -35,10 +40,10 @@ def servers(postgres_corpus_settings, tmp_path_factory):
         args = ["--data-dir", str(settings.data_dir), "users", "add", name, "--role", role]
         out = runner.invoke(main, [*args, "--password-stdin"], input=PASSWORD + "\n", env=env)
         assert out.exit_code == 0 or "already exists" in out.output, out.output
-    # The second server's data dir is a copy (as on another machine) without the catalog
-    # file, which it reads from the database; neither server has user data of its own.
-    second = tmp_path_factory.mktemp("server-b") / "index"
-    shutil.copytree(settings.data_dir, second, ignore=shutil.ignore_patterns("catalog.sqlite*"))
+    # The second server (as on another machine) starts with an empty data dir: it copies the
+    # live generation's files from the database and reads the catalog there; neither server
+    # has user data of its own.
+    second = second_data_dir
     with contextlib.ExitStack() as stack:
         bases = []
         for data_dir in (settings.data_dir, second):
@@ -124,3 +129,17 @@ def test_both_servers_answer_alike_from_one_catalog(servers):
         assert [h.get(key) for h in answers[0]["results"]] == [
             h.get(key) for h in answers[1]["results"]
         ]
+
+
+def test_the_second_server_copied_the_live_generation_from_the_database(
+    servers, second_data_dir, postgres_corpus_settings
+):
+    from kb.live import MIRRORED, live_name
+
+    name = live_name(postgres_corpus_settings)
+    copied = second_data_dir / "generations" / name
+    assert (copied / MIRRORED).is_file() and (copied / "manifest.json").is_file()
+    assert not (copied / "catalog.sqlite").exists()
+    original = postgres_corpus_settings.data_dir / "generations" / name
+    for path in ("passage_ids.txt", "units.npy", "filters.npz", "dense/vectors.npy"):
+        assert (copied / path).read_bytes() == (original / path).read_bytes(), path
