@@ -19,14 +19,18 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 # The browser test drives Debian's chromium (Playwright's own browser download cannot work
-# offline); install it when missing and we are root, as on CI machines.
+# offline), and the Word tests convert the shipped policies with LibreOffice; install them
+# when missing and we are root, as on CI machines.
 # The browser test injects axe-core (accessibility checks) into the pages it visits; the app
 # never serves it.
 AXE_CORE := axe-core@4.14.1
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
-	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="chromium"; \
+	[ -x /usr/bin/soffice ] || missing="$$missing libreoffice-writer-nogui"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@if command -v npm >/dev/null; then \
 		npm install --silent --no-audit --no-fund --prefix $(VENV)/npm $(AXE_CORE); \

@@ -23,6 +23,7 @@ class Source:
     default_id: str
     meta: dict[str, Any] = field(default_factory=dict)
     language: str = "en"
+    raw: bytes = b""  # the file's bytes, for binary formats (text is then empty)
 
 
 @dataclass

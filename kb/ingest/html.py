@@ -15,6 +15,7 @@ from kb.ingest.structure import (
     parse_applies,
     parse_enforcement,
 )
+from kb.types import ParsedDocument
 
 # Elements that never hold the page's own content.
 _DROP = (
@@ -90,7 +91,14 @@ def parse(source: Source) -> ParseResult:
             raw_meta.append((name[3:], tag["content"], line))
     meta = normalize_metadata(raw_meta, source.path)
     page_title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    return ParseResult(documents=[document(source, soup, meta, page_title)])
 
+
+def document(
+    source: Source, soup: BeautifulSoup, meta: dict, page_title: str = ""
+) -> ParsedDocument:
+    """One document from a parsed page and the metadata its file set (`meta`, which the
+    manifest's overrides): boilerplate dropped, h1-h6 the section path."""
     root = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.find("article")
     root = root or soup.find(id="content") or soup.body or soup
     for tag in root.find_all(_DROP):
@@ -114,7 +122,7 @@ def parse(source: Source) -> ParseResult:
     builder = SectionBuilder(title)
     body = TextAssembler()
     _walk(root, builder, body, source.path, _with_block_descendants(root))
-    doc = build_document(
+    return build_document(
         source,
         meta,
         title_fallback=title,
@@ -122,7 +130,6 @@ def parse(source: Source) -> ParseResult:
         body=body.text(),
         sections=builder.finish(),
     )
-    return ParseResult(documents=[doc])
 
 
 def _walk(

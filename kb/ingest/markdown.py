@@ -78,37 +78,40 @@ def split_front_matter(text: str, path: str) -> tuple[FrontMatter, int]:
                     f"front matter is over the {MAX_FRONT_MATTER_BYTES // 1024} KiB limit",
                     line=1,
                 )
-            return _load_mapping(raw, path), offset + len(line)
+            return load_mapping(raw, path), offset + len(line)
         offset += len(line)
     raise ParseError(path, "front matter opened with '---' is never closed", line=1)
 
 
-def _load_mapping(raw: str, path: str) -> FrontMatter:
-    """The top-level mapping of a YAML text as (key, value, file line) triples, so repeated
-    keys are seen (PyYAML keeps the last silently) and errors name their line."""
+def load_mapping(raw: str, path: str, first_line: int = 2) -> FrontMatter:
+    """The top-level mapping of a YAML text (starting at line `first_line` of its file) as
+    (key, value, file line) triples, so repeated keys are seen (PyYAML keeps the last
+    silently) and errors name their line."""
     loader = _Loader(raw)
     try:
         node = loader.get_single_node()
         if node is None:
             return []
         if not isinstance(node, yaml.MappingNode):
-            raise ParseError(path, "front matter must be a mapping of field: value", line=2)
+            raise ParseError(
+                path, "front matter must be a mapping of field: value", line=first_line
+            )
         loader.flatten_mapping(node)  # `<<: {...}` merges; aliases were refused above
         items = [
             (
                 loader.construct_object(k, deep=True),
                 loader.construct_object(v, deep=True),
-                k.start_mark.line + 2,
+                k.start_mark.line + first_line,
             )
             for k, v in node.value
         ]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line_no = mark.line + 2 if mark is not None else None
+        line_no = mark.line + first_line if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
         if context and cmark is not None:
-            problem = f"{context} (line {cmark.line + 2}): {problem}"
+            problem = f"{context} (line {cmark.line + first_line}): {problem}"
         raise ParseError(path, f"malformed front matter: {problem}", line=line_no) from None
     except RecursionError:
         raise ParseError(path, "malformed front matter: nested too deeply") from None

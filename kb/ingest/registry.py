@@ -26,11 +26,15 @@ __all__ = [
     "parser_for",
 ]
 
+# Formats read from their bytes (a zip, a PDF), not decoded as UTF-8 text.
+BINARY_SUFFIXES = frozenset({".docx"})
+
 
 def _parsers() -> dict[str, Parser]:
-    from kb.ingest import beir, html, markdown, rulings, text
+    from kb.ingest import beir, html, markdown, rulings, text, word
 
     return {
+        ".docx": word.parse,
         ".md": markdown.parse,
         ".markdown": markdown.parse,
         ".html": html.parse,

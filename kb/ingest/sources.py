@@ -12,9 +12,12 @@ from typing import Any
 from kb.errors import ParseError
 from kb.ingest.base import Source, json_lines
 from kb.ingest.metadata import normalize_metadata, slugify
-from kb.ingest.registry import parser_for
+from kb.ingest.registry import BINARY_SUFFIXES, parser_for
 
 IGNORE_FILE = ".kbignore"
+# Metadata for the file of the same name without it (`policy.docx` <- `policy.meta.yaml`),
+# for formats that cannot carry front matter; the manifest's entry overrides it.
+SIDECAR = ".meta.yaml"
 NOT_REGULAR = "not a regular file (a FIFO, device or socket); not read"
 
 
@@ -88,7 +91,8 @@ def collect(
                 if not d.startswith(".") and not _ignored(rel_dir / d, ignore, is_dir=True)
             )
             for name in sorted(filenames):
-                if name.startswith(".") or _ignored(rel_dir / name, ignore, is_dir=False):
+                # Hidden files, and the lock files Word leaves beside an open document.
+                if name.startswith((".", "~$")) or _ignored(rel_dir / name, ignore, is_dir=False):
                     continue
                 path = Path(dirpath) / name
                 if allow_outside or _inside(path, [root], out):
@@ -96,15 +100,47 @@ def collect(
     return out
 
 
+def sidecar(path: Path) -> Path:
+    """Where a file's sidecar metadata is: `policy.docx` -> `policy.meta.yaml`."""
+    return path.with_name(path.stem + SIDECAR)
+
+
 def _add(path: Path, root: Path, out: Collected, meta: dict[str, Any]) -> None:
+    if path.name.endswith(SIDECAR):
+        return  # read with the file it describes
     if parser_for(path) is None:
         out.skipped.append(display_path(path))
         return
+    beside = sidecar(path)
+    if os.path.lexists(beside):
+        try:
+            meta = {**_read_sidecar(beside, root), **meta}  # the manifest's entry wins
+        except ParseError as exc:
+            out.errors.append(exc)
+            out.missing.add(str(path))  # not read now: what it stored before stays
+            return
     rel = path.relative_to(root) if path.is_relative_to(root) else Path(path.name)
     default_id = slugify(str(rel.with_suffix("")).replace(os.sep, "-"))
     out.files.append(
         SourceFile(path=path, display=display_path(path), default_id=default_id, meta=meta)
     )
+
+
+def _read_sidecar(path: Path, root: Path) -> dict[str, Any]:
+    """The metadata a sidecar file sets: a YAML mapping, read as front matter is (no
+    aliases, at most MAX_FRONT_MATTER_BYTES, a regular file inside the folder read)."""
+    from kb.ingest.markdown import MAX_FRONT_MATTER_BYTES, load_mapping
+
+    shown = display_path(path)
+    real = path.resolve()
+    if not (real == root or real.is_relative_to(root)):
+        raise ParseError(shown, f"resolves to {real}, outside {display_path(root)}; not read")
+    raw = read_bounded(SourceFile(path=path, display=shown, default_id=""), MAX_FRONT_MATTER_BYTES)
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise ParseError(shown, f"invalid UTF-8 at offset {exc.start}") from None
+    return normalize_metadata(load_mapping(text, shown, first_line=1), shown)
 
 
 def _inside(path: Path, roots: list[Path], out: Collected) -> bool:
@@ -225,12 +261,22 @@ def _too_big(size: int, max_bytes: int) -> str:
 
 
 def read_source(file: SourceFile, raw: bytes, max_bytes: int, language: str) -> Source:
-    """Decode a file's bytes, rejecting empty, oversized, binary and non-UTF-8 content."""
+    """Decode a file's bytes, rejecting empty, oversized, binary and non-UTF-8 content; the
+    bytes as they are for binary formats (BINARY_SUFFIXES), whose parsers check them."""
     where = file.display
     if not raw.strip():
         raise ParseError(where, "file is empty")
     if len(raw) > max_bytes:
         raise ParseError(where, _too_big(len(raw), max_bytes))
+    if file.parser is None and file.path.suffix.lower() in BINARY_SUFFIXES:
+        return Source(
+            path=where,
+            text="",
+            default_id=file.default_id,
+            meta=dict(file.meta),
+            language=language,
+            raw=raw,
+        )
     if b"\x00" in raw[:8192]:
         raise ParseError(where, "binary file (contains NUL bytes), not text")
     try:

@@ -134,7 +134,8 @@ def test_bad_input_is_reported_and_nothing_stored_is_lost(settings, write, src):
     write("latin1.md", "# Title\n\nfine line\ncaf\xe9 au lait\n".encode("latin-1"))
     write("empty.md", "   \n")
     write("big.txt", "x" * 2_100_000)
-    write("notes.docx", b"PK\x03\x04")
+    write("notes.docx", b"PK\x03\x04")  # a Word file cut short
+    write("notes.odt", b"PK\x03\x04")  # a format not read: skipped, said so
     report = ingest(settings.replace(max_file_mb=2.0), [src])
 
     where = {(e.path.split("/")[-1], e.line, e.field) for e in report.errors}
@@ -146,6 +147,7 @@ def test_bad_input_is_reported_and_nothing_stored_is_lost(settings, write, src):
         ("latin1.md", 4, None),
         ("empty.md", None, None),
         ("big.txt", None, None),
+        ("notes.docx", None, None),
     }
     reasons = " ".join(e.reason for e in report.errors)
     for word in (
@@ -155,9 +157,10 @@ def test_bad_input_is_reported_and_nothing_stored_is_lost(settings, write, src):
         "invalid UTF-8",
         "empty",
         "over the 2.0 MB limit",
+        "not a Word document",
     ):
         assert word in reasons
-    assert any(s.endswith("notes.docx") for s in report.skipped)
+    assert [s.split("/")[-1] for s in report.skipped] == ["notes.odt"]
     assert report.added == 1  # ESC-4
     assert report.removed_ids == []  # ESC-2's line is broken, not gone: it stays
     cat = open_catalog(settings)
