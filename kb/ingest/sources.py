@@ -11,7 +11,7 @@ from typing import Any
 
 from kb.errors import ParseError
 from kb.ingest.base import Source, json_lines
-from kb.ingest.metadata import normalize_metadata, slugify
+from kb.ingest.metadata import normalize_metadata, overlay, slugify
 from kb.ingest.registry import BINARY_SUFFIXES, parser_for
 
 IGNORE_FILE = ".kbignore"
@@ -114,7 +114,8 @@ def _add(path: Path, root: Path, out: Collected, meta: dict[str, Any]) -> None:
     beside = sidecar(path)
     if os.path.lexists(beside):
         try:
-            meta = {**_read_sidecar(beside, root), **meta}  # the manifest's entry wins
+            # The manifest's entry wins, except that visibility only narrows.
+            meta = overlay(_read_sidecar(beside, root), meta)
         except ParseError as exc:
             out.errors.append(exc)
             out.missing.add(str(path))  # not read now: what it stored before stays

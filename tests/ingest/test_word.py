@@ -324,3 +324,19 @@ def test_the_shipped_policies_survive_libreoffice(converted):
         ]
         found = {cell.strip() for line in rows for cell in line.strip("|").split("|")}
         assert cells - found == set(), md.name
+
+
+def test_a_sidecar_or_a_manifest_can_restrict_a_file_never_open_it(tmp_path, src, write):
+    from kb.ingest.sources import collect
+
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "guide.docx").write_bytes(as_bytes(policy_docx()))
+    write("guide.meta.yaml", "visibility: restricted\nversion: '1.0'\n")
+    manifest = src.parent / "manifest.jsonl"
+    manifest.write_text(
+        f'{{"path": "{src.name}/guide.docx", "visibility": "all", "version": "1.1"}}\n'
+    )
+    for found in (collect([src]), collect([], manifest)):
+        [file] = found.files
+        assert file.meta["visibility"] == "restricted", file.meta
+    assert collect([], manifest).files[0].meta["version"] == "1.1"  # otherwise it wins
