@@ -46,6 +46,7 @@ _BOILERPLATE_WORDS = (
     "cookie",
     "skip-link",
     "page-metadata",
+    "pagesection",  # Confluence's attachments and comments below a page
     "edit-link",
 )
 _HEADINGS = {f"h{i}": i for i in range(1, 7)}
@@ -100,7 +101,13 @@ def document(
     """One document from a parsed page and the metadata its file set (`meta`, which the
     manifest's overrides): boilerplate dropped, h1-h6 the section path."""
     root = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.find("article")
-    root = root or soup.find(id="content") or soup.body or soup
+    # Confluence exports hold the page in #main-content, beside its header and metadata.
+    root = root or soup.find(id="main-content") or soup.find(id="content") or soup.body or soup
+    confluence = soup.find(id="title-text")
+    if confluence is not None:  # "Space : Page title"
+        page_title = " ".join(confluence.get_text(" ").split()).partition(" : ")[2] or page_title
+    if root.find("h1") is None and (styled := root.find("p", class_="title")) is not None:
+        styled.name = "h1"  # Google Docs exports the Title style as <p class="title">
     for tag in root.find_all(_DROP):
         tag.decompose()
     for tag in root.find_all(True):

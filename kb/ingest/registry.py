@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from kb.ingest.base import (
@@ -27,14 +28,15 @@ __all__ = [
 ]
 
 # Formats read from their bytes (a zip, a PDF), not decoded as UTF-8 text.
-BINARY_SUFFIXES = frozenset({".docx"})
+BINARY_SUFFIXES = frozenset({".docx", ".zip"})
 
 
 def _parsers() -> dict[str, Parser]:
-    from kb.ingest import beir, html, markdown, rulings, text, word
+    from kb.ingest import archive, beir, html, markdown, rulings, text, word
 
     return {
         ".docx": word.parse,
+        ".zip": functools.partial(archive.parse, parser_for=parser_for, binary=BINARY_SUFFIXES),
         ".md": markdown.parse,
         ".markdown": markdown.parse,
         ".html": html.parse,

@@ -13,9 +13,9 @@ as an HTML page is (kb.ingest.html), so sections, clause ids and citations work 
   which is then not part of the text. The title is that metadata's, else the first Title
   or Heading 1 paragraph, else the document's title property.
 - A .docx is a zip: one that is corrupt, password-protected (Word then writes an encrypted
-  container, not a zip), holds encrypted entries, or whose entries would inflate to more
-  than MAX_INFLATED bytes or MAX_RATIO times their packed size (a zip bomb) is refused with
-  an error naming the file, and nothing stored before is touched. Nothing is extracted to
+  container, not a zip), holds encrypted entries, or whose entries would inflate too far (a
+  zip bomb, kb.ingest.archive.checked_zip) is refused with an error naming the file, and
+  nothing stored before is touched. Nothing is extracted to
   disk, so entry names cannot escape anywhere.
 """
 
@@ -30,6 +30,7 @@ from lxml import etree
 
 from kb.errors import ParseError
 from kb.ingest import html
+from kb.ingest.archive import checked_zip
 from kb.ingest.base import ParseResult, Source
 from kb.ingest.metadata import (
     DATE_FIELDS,
@@ -39,9 +40,6 @@ from kb.ingest.metadata import (
     normalize_metadata,
 )
 
-MAX_INFLATED = 256 * 1024 * 1024
-MAX_RATIO = 200
-MAX_ENTRIES = 10_000
 # What a metadata table or custom property may name (any spelling canonical_key folds).
 META_KEYS = frozenset(
     {"id", "title", "type", "status", "visibility", *LIST_FIELDS, *DATE_FIELDS, *TEXT_FIELDS}
@@ -97,26 +95,8 @@ def _open(source: Source) -> dict[str, zipfile.ZipInfo | zipfile.ZipFile]:
             "password-protected (encrypted) Word document or an old binary .doc: save it "
             "as an unprotected .docx",
         )
-    try:
-        package = zipfile.ZipFile(io.BytesIO(source.raw))
-        infos = package.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise ParseError(where, f"not a Word document (.docx is a zip): {exc}") from None
-    if len(infos) > MAX_ENTRIES:
-        raise ParseError(where, f"{len(infos):,} zip entries, over the {MAX_ENTRIES:,} allowed")
-    total = sum(i.file_size for i in infos)
-    if total > MAX_INFLATED:
-        raise ParseError(
-            where, f"would inflate to {total / 1e6:.0f} MB, over {MAX_INFLATED / 1e6:.0f} MB"
-        )
-    for info in infos:
-        if info.flag_bits & 0x1:
-            raise ParseError(where, f"zip entry {info.filename!r} is encrypted")
-        if info.file_size > 1_000_000 and info.file_size > MAX_RATIO * max(1, info.compress_size):
-            ratio = info.file_size // max(1, info.compress_size)
-            raise ParseError(
-                where, f"zip entry {info.filename!r} would inflate {ratio:,} times (a zip bomb?)"
-            )
+    package = checked_zip(source.raw, where, "not a Word document (.docx is a zip)")
+    infos = package.infolist()
     names = {i.filename: i for i in infos}
     if "word/document.xml" not in names:
         raise ParseError(where, "not a Word document: the zip holds no word/document.xml")
