@@ -5,7 +5,8 @@ the database says: an ingest stores each generation's files in its schema and th
 `<database_schema>_live.generation` at it (kb.search.postgres), so an app server needs only
 the database's address and a data dir of its own to copy generations into. A generation the
 data dir already holds (the one the ingest built it in) is read in place; another is copied
-once into `generations/<name>/` (marked MIRRORED), and copies beyond `keep_generations` are
+once into `generations/<name>/` (marked MIRRORED; one worker copies while the others wait,
+and the copy is on disk before it takes its name), and copies beyond `keep_generations` are
 removed. A database with no pointer yet (generations published before it existed) falls
 back to the data dir's `CURRENT`.
 """
@@ -13,6 +14,7 @@ back to the data dir's `CURRENT`.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import time
@@ -67,13 +69,16 @@ def _mirror(settings: Settings, datadir: DataDir, name: str) -> Path:
     partial = datadir.generations / f".{name}.{os.getpid()}.{time.monotonic_ns()}.partial"
     try:
         datadir.generations.mkdir(parents=True, exist_ok=True)
-        fetch_files(settings.database_url, settings.database_schema, name, partial)
-        (partial / MIRRORED).write_text("copied from the database\n")
-        try:
+        # One copy at a time in a data dir: the other workers of a server wait for it.
+        with open(datadir.root / "copy.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if Generation(path).manifest.is_file():
+                return path
+            fetch_files(settings.database_url, settings.database_schema, name, partial)
+            (partial / MIRRORED).write_text("copied from the database\n")
+            _sync(partial)  # on disk before it is named: a crash leaves no torn copy
             partial.rename(path)
-        except OSError:  # another worker copied it first: keep theirs
-            if not Generation(path).manifest.is_file():
-                raise
+            _sync_dir(datadir.generations)
     except OSError as exc:
         found = problem(exc)
         if found is None:
@@ -86,6 +91,28 @@ def _mirror(settings: Settings, datadir: DataDir, name: str) -> Path:
         shutil.rmtree(partial, ignore_errors=True)
     _prune(datadir, settings.keep_generations, name)
     return path
+
+
+def _sync(folder: Path) -> None:
+    """fsync every file and folder under `folder`."""
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        else:
+            _sync_dir(path)
+    _sync_dir(folder)
+
+
+def _sync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _prune(datadir: DataDir, keep: int, newest: str) -> None:

@@ -5,15 +5,18 @@ unpacking it first.
 Each entry is read by the parser its suffix names (Markdown, HTML, Word, text, rulings), as
 if the archive were a folder: its id comes from its path inside the archive, and a
 `NAME.meta.yaml` entry beside it sets its metadata, as a sidecar file does. Attachments and
-other entries no parser reads (images, stylesheets) are left alone, as are hidden entries
-and macOS's `__MACOSX` folder. Notion's exports end every file name with a 32-character hex
-id ("Impaired streaming 1f2e...9a.md"): it is left out of the ids.
+other entries no parser reads (images, stylesheets, archives within the archive) are left
+alone, as are hidden entries, Word's lock files and macOS's `__MACOSX` folder. Notion's
+exports end every file name with a 32-character hex id ("Impaired streaming 1f2e...9a.md"):
+it is left out of the ids.
 
 Nothing is extracted to disk. An archive that is corrupt or encrypted, holds more than
 MAX_ENTRIES entries, or would inflate beyond MAX_INFLATED bytes or MAX_RATIO times an
 entry's packed size (a zip bomb), is refused whole with an error naming it; an entry whose
-name would escape the archive's folder (`../x`, `/etc/x`), a link, or an archive inside the
-archive is an error naming the archive and the entry, and is not read.
+name would escape the archive's folder (`../x`, `/etc/x`) or that is a link is an error
+naming the archive and the entry, and is not read (nor is the entry a refused sidecar
+describes); an entry inflating beyond MAX_ENTRY_BYTES or that does not inflate is an error
+naming it.
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from kb.errors import ParseError
-from kb.ingest.base import Parser, ParseResult, Source
-from kb.ingest.metadata import normalize_metadata, overlay, slugify
+from kb.ingest.base import SIDECAR, Parser, ParseResult, Source, decode, is_lock_file, sidecar_name
+from kb.ingest.markdown import sidecar_metadata
+from kb.ingest.metadata import overlay, slugify
 
 MAX_INFLATED = 256 * 1024 * 1024
 MAX_RATIO = 200
 MAX_ENTRIES = 10_000
-SIDECAR = ".meta.yaml"
+# One entry read: parsers hold a few times its size (mammoth's XML tree some twenty times).
+MAX_ENTRY_BYTES = 32 * 1024 * 1024
 _NOTION_ID_RE = re.compile(r"\s+[0-9a-f]{32}$")
 
 
@@ -65,10 +70,20 @@ def checked_zip(
 
 
 def read_entry(package: zipfile.ZipFile, name: str, where: str) -> bytes:
-    """One entry's bytes (its size was checked by `checked_zip`)."""
+    """One entry's bytes, at most MAX_ENTRY_BYTES; ParseError when it is larger or does not
+    inflate (damaged data, a method zipfile lacks such as Deflate64)."""
     try:
+        size = package.getinfo(name).file_size
+        if size > MAX_ENTRY_BYTES:
+            raise ParseError(
+                where,
+                f"zip entry {name!r} inflates to {size / 1e6:.0f} MB, over "
+                f"{MAX_ENTRY_BYTES / 1e6:.0f} MB",
+            )
         return package.read(name)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+    except ParseError:
+        raise
+    except Exception as exc:  # zlib.error, NotImplementedError, BadZipFile, EOFError, ...
         raise ParseError(where, f"zip entry {name!r} is damaged: {exc}") from None
 
 
@@ -88,50 +103,53 @@ def parse(
     where = source.path
     package = checked_zip(source.raw, where)
     result = ParseResult()
-    entries = {}
+    entries, refused = {}, set()
     for info in package.infolist():
         name = info.filename
         path = PurePosixPath(name)
         shown = f"{where}/{name}"
+        if not path.parts:
+            continue
         if path.is_absolute() or ".." in path.parts or "\\" in name or ":" in path.parts[0]:
             result.errors.append(ParseError(shown, "entry escapes the archive's folder; not read"))
-            continue
-        if info.is_dir() or any(p.startswith(".") or p == "__MACOSX" for p in path.parts):
-            continue
-        if stat.S_ISLNK(info.external_attr >> 16):
+            refused.add(name)
+        elif stat.S_ISLNK(info.external_attr >> 16):
             result.errors.append(ParseError(shown, "entry is a link; not read"))
-            continue
-        if path.suffix.lower() == ".zip":
-            result.errors.append(ParseError(shown, "an archive inside the archive; not read"))
-            continue
-        entries[name] = info
+            refused.add(name)
+        elif not (
+            info.is_dir()
+            or any(p.startswith(".") or p == "__MACOSX" for p in path.parts)
+            or is_lock_file(path.name)
+            or path.suffix.lower() == ".zip"  # an archive within (an attachment): not opened
+        ):
+            entries[name] = info
     for name in sorted(entries):
         path = PurePosixPath(name)
-        if name.endswith(SIDECAR) or path.name.startswith("~$"):
-            continue
         parse_entry = parser_for(name)
-        if parse_entry is None:
-            continue  # an attachment, an image, a stylesheet
+        if name.endswith(SIDECAR) or parse_entry is None:
+            continue  # a sidecar is read with its file; attachments, images, stylesheets
         shown = f"{where}/{name}"
         try:
             meta = dict(source.meta)
-            sidecar = str(path.with_name(path.stem + SIDECAR))
+            sidecar = str(path.with_name(sidecar_name(path.name)))
+            if sidecar in refused:
+                raise ParseError(shown, f"its sidecar {sidecar!r} was refused; not read")
             if sidecar in entries:
-                meta = overlay(_sidecar(package, sidecar, f"{where}/{sidecar}"), meta)
+                # The archive's manifest entry wins, except that visibility only narrows.
+                meta = overlay(
+                    sidecar_metadata(read_entry(package, sidecar, shown), f"{where}/{sidecar}"),
+                    meta,
+                )
             raw = read_entry(package, name, shown)
-            if not raw.strip():
-                raise ParseError(shown, "file is empty")
             entry = Source(
                 path=shown, text="", default_id=entry_id(name), meta=meta, language=source.language
             )
             if path.suffix.lower() in binary:
+                if not raw.strip():
+                    raise ParseError(shown, "file is empty")
                 entry.raw = raw
             else:
-                try:
-                    entry.text = raw.decode("utf-8").removeprefix("\ufeff")
-                except UnicodeDecodeError as exc:
-                    raise ParseError(shown, f"invalid UTF-8 at offset {exc.start}") from None
-                entry.text = entry.text.replace("\r\n", "\n").replace("\r", "\n")
+                entry.text = decode(raw, shown)
             found = parse_entry(entry)
         except ParseError as exc:
             result.errors.append(exc)
@@ -139,16 +157,3 @@ def parse(
         result.documents.extend(found.documents)
         result.errors.extend(found.errors)
     return result
-
-
-def _sidecar(package: zipfile.ZipFile, name: str, shown: str) -> dict:
-    from kb.ingest.markdown import MAX_FRONT_MATTER_BYTES, load_mapping
-
-    raw = read_entry(package, name, shown)
-    if len(raw) > MAX_FRONT_MATTER_BYTES:
-        raise ParseError(shown, f"over the {MAX_FRONT_MATTER_BYTES // 1024} KiB limit")
-    try:
-        text = raw.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        raise ParseError(shown, f"invalid UTF-8 at offset {exc.start}") from None
-    return normalize_metadata(load_mapping(text, shown, first_line=1), shown)

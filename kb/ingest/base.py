@@ -36,6 +36,39 @@ class ParseResult:
 
 Parser = Callable[[Source], ParseResult]
 
+# Metadata for the file of the same name without it (`policy.docx` <- `policy.meta.yaml`),
+# for formats that cannot carry front matter; the manifest's entry overrides it.
+SIDECAR = ".meta.yaml"
+
+
+def sidecar_name(name: str) -> str:
+    """The name of a file's sidecar: `policy.docx` -> `policy.meta.yaml`."""
+    stem, dot, _ = name.rpartition(".")
+    return (stem if dot else name) + SIDECAR
+
+
+def is_lock_file(name: str) -> bool:
+    """Word's lock file beside an open document (`~$licy.docx`): never a source."""
+    return name.startswith("~$")
+
+
+def decode(raw: bytes, where: str) -> str:
+    """A text file's bytes as text (UTF-8, a BOM and CR line ends removed); ParseError for
+    empty, binary or non-UTF-8 content, naming the line of the first bad byte."""
+    if not raw.strip():
+        raise ParseError(where, "file is empty")
+    if b"\x00" in raw[:8192]:
+        raise ParseError(where, "binary file (contains NUL bytes), not text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ParseError(
+            where, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})", line=line
+        ) from None
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 LONE_SURROGATE = "a \\u escape is half of a surrogate pair, not a character"
 

@@ -15,6 +15,7 @@ from kb.ingest.base import (
     ParseResult,
     Source,
     build_document,
+    decode,
     has_lone_surrogate,
 )
 from kb.ingest.metadata import normalize_metadata
@@ -81,6 +82,14 @@ def split_front_matter(text: str, path: str) -> tuple[FrontMatter, int]:
             return load_mapping(raw, path), offset + len(line)
         offset += len(line)
     raise ParseError(path, "front matter opened with '---' is never closed", line=1)
+
+
+def sidecar_metadata(raw: bytes, where: str) -> dict[str, Any]:
+    """The metadata a sidecar file (`NAME.meta.yaml`) sets: a YAML mapping read as front
+    matter is (no aliases, at most MAX_FRONT_MATTER_BYTES)."""
+    if len(raw) > MAX_FRONT_MATTER_BYTES:
+        raise ParseError(where, f"over the {MAX_FRONT_MATTER_BYTES // 1024} KiB limit of metadata")
+    return normalize_metadata(load_mapping(decode(raw, where), where, first_line=1), where)
 
 
 def load_mapping(raw: str, path: str, first_line: int = 2) -> FrontMatter:

@@ -23,7 +23,7 @@ from kb.storage import fix, problem
 from kb.types import DOC_TYPES, IngestReport, ParsedDocument
 
 # Bump when parsing or chunking changes what a file turns into, so unchanged files re-parse.
-PARSER_VERSION = "4"
+PARSER_VERSION = "5"
 
 
 class _Run:
@@ -296,6 +296,8 @@ def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport
             catalog.close()
             datadir.abandon(generation)
             report.generation = datadir.current_name()
+            if settings.backend == "postgres" and report.generation:
+                _point_database(settings, datadir.current())
             return report
         from kb.search.build import build_indexes
 
@@ -332,6 +334,21 @@ def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport
         set_live(settings.database_url, settings.database_schema, generation.name)
     report.generation = generation.name
     return report
+
+
+def _point_database(settings: Settings, generation: Path) -> None:
+    """Make the database's live pointer name the data dir's live generation, storing its files
+    first if they are not: after an ingest killed between the two switches, or a generation
+    published before files were stored in the database."""
+    from kb.search.postgres import has_files, live, publish_files, set_live
+
+    url, prefix = settings.database_url, settings.database_schema
+    if live(url, prefix) == generation.name:
+        return
+    if not has_files(url, prefix, generation.name):
+        manifest = Generation(generation).manifest.read_text()
+        publish_files(url, prefix, generation, manifest)
+    set_live(url, prefix, generation.name)
 
 
 def _reusable(datadir: DataDir, settings: Settings) -> Path | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import glob
 import os
 import stat
 from dataclasses import dataclass, field
@@ -10,14 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import ParseError
-from kb.ingest.base import Source, json_lines
+from kb.ingest.base import SIDECAR, Source, decode, is_lock_file, json_lines, sidecar_name
 from kb.ingest.metadata import normalize_metadata, overlay, slugify
 from kb.ingest.registry import BINARY_SUFFIXES, parser_for
 
 IGNORE_FILE = ".kbignore"
-# Metadata for the file of the same name without it (`policy.docx` <- `policy.meta.yaml`),
-# for formats that cannot carry front matter; the manifest's entry overrides it.
-SIDECAR = ".meta.yaml"
 NOT_REGULAR = "not a regular file (a FIFO, device or socket); not read"
 
 
@@ -46,6 +44,7 @@ class Collected:
     skipped: list[str] = field(default_factory=list)
     errors: list[ParseError] = field(default_factory=list)
     missing: set[str] = field(default_factory=set)
+    described: set[Path] = field(default_factory=set)  # sidecars of files added
 
 
 def display_path(path: Path) -> str:
@@ -67,6 +66,7 @@ def collect(
     a link to `/etc/passwd` in a corpus folder is reported, not ingested.
     """
     out = Collected()
+    sidecars: list[Path] = []
     resolved = [Path(p).resolve() for p in paths]
     if manifest is not None:
         _from_manifest(Path(manifest).resolve(), resolved, out, allow_outside)
@@ -92,27 +92,43 @@ def collect(
             )
             for name in sorted(filenames):
                 # Hidden files, and the lock files Word leaves beside an open document.
-                if name.startswith((".", "~$")) or _ignored(rel_dir / name, ignore, is_dir=False):
+                if name.startswith(".") or is_lock_file(name):
+                    continue
+                if _ignored(rel_dir / name, ignore, is_dir=False):
                     continue
                 path = Path(dirpath) / name
-                if allow_outside or _inside(path, [root], out):
+                if name.endswith(SIDECAR):
+                    sidecars.append(path)
+                elif allow_outside or _inside(path, [root], out):
                     _add(path, root, out, {})
+    for path in sidecars:
+        stem = path.name.removesuffix(SIDECAR)
+        siblings = (p for p in path.parent.glob(glob.escape(stem) + ".*") if p != path)
+        if path not in out.described and next(siblings, None) is None:
+            # A misspelt sidecar would otherwise be ignored in silence, and with it whatever
+            # it restricted.
+            out.errors.append(
+                ParseError(
+                    display_path(path),
+                    f"describes no file: a sidecar is named after the file it describes without"
+                    f" its suffix (NAME{SIDECAR} for NAME.docx); not read",
+                )
+            )
     return out
 
 
-def sidecar(path: Path) -> Path:
-    """Where a file's sidecar metadata is: `policy.docx` -> `policy.meta.yaml`."""
-    return path.with_name(path.stem + SIDECAR)
-
-
-def _add(path: Path, root: Path, out: Collected, meta: dict[str, Any]) -> None:
+def _add(
+    path: Path, root: Path, out: Collected, meta: dict[str, Any], listed: Path | None = None
+) -> None:
+    """Add `path` (`listed` under that name, a link perhaps, in a manifest)."""
     if path.name.endswith(SIDECAR):
         return  # read with the file it describes
     if parser_for(path) is None:
         out.skipped.append(display_path(path))
         return
-    beside = sidecar(path)
+    beside = (listed or path).with_name(sidecar_name((listed or path).name))
     if os.path.lexists(beside):
+        out.described.add(beside)
         try:
             # The manifest's entry wins, except that visibility only narrows.
             meta = overlay(_read_sidecar(beside, root), meta)
@@ -128,20 +144,16 @@ def _add(path: Path, root: Path, out: Collected, meta: dict[str, Any]) -> None:
 
 
 def _read_sidecar(path: Path, root: Path) -> dict[str, Any]:
-    """The metadata a sidecar file sets: a YAML mapping, read as front matter is (no
-    aliases, at most MAX_FRONT_MATTER_BYTES, a regular file inside the folder read)."""
-    from kb.ingest.markdown import MAX_FRONT_MATTER_BYTES, load_mapping
+    """The metadata a sidecar file sets (kb.ingest.markdown.sidecar_metadata), when it is a
+    regular file inside the folder read."""
+    from kb.ingest.markdown import MAX_FRONT_MATTER_BYTES, sidecar_metadata
 
     shown = display_path(path)
     real = path.resolve()
     if not (real == root or real.is_relative_to(root)):
         raise ParseError(shown, f"resolves to {real}, outside {display_path(root)}; not read")
     raw = read_bounded(SourceFile(path=path, display=shown, default_id=""), MAX_FRONT_MATTER_BYTES)
-    try:
-        text = raw.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        raise ParseError(shown, f"invalid UTF-8 at offset {exc.start}") from None
-    return normalize_metadata(load_mapping(text, shown, first_line=1), shown)
+    return sidecar_metadata(raw, shown)
 
 
 def _inside(path: Path, roots: list[Path], out: Collected) -> bool:
@@ -198,7 +210,7 @@ def _from_manifest(manifest: Path, within: list[Path], out: Collected, allow_out
             out.errors.append(exc)
             out.missing.add(str(path))
             continue
-        _add(path, folder, out, meta)
+        _add(path, folder, out, meta, listed)
 
 
 def _ignore_patterns(root: Path) -> list[str]:
@@ -278,16 +290,7 @@ def read_source(file: SourceFile, raw: bytes, max_bytes: int, language: str) -> 
             language=language,
             raw=raw,
         )
-    if b"\x00" in raw[:8192]:
-        raise ParseError(where, "binary file (contains NUL bytes), not text")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise ParseError(
-            where, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})", line=line
-        ) from None
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    text = decode(raw, where)
     return Source(
         path=where, text=text, default_id=file.default_id, meta=dict(file.meta), language=language
     )

@@ -30,7 +30,7 @@ from lxml import etree
 
 from kb.errors import ParseError
 from kb.ingest import html
-from kb.ingest.archive import checked_zip
+from kb.ingest.archive import MAX_ENTRY_BYTES, checked_zip, read_entry
 from kb.ingest.base import ParseResult, Source
 from kb.ingest.metadata import (
     DATE_FIELDS,
@@ -38,6 +38,7 @@ from kb.ingest.metadata import (
     TEXT_FIELDS,
     canonical_key,
     normalize_metadata,
+    overlay,
 )
 
 # What a metadata table or custom property may name (any spelling canonical_key folds).
@@ -64,7 +65,7 @@ def parse(source: Source) -> ParseResult:
     document_xml = _direct_outline_levels(parts, style_map, source.path)
     import mammoth
 
-    packed = _repack(parts, document_xml) if document_xml is not None else source.raw
+    packed = _repack(parts, document_xml, source.path) if document_xml is not None else source.raw
     try:
         converted = mammoth.convert_to_html(
             io.BytesIO(packed),
@@ -78,7 +79,8 @@ def parse(source: Source) -> ParseResult:
     for img in soup.find_all("img"):
         img.decompose()
     own, title = _properties(parts, source.path)
-    own.update(_front_table(soup, source.path))
+    # The table's values win, except that visibility only narrows.
+    own = overlay(own, _front_table(soup, source.path))
     if title and "title" not in own and soup.find("h1") is None:
         # The title property last: templates leave stale ones ("Document1", the template's).
         own["title"] = title
@@ -97,6 +99,13 @@ def _open(source: Source) -> dict[str, zipfile.ZipInfo | zipfile.ZipFile]:
         )
     package = checked_zip(source.raw, where, "not a Word document (.docx is a zip)")
     infos = package.infolist()
+    for info in infos:  # mammoth builds a DOM of each: some twenty times the XML's size
+        if info.filename.endswith((".xml", ".rels")) and info.file_size > MAX_ENTRY_BYTES:
+            raise ParseError(
+                where,
+                f"{info.filename} inflates to {info.file_size / 1e6:.0f} MB, over "
+                f"{MAX_ENTRY_BYTES / 1e6:.0f} MB",
+            )
     names = {i.filename: i for i in infos}
     if "word/document.xml" not in names:
         raise ParseError(where, "not a Word document: the zip holds no word/document.xml")
@@ -108,8 +117,8 @@ def _read_xml(parts, name: str, where: str):
     if name not in parts:
         return None
     try:
-        return etree.fromstring(parts[""].read(name), _XML)
-    except (etree.XMLSyntaxError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        return etree.fromstring(read_entry(parts[""], name, where), _XML)
+    except (etree.XMLSyntaxError, ValueError) as exc:
         raise ParseError(where, f"{name} in the Word document is damaged: {exc}") from None
 
 
@@ -156,12 +165,16 @@ def _direct_outline_levels(parts, style_map: list[str], where: str) -> bytes | N
     return etree.tostring(document, xml_declaration=True, encoding="UTF-8", standalone=True)
 
 
-def _repack(parts, document_xml: bytes) -> bytes:
+def _repack(parts, document_xml: bytes, where: str) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for name, info in parts.items():
             if name:
-                data = document_xml if name == "word/document.xml" else parts[""].read(name)
+                data = (
+                    document_xml
+                    if name == "word/document.xml"
+                    else read_entry(parts[""], name, where)
+                )
                 target.writestr(info, data)
     return out.getvalue()
 

@@ -133,6 +133,9 @@ def publish(
     with _connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         register_vector(conn)
+        pointed = _live(conn, prefix)
+        if pointed is not None:  # servers may be on it, whatever this data dir still holds
+            kept |= {schema_name(prefix, pointed), catalog_schema(schema_name(prefix, pointed))}
         stale = [
             r[0]
             for r in conn.execute(
@@ -736,15 +739,26 @@ def set_live(url: str, prefix: str, name: str) -> None:
 def live(url: str, prefix: str) -> str | None:
     """The live generation's name, or None when none was made live through the database."""
     with _connect(url, autocommit=True) as conn:
-        where = f'"{live_schema(prefix)}".generation'
-        if conn.execute("SELECT to_regclass(%s)", (where,)).fetchone()[0] is None:
-            return None
-        found = conn.execute(
-            sql.SQL("SELECT name FROM {}.generation").format(sql.Identifier(live_schema(prefix)))
-        ).fetchone()
+        return _live(conn, prefix)
+
+
+def _live(conn, prefix: str) -> str | None:
+    where = f'"{live_schema(prefix)}".generation'
+    if conn.execute("SELECT to_regclass(%s)", (where,)).fetchone()[0] is None:
+        return None
+    found = conn.execute(
+        sql.SQL("SELECT name FROM {}.generation").format(sql.Identifier(live_schema(prefix)))
+    ).fetchone()
     if found is None or not _GENERATION_RE.fullmatch(found[0]):
         return None
     return found[0]
+
+
+def has_files(url: str, prefix: str, name: str) -> bool:
+    """Whether generation `name`'s files are stored (publish_files)."""
+    with _connect(url, autocommit=True) as conn:
+        where = f'"{schema_name(prefix, name)}".files'
+        return conn.execute("SELECT to_regclass(%s)", (where,)).fetchone()[0] is not None
 
 
 def fetch_files(url: str, prefix: str, name: str, target: Path) -> int:

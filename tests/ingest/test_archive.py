@@ -135,19 +135,21 @@ def test_entries_get_their_sidecar_and_the_archive_its_manifest_metadata():
     assert doc.metadata["visibility"] == "restricted"  # the manifest cannot open it
 
 
-def test_entries_escaping_the_folder_links_and_nested_archives_are_not_read(tmp_path):
+def test_entries_escaping_the_folder_links_and_nested_archives_are_not_read():
     raw = _zip(
         {
             "../escape.md": "# Out\n\nzqescape\n",
             "/abs.md": "# Abs\n\nzqabs\n",
             "C:/windows.md": "# Win\n\nzqwin\n",
             "link.md": "/etc/passwd",
-            "inner.zip": _zip({"a.md": "# A\n\nx\n"}),
+            "inner.zip": _zip({"a.md": "# A\n\nx\n"}),  # an attachment: not opened
+            "shadow.md": "# Shadow\n\nzqshadow\n",
+            "shadow.meta.yaml": "../secrets.yaml",  # a link: refused, and so is shadow.md
             ".hidden.md": "# Hidden\n\nzqhidden\n",
             "__MACOSX/._good.md": "junk",
             "good.md": "# Good\n\n## LIVE-X-1 Kept\n\nKept text.\n",
         },
-        links=("link.md",),
+        links=("link.md", "shadow.meta.yaml"),
     )
     result = parsed(raw)
     assert [d.doc_id for d in result.documents] == ["good"]
@@ -157,9 +159,9 @@ def test_entries_escaping_the_folder_links_and_nested_archives_are_not_read(tmp_
         "export.zip//abs.md": "entry escapes the archive's folder; not read",
         "export.zip/C:/windows.md": "entry escapes the archive's folder; not read",
         "export.zip/link.md": "entry is a link; not read",
-        "export.zip/inner.zip": "an archive inside the archive; not read",
+        "export.zip/shadow.meta.yaml": "entry is a link; not read",
+        "export.zip/shadow.md": "its sidecar 'shadow.meta.yaml' was refused; not read",
     }
-    assert not list(tmp_path.parent.glob("escape*"))  # nothing was written anywhere
 
 
 @pytest.mark.parametrize(
@@ -198,3 +200,13 @@ def test_a_zipped_export_ingests_searches_and_keeps_its_documents_when_an_entry_
     [error] = again.errors
     assert error.path.endswith("space-export.zip/TS/gifts.html")
     assert again.removed_ids == []  # the broken entry's document stays as it was
+
+
+def test_an_entry_that_does_not_inflate_is_an_error_naming_it():
+    raw = bytearray(_zip({"a.md": "# A\n\n" + "words " * 500, "b.md": "# B\n\nfine\n"}))
+    at = raw.index(b"a.md") + len("a.md") + 10  # inside a.md's deflated data
+    raw[at : at + 8] = b"\xff" * 8
+    result = parsed(bytes(raw))
+    assert [d.doc_id for d in result.documents] == ["b"]
+    [error] = result.errors
+    assert error.path == "export.zip/a.md" and "damaged" in error.reason

@@ -3,12 +3,16 @@ ParseError naming the file, and no text of a parsed section is lost on the way t
 
 from __future__ import annotations
 
+import contextlib
 import html
+import io
 import json
 import re
+import zipfile
 from collections import Counter
 from pathlib import Path
 
+import docx
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
@@ -362,6 +366,76 @@ def test_any_text_parses_or_is_a_parse_error(name, text):
         parse_or_error("corpus.jsonl", text, parser="beir")
     else:
         parse_or_error(name, text)
+
+
+def _packed(entries: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in entries.items():
+            with contextlib.suppress(IndexError, ValueError):  # names zipfile cannot write
+                z.writestr(name, data)
+    return out.getvalue()
+
+
+def _word_document() -> bytes:
+    d = docx.Document()
+    d.add_paragraph("Rules", style="Title")
+    d.add_heading("LIVE-T-1 First", level=2)
+    d.add_paragraph("A host may not do this.")
+    table = d.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text, table.rows[0].cells[1].text = "type", "policy"
+    out = io.BytesIO()
+    d.save(out)
+    return out.getvalue()
+
+
+WORD_DOCUMENT = _word_document()
+ENTRY_NAMES = st.one_of(
+    st.sampled_from(["a.md", "b.html", "c.docx", "d.meta.yaml", "../e.md", "/f.md", "g.zip"]),
+    st.text(min_size=1, max_size=20).map(lambda t: t + ".md"),
+)
+
+
+def read_bytes(name: str, raw: bytes) -> None:
+    """A binary file through the pipeline's own steps: parsed, or refused with ParseErrors
+    naming it (or, for an archive's entries, the archive and the entry)."""
+    file = SourceFile(path=Path(name), display=name, default_id=Path(name).stem)
+    try:
+        result = parser_for(file.path)(read_source(file, raw, 10**8, "en"))
+    except ParseError as exc:
+        assert exc.path == name and exc.reason, exc
+        return
+    for exc in result.errors:
+        assert (exc.path == name or exc.path.startswith(name + "/")) and exc.reason, exc
+
+
+@FAST
+@given(
+    entries=st.dictionaries(
+        ENTRY_NAMES,
+        st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode)),
+        max_size=5,
+    ),
+    suffix=st.sampled_from([".zip", ".docx"]),
+)
+def test_any_archive_parses_or_is_a_parse_error(entries, suffix):
+    read_bytes("a" + suffix, _packed(entries))
+
+
+@FAST
+@given(
+    cuts=st.lists(
+        st.tuples(st.integers(0, len(WORD_DOCUMENT) - 1), st.integers(0, 255)), max_size=8
+    ),
+    length=st.integers(1, len(WORD_DOCUMENT)),
+)
+def test_a_damaged_word_document_parses_or_is_a_parse_error(cuts, length):
+    raw = bytearray(WORD_DOCUMENT[:length])
+    for at, value in cuts:
+        if at < len(raw):
+            raw[at] = value
+    if bytes(raw).strip():
+        read_bytes("a.docx", bytes(raw))
 
 
 def _nested(kind: str, depth: int) -> tuple[str, str]:

@@ -205,7 +205,22 @@ BAD = {
     "bomb": (lambda: _zip({"word/document.xml": bytes(300_000_000)}), "would inflate"),
     "ratio": (lambda: _zip({"word/document.xml": bytes(50_000_000)}), "a zip bomb"),
     "broken-xml": (lambda: _zip({"word/document.xml": b"<w:document"}), "damaged"),
+    "broken-deflate": (lambda: _garbled(as_bytes(policy_docx())), "damaged"),
+    "huge-xml": (lambda: _zip({"word/document.xml": _numbered(3_000_000)}), "over 34 MB"),
 }
+
+
+def _numbered(n: int) -> bytes:
+    """XML that does not compress like a bomb: n numbered elements."""
+    return b"<w:document>" + b"".join(b"<p>%d</p>" % i for i in range(n)) + b"</w:document>"
+
+
+def _garbled(raw: bytes) -> bytes:
+    """A package whose document.xml's deflated data is damaged."""
+    data = bytearray(raw)
+    at = data.index(b"word/document.xml") + len("word/document.xml") + 40
+    data[at : at + 16] = b"\xff" * 16
+    return bytes(data)
 
 
 @pytest.mark.parametrize("name", BAD)
@@ -340,3 +355,42 @@ def test_a_sidecar_or_a_manifest_can_restrict_a_file_never_open_it(tmp_path, src
         [file] = found.files
         assert file.meta["visibility"] == "restricted", file.meta
     assert collect([], manifest).files[0].meta["version"] == "1.1"  # otherwise it wins
+
+
+def test_the_metadata_table_cannot_open_what_a_property_restricts():
+    raw = _with_custom_properties(
+        as_bytes(policy_docx({"visibility": "all", "version": "2"})),
+        {"kb:visibility": "restricted", "version": "1"},
+    )
+    meta = parsed(raw).documents[0].metadata
+    assert meta["visibility"] == "restricted" and meta["version"] == "2"
+
+
+def test_a_sidecar_describing_no_file_is_an_error_not_ignored(src, write):
+    from kb.ingest.sources import collect
+
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "guide.docx").write_bytes(as_bytes(policy_docx()))
+    write("guide.docx.meta.yaml", "visibility: restricted\n")  # named after the whole name
+    write("notes.meta.yaml", "owner: x\n")
+    write("notes.odt", "not read, but the sidecar describes it")
+    found = collect([src])
+    [error] = found.errors
+    assert error.path.endswith("guide.docx.meta.yaml") and "describes no file" in error.reason
+    assert [f.path.name for f in found.files] == ["guide.docx"]
+
+
+def test_a_manifest_finds_the_sidecar_beside_the_listed_name(tmp_path, write):
+    """A listed file that is a link keeps the sidecar beside its listed name, not beside
+    where the link points."""
+    from kb.ingest.sources import collect
+
+    store = tmp_path / "src" / "store"
+    store.mkdir(parents=True)
+    (store / "x.docx").write_bytes(as_bytes(policy_docx()))
+    write("docs/guide.meta.yaml", "visibility: restricted\n")
+    (tmp_path / "src" / "docs" / "guide.docx").symlink_to(store / "x.docx")
+    manifest = tmp_path / "src" / "manifest.jsonl"
+    manifest.write_text('{"path": "docs/guide.docx"}\n')
+    [file] = collect([], manifest).files
+    assert file.meta["visibility"] == "restricted"

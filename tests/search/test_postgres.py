@@ -10,6 +10,7 @@ import pytest
 
 from kb.catalog import Catalog
 from kb.config import Settings
+from kb.datadir import DataDir
 from kb.errors import ConfigError, NotFoundError
 from kb.ingest.pipeline import ingest
 from kb.search.dense import DenseIndex
@@ -314,4 +315,37 @@ def test_a_server_with_an_empty_data_dir_searches_what_the_ingest_built(graph, t
             assert [h.passage.passage_id for h in other.search(question).results] == mine
     finally:
         other.close()
-    assert live_generation(elsewhere) == copied  # copied once
+    inode = (copied / "passage_ids.txt").stat().st_ino
+    assert live_generation(elsewhere) == copied  # copied once:
+    assert (copied / "passage_ids.txt").stat().st_ino == inode
+
+
+def test_a_kill_between_the_two_switches_is_repaired_by_the_next_ingest(
+    tmp_path, postgres_database, write, monkeypatch
+):
+    """Killed after the data dir switched but before the database's pointer did: servers stay
+    on the previous generation, whose schema the next publish keeps, and the next ingest
+    (even one with nothing to do) points the database at the live generation."""
+    from kb.search import postgres
+
+    url = postgres_database("repoint")
+    settings = Settings.load(
+        data_dir=tmp_path / "index", backend="postgres", database_url=url, keep_generations=1
+    )
+    write("a.md", "---\nid: a\ntitle: A\n---\n# A\n\n## One\n\nSparklers near children.\n")
+    first = ingest(settings, [tmp_path / "src"]).generation
+    write("b.md", "---\nid: b\ntitle: B\n---\n# B\n\n## Two\n\nSpin wheels for coins.\n")
+
+    def killed(*args):
+        raise KeyboardInterrupt("killed before the pointer moved")
+
+    monkeypatch.setattr(postgres, "set_live", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(settings, [tmp_path / "src"])
+    monkeypatch.undo()
+    second = DataDir(settings.data_dir).current_name()
+    assert second != first and postgres.live(url, "kb") == first
+    assert f"kb_{first.replace('-', '_')}" in _schemas(url)  # still served elsewhere
+    # Nothing changed since: the ingest only repairs the pointer.
+    report = ingest(settings, [tmp_path / "src"])
+    assert report.generation == second and postgres.live(url, "kb") == second

@@ -36,7 +36,7 @@ from kb.search.encoders.base import ModelInfo, OnePass
 
 log = logging.getLogger(__name__)
 
-RECORD_FORMAT = 3
+RECORD_FORMAT = 4
 MIN_COSINE = 0.99
 CHECK_PASSAGES = 128
 # The check's texts: each sampled passage's opening words, and the whole passage.
@@ -80,8 +80,20 @@ def approved(info: ModelInfo, cache_dir: Path, path: Path) -> tuple[Path, int] |
     found = record(path, info)
     if found is None or found.get("passed") is not True or not model.is_file():
         return None
+    if found.get("model_sha256") != file_hash(model):  # not the int8 copy that was checked
+        return None
     least = found.get("min_tokens")
     return (model, least) if isinstance(least, int) and least >= MIN_TOKENS else None
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file: which int8 copy a check was made on (each machine quantises its
+    own, and its onnxruntime may differ from the ingest's)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def spread(items: list) -> list:
@@ -103,8 +115,9 @@ def check(
         return None
     memo = memo_path(info, cache_dir, sample)
     found = record(memo, info)
+    model = model_path(info, cache_dir)
     try:
-        if found is None:
+        if found is None or not model.is_file() or found.get("model_sha256") != file_hash(model):
             found = _check(info, cache_dir, load, sample, memo)
         _write(out, found)
     except OSError as exc:
@@ -158,6 +171,7 @@ def _check(
         "format": RECORD_FORMAT,
         "model": info.name,
         "model_key": info.key,
+        "model_sha256": file_hash(model),
         "float_layers": FLOAT_LAYERS,
         "passages": len(sample),
         "texts": len(probes),
