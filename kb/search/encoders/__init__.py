@@ -22,9 +22,9 @@ def get_encoder(settings: Settings, *, threads: int = 0) -> Encoder:
     """The configured encoder; ConfigError listing valid names otherwise."""
     info = model_info(settings)
     if settings.encoder == "onnx":
-        from kb.search.encoders.onnx import OnnxEncoder
+        from kb.search.encoders.onnx import shared_encoder
 
-        return OnnxEncoder(info, settings.cache_path(), threads=threads)
+        return shared_encoder(info, settings.cache_path(), threads=threads)
     if settings.encoder == "sentence-transformers":
         from kb.search.encoders.st import SentenceTransformerEncoder
 
@@ -43,12 +43,12 @@ def get_query_encoder(
     if not settings.query_int8 or settings.encoder != "onnx":
         return None
     from kb.search.encoders import int8
-    from kb.search.encoders.onnx import OnnxEncoder
+    from kb.search.encoders.onnx import shared_encoder
 
     info = model_info(settings)
     approved = int8.approved(info, settings.cache_path(), record)
     if approved is None:
         return None
     model, least = approved
-    quick = OnnxEncoder(info, settings.cache_path(), threads=threads, model_file=model)
+    quick = shared_encoder(info, settings.cache_path(), threads=threads, model_file=model)
     return int8.QueryEncoder(quick, fp32, least)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -84,6 +85,33 @@ def _export(info: ModelInfo, target: Path) -> Path:
         )
     os.replace(tmp, target)
     return target
+
+
+_SHARED: dict[tuple, OnnxEncoder] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_encoder(
+    info: ModelInfo, cache_dir: Path, threads: int = 0, model_file: Path | None = None
+) -> OnnxEncoder:
+    """One OnnxEncoder per model file (as it is on disk) and thread count in this process:
+    every searcher of a process shares its ONNX session (~130 MB with its arenas) and
+    tokenizer, which are safe to use from many threads at once."""
+    path = model_file or export_onnx(info, Path(cache_dir) / "onnx" / info.key / "model.onnx")
+    found = Path(path).stat()
+    key = (
+        info.key,
+        str(info.path),
+        str(Path(path).resolve()),
+        found.st_size,
+        found.st_mtime_ns,
+        threads,
+    )
+    with _SHARED_LOCK:
+        encoder = _SHARED.get(key)
+        if encoder is None:
+            encoder = _SHARED[key] = OnnxEncoder(info, cache_dir, threads, model_file=Path(path))
+    return encoder
 
 
 class OnnxEncoder(OnePass):
