@@ -42,6 +42,7 @@ from kb.search.hybrid import Searcher
 from kb.trends import Trends, trends
 from kb.types import (
     ENFORCEMENT,
+    PAGES,
     DocumentInfo,
     Enforcement,
     Passage,
@@ -112,6 +113,18 @@ class DocumentView:
                 out.append(Section(p.anchor, p.heading_path[1:], len(p.heading_path) - 1, [p]))
         return out
 
+    @property
+    def page_marks(self) -> dict[str, int]:
+        """For a PDF: the first passage starting on each page -> that page (its anchor)."""
+        marks: dict[str, int] = {}
+        seen: set[int] = set()
+        for p in self.passages:
+            pages = p.metadata.get(PAGES)
+            if pages and pages[0] not in seen:
+                seen.add(pages[0])
+                marks[p.passage_id] = pages[0]
+        return marks
+
     def page(self) -> dict[str, Any]:
         """What the document and ruling templates are given."""
         return {
@@ -119,6 +132,7 @@ class DocumentView:
             "version": self.version,
             "passages": self.passages,
             "sections": self.sections,
+            "page_marks": self.page_marks,
             "ruling": self.ruling,
             "clauses": self.clauses,
             "in_force": self.in_force,

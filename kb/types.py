@@ -17,6 +17,8 @@ OUTCOMES = ("remove", "restrict", "age_gate", "warn", "end_stream", "suspend", "
 HEADING_SEPARATOR = " › "
 # A clause's default enforcement (`<!-- enforcement ... -->` under its heading).
 ENFORCEMENT = "enforcement"
+# A passage of a paged format (PDF): its first and last page.
+PAGES = "pages"
 ENFORCEMENT_KEYS = ("actions", "severity", "strike", "reason", "statement")
 SEVERITIES = ("S0", "S1", "S2", "S3", "S4")
 STRIKES = ("none", "standard", "severe", "zero_tolerance")
@@ -192,6 +194,8 @@ class ParsedDocument:
     sections: list[Section]
     ruling: Ruling | None = None
     source_line: int | None = None
+    # Paged formats (PDF): the body offset where each page's text starts, page 1 first.
+    page_starts: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -229,6 +233,7 @@ class Passage:
             "text": self.text,
             "start": self.start,
             "end": self.end,
+            "pages": self.metadata.get(PAGES),
         }
 
 
@@ -326,10 +331,14 @@ class Citation:
     anchor: str
     passage_id: str
     url: str
+    pages: list[int] | None = None  # first and last page, for paged formats (PDF)
 
     @classmethod
     def of(cls, passage: Passage, version: VersionInfo, doc_type: str) -> Citation:
-        """The citation of a passage of `version`, a version of a document of `doc_type`."""
+        """The citation of a passage of `version`, a version of a document of `doc_type`; a
+        PDF's passage links to its first page's text."""
+        pages = passage.metadata.get(PAGES)
+        pages = list(pages) if pages else None
         return cls(
             doc_id=passage.doc_id,
             title=version.title,
@@ -342,7 +351,12 @@ class Citation:
             heading_path=passage.heading_path,
             anchor=passage.anchor,
             passage_id=passage.passage_id,
-            url=document_url(passage.doc_id, version.version_id, passage.anchor),
+            url=document_url(
+                passage.doc_id,
+                version.version_id,
+                page_anchor(pages[0]) if pages else passage.anchor,
+            ),
+            pages=pages,
         )
 
     def line(self, *, status: bool = False) -> str:
@@ -350,7 +364,8 @@ class Citation:
         not current, or always with `status` (for exports read later, when it may not be)."""
         when = f"effective {self.effective_from}" if self.effective_from else "undated"
         shown = f", {self.status}" if status or self.status != "current" else ""
-        return f"{HEADING_SEPARATOR.join(self.heading_path)}, v{self.version} ({when}{shown})"
+        line = f"{HEADING_SEPARATOR.join(self.heading_path)}, v{self.version} ({when}{shown})"
+        return line + (f", {page_label(self.pages)}" if self.pages else "")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -367,6 +382,7 @@ class Citation:
             "anchor": self.anchor,
             "passage_id": self.passage_id,
             "url": self.url,
+            "pages": self.pages,
             "text": self.line(),
         }
 
@@ -377,6 +393,17 @@ def document_url(doc_id: str, version_id: int | None = None, anchor: str | None 
     if version_id is not None:
         url += f"?version={version_id}"
     return url + (f"#{anchor}" if anchor else "")
+
+
+def page_anchor(page: int) -> str:
+    """The anchor of a PDF page's text in its document page."""
+    return f"page-{page}"
+
+
+def page_label(pages: list[int]) -> str:
+    """'p. 3', or 'pp. 3-4' for a passage over two pages."""
+    first, last = pages[0], pages[-1]
+    return f"p. {first}" if first == last else f"pp. {first}\u2013{last}"
 
 
 def passage_url(passage_id: str) -> str:

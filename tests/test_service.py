@@ -140,7 +140,7 @@ def test_the_api_names_every_field_it_serves(corpus_settings):
     }
     passage_fields = {
         *("passage_id", "doc_id", "version_id", "ordinal", "heading_path", "anchor"),
-        *("clause_id", "text", "start", "end"),
+        *("clause_id", "text", "start", "end", "pages"),
     }
     assert all(set(p) == passage_fields for p in doc["passages"])
     passage = client.get(f"/api/passages/{doc['passages'][0]['passage_id']}").get_json()

@@ -9,10 +9,11 @@ split between words, because it cannot fit anywhere.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from kb.ingest.tokens import SentenceSplitter, TokenCounter, word_spans
-from kb.types import HEADING_SEPARATOR, Block, ParsedDocument, Passage, Section
+from kb.types import HEADING_SEPARATOR, PAGES, Block, ParsedDocument, Passage, Section
 
 MIN_TEXT_BUDGET = 32
 
@@ -87,6 +88,8 @@ class Chunker:
             content_hash="",
             metadata=dict(section.metadata),
         )
+        if doc.page_starts:
+            p.metadata[PAGES] = pages_of(doc.page_starts, start, end)
         p.content_hash = hashlib.sha256(p.embed_text.encode()).hexdigest()
         return p
 
@@ -170,3 +173,11 @@ class Chunker:
         if cur_start is not None:
             units.append(_Unit(cur_start, prev_end, used))
         return units
+
+
+def pages_of(page_starts: list[int], start: int, end: int) -> list[int]:
+    """The first and last page (1-based) of a body span [start, end), given the offset where
+    each page starts."""
+    first = max(1, bisect_right(page_starts, start))
+    last = max(first, bisect_right(page_starts, max(start, end - 1)))
+    return [first, last]

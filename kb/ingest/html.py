@@ -214,13 +214,13 @@ def _block(tag: Tag, kind: str, builder: SectionBuilder, body: TextAssembler) ->
         text = " ".join(caption.get_text(" ").split()) if caption else ""
         if text:
             builder.block("paragraph", *body.add(text))
-        _add_table(_table_rows(tag), builder, body)
+        add_table(_table_rows(tag), builder, body)
     elif tag.name in ("ul", "ol"):
         items = []
         for n, li in enumerate(tag.find_all("li", recursive=False), start=1):
             bullet = f"{n}." if tag.name == "ol" else "-"
             items.append(f"{bullet} " + " ".join(li.get_text(" ").split()))
-        _add_lines(items, "list", builder, body)
+        add_lines(items, "list", builder, body)
     elif tag.name == "dl":
         items, term = [], ""
         for child in tag.find_all(["dt", "dd"]):
@@ -229,7 +229,7 @@ def _block(tag: Tag, kind: str, builder: SectionBuilder, body: TextAssembler) ->
                 term = text
             else:
                 items.append(f"{term}: {text}" if term else text)
-        _add_lines(items, "list", builder, body)
+        add_lines(items, "list", builder, body)
     elif tag.name == "pre":
         text = tag.get_text().strip("\n")
         if text.strip():
@@ -259,7 +259,7 @@ def _table_rows(table: Tag) -> list[list[str]]:
     return rows
 
 
-def _add_table(rows: list[list[str]], builder: SectionBuilder, body: TextAssembler) -> None:
+def add_table(rows: list[list[str]], builder: SectionBuilder, body: TextAssembler) -> None:
     """A table as a GitHub-flavoured Markdown table (the first row is its header), so it reads
     and renders like a Markdown policy's. Parts: the header with its delimiter row, then each
     row, as the Markdown parser gives them (the chunker repeats the header on split rows)."""
@@ -279,7 +279,7 @@ def _add_table(rows: list[list[str]], builder: SectionBuilder, body: TextAssembl
     builder.block("table", start, parts[-1][1], parts)
 
 
-def _add_lines(lines: list[str], kind: str, builder: SectionBuilder, body: TextAssembler) -> None:
+def add_lines(lines: list[str], kind: str, builder: SectionBuilder, body: TextAssembler) -> None:
     """One block of lines joined by newlines; each line is a part (list item, table row)."""
     lines = [line for line in lines if line.strip()]
     if not lines:

@@ -23,13 +23,25 @@ ALIASES = {
 }
 # Keys policy-kb derives itself; a file that sets them is refused rather than trusted.
 DERIVED_KEYS = frozenset(
-    {"doc_id", "clause_id", "declared_status", "passage_id", "version_id", "ruling_status"}
+    {
+        "doc_id",
+        "clause_id",
+        "declared_status",
+        "passage_id",
+        "version_id",
+        "ruling_status",
+        "pages",
+    }
 )
 # The keys an `<!-- applies: ... -->` comment may set for one section: its scope, never who
 # may see it or which version it is.
 SCOPE_KEYS = ("regions", "surfaces", "policy_areas")
 # One document's metadata, as stored JSON: a bound on what a few bytes of YAML can become.
 MAX_METADATA_BYTES = 64 * 1024
+# What a format's own key/value metadata (document properties, a metadata table) may name.
+DOCUMENT_KEYS = frozenset(
+    {"id", "title", "type", "status", "visibility", *LIST_FIELDS, *DATE_FIELDS, *TEXT_FIELDS}
+)
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
 _KEY_RE = re.compile(r"^\w{1,64}$")
@@ -55,6 +67,12 @@ def canonical_key(key: str) -> str:
     """
     name = fold_key(key)
     return ALIASES.get(name, name)
+
+
+def is_document_key(name: str) -> bool:
+    """True when a property name (any spelling canonical_key folds, an optional `kb:` prefix
+    already removed) names document metadata."""
+    return bool(name) and len(name) <= 64 and canonical_key(name) in DOCUMENT_KEYS
 
 
 def canonical_items(

@@ -28,14 +28,15 @@ __all__ = [
 ]
 
 # Formats read from their bytes (a zip, a PDF), not decoded as UTF-8 text.
-BINARY_SUFFIXES = frozenset({".docx", ".zip"})
+BINARY_SUFFIXES = frozenset({".docx", ".pdf", ".zip"})
 
 
 def _parsers() -> dict[str, Parser]:
-    from kb.ingest import archive, beir, html, markdown, rulings, text, word
+    from kb.ingest import archive, beir, html, markdown, pdf, rulings, text, word
 
     return {
         ".docx": word.parse,
+        ".pdf": pdf.parse,
         ".zip": functools.partial(archive.parse, parser_for=parser_for, binary=BINARY_SUFFIXES),
         ".md": markdown.parse,
         ".markdown": markdown.parse,

@@ -170,6 +170,9 @@ class TextAssembler:
         self._len += len(text)
         return start, self._len
 
+    def __len__(self) -> int:
+        return self._len
+
     def text(self) -> str:
         """The body so far."""
         return "".join(self._parts)

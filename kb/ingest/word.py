@@ -32,19 +32,8 @@ from kb.errors import ParseError
 from kb.ingest import html
 from kb.ingest.archive import MAX_ENTRY_BYTES, checked_zip, read_entry
 from kb.ingest.base import ParseResult, Source
-from kb.ingest.metadata import (
-    DATE_FIELDS,
-    LIST_FIELDS,
-    TEXT_FIELDS,
-    canonical_key,
-    normalize_metadata,
-    overlay,
-)
+from kb.ingest.metadata import is_document_key, normalize_metadata, overlay
 
-# What a metadata table or custom property may name (any spelling canonical_key folds).
-META_KEYS = frozenset(
-    {"id", "title", "type", "status", "visibility", *LIST_FIELDS, *DATE_FIELDS, *TEXT_FIELDS}
-)
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an encrypted .docx, or an old binary .doc
 _W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 _NS = {
@@ -193,7 +182,7 @@ def _properties(parts, where: str) -> tuple[dict, str]:
             name = (prop.get("name") or "").strip()
             name = name[3:] if name.lower().startswith("kb:") else name
             value = "".join(prop.itertext()).strip()
-            if _is_meta_key(name) and value:
+            if is_document_key(name) and value:
                 raw.append((name, value, None))
     try:
         return normalize_metadata(raw, where), title
@@ -220,14 +209,10 @@ def _front_table(soup: BeautifulSoup, where: str) -> dict:
         if len(cells) != 2:
             return {}
         rows.append(tuple(" ".join(c.get_text(" ").split()) for c in cells))
-    if not rows or not all(_is_meta_key(key) for key, _ in rows):
+    if not rows or not all(is_document_key(key) for key, _ in rows):
         return {}
     first.decompose()
     try:
         return normalize_metadata([(k, v, None) for k, v in rows], where)
     except ParseError as exc:
         raise ParseError(where, f"metadata table: {exc.reason}", field=exc.field) from None
-
-
-def _is_meta_key(name: str) -> bool:
-    return bool(name) and len(name) <= 64 and canonical_key(name) in META_KEYS

@@ -58,6 +58,13 @@ _NUM = {"type": "number"}
 _BOOL = {"type": "boolean"}
 _OPT_STR = {"type": ["string", "null"]}
 _STRS = {"type": "array", "items": _STR}
+_PAGES = {
+    "type": ["array", "null"],
+    "items": _INT,
+    "minItems": 2,
+    "maxItems": 2,
+    "description": "First and last page of the passage, for PDFs; null otherwise.",
+}
 _DATE = {"type": "string", "format": "date"}
 # A query: at most max_query_chars characters, at least one of them not a space.
 _QUERY = {"type": "string", "maxLength": _MAX_QUERY_CHARS, "pattern": NOT_BLANK}
@@ -174,6 +181,7 @@ _CITATION = _obj(
     anchor=_OPT_STR,
     passage_id=_OPT_STR,
     url=_STR,
+    pages=_PAGES,
     text=_STR,
 )
 _HIT = _obj(
@@ -205,6 +213,7 @@ _PASSAGE = _obj(
     text=_STR,
     start=_INT,
     end=_INT,
+    pages=_PAGES,
 )
 _VERSION = _obj(
     "version_id status",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import docx
 import pytest
+from fpdf import FPDF
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -390,6 +391,25 @@ def _word_document() -> bytes:
 
 
 WORD_DOCUMENT = _word_document()
+
+
+def _pdf_document() -> bytes:
+    doc = FPDF()
+    doc.add_page()
+    doc.start_section("LIVE-T-1 First", level=0)
+    doc.set_font("helvetica", "B", 16)
+    doc.cell(0, 10, "LIVE-T-1 First", new_x="LMARGIN", new_y="NEXT")
+    doc.set_font("helvetica", "", 11)
+    doc.multi_cell(0, 6, "A host may not do this. " * 20)
+    with doc.table() as table:
+        for row in (("Severity", "Outcome"), ("Low", "warn")):
+            cells = table.row()
+            for cell in row:
+                cells.cell(cell)
+    return bytes(doc.output())
+
+
+PDF_DOCUMENT = _pdf_document()
 ENTRY_NAMES = st.one_of(
     st.sampled_from(["a.md", "b.html", "c.docx", "d.meta.yaml", "../e.md", "/f.md", "g.zip"]),
     st.text(min_size=1, max_size=20).map(lambda t: t + ".md"),
@@ -436,6 +456,22 @@ def test_a_damaged_word_document_parses_or_is_a_parse_error(cuts, length):
             raw[at] = value
     if bytes(raw).strip():
         read_bytes("a.docx", bytes(raw))
+
+
+@FAST
+@given(
+    cuts=st.lists(
+        st.tuples(st.integers(0, len(PDF_DOCUMENT) - 1), st.integers(0, 255)), max_size=8
+    ),
+    length=st.integers(1, len(PDF_DOCUMENT)),
+)
+def test_a_damaged_pdf_parses_or_is_a_parse_error(cuts, length):
+    raw = bytearray(PDF_DOCUMENT[:length])
+    for at, value in cuts:
+        if at < len(raw):
+            raw[at] = value
+    if bytes(raw).strip():
+        read_bytes("a.pdf", bytes(raw))
 
 
 def _nested(kind: str, depth: int) -> tuple[str, str]:
