@@ -12,6 +12,11 @@ from rich.table import Table
 from kb.cli.common import console, json_option
 from kb.config import Settings
 
+# What a wiki or web export carries besides its pages.
+ASSET_SUFFIXES = frozenset(
+    ".png .jpg .jpeg .gif .svg .webp .bmp .ico .css .js .map .woff .woff2 .ttf .eot".split()
+)
+
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
@@ -74,10 +79,17 @@ def _print_report(report) -> None:
         table.add_row(label, str(value))
     console.print(table)
     if report.skipped:
+        # A wiki export's images, stylesheets and scripts would hide a document left unread.
+        assets = [p for p in report.skipped if Path(p).suffix.lower() in ASSET_SUFFIXES]
+        others = [p for p in report.skipped if p not in set(assets)]
         console.print(
-            f"skipped {len(report.skipped)} file(s) with no parser: "
-            + ", ".join(report.skipped[:10])
-            + (" ..." if len(report.skipped) > 10 else "")
+            f"skipped {len(report.skipped)} file(s) with no parser"
+            + (
+                ": " + ", ".join(others[:10]) + (" ..." if len(others) > 10 else "")
+                if others
+                else ""
+            )
+            + (f" ({len(assets)} of them images, stylesheets, scripts or fonts)" if assets else "")
         )
     if report.removed_ids:
         console.print(

@@ -27,6 +27,28 @@ _MD.core.ruler.disable(
     ["inline", "linkify", "replacements", "smartquotes", "text_join"], ignoreInvalid=True
 )
 
+# Headings are read as text: `## **LIVE\-DNG\-3.1 Title**` (as Google Docs exports them) is
+# the clause LIVE-DNG-3.1.
+_INLINE = MarkdownIt("commonmark")
+_MARKUP = frozenset("*_`\\[]<>&!~")
+
+
+def heading_text(content: str) -> str:
+    """A heading's inline Markdown as plain text (emphasis, escapes, links, code marks
+    and entities resolved)."""
+    if not _MARKUP.intersection(content):
+        return content
+    out = []
+    for token in _INLINE.parseInline(content)[0].children or []:
+        if token.type in ("text", "code_inline"):
+            out.append(token.content)
+        elif token.type in ("softbreak", "hardbreak"):
+            out.append(" ")
+        elif token.type == "image":
+            out.append(token.content)
+    return " ".join("".join(out).split())
+
+
 _BLOCK_KINDS = {
     "paragraph_open": "paragraph",
     "bullet_list_open": "list",
@@ -159,7 +181,7 @@ def parse(source: Source) -> ParseResult:
             i += 1
             continue
         if tok.type == "heading_open":
-            builder.heading(int(tok.tag[1]), tokens[i + 1].content)
+            builder.heading(int(tok.tag[1]), heading_text(tokens[i + 1].content))
         elif tok.type == "html_block":
             at = first_line + tok.map[0] + 1
             applies = parse_applies(tok.content, source.path, at)
@@ -215,7 +237,7 @@ def _parts(tokens, i: int, kind: str, span) -> list[tuple[int, int]]:
 def _first_h1(tokens) -> str | None:
     for i, tok in enumerate(tokens):
         if tok.type == "heading_open" and tok.tag == "h1":
-            return tokens[i + 1].content.strip()
+            return heading_text(tokens[i + 1].content).strip()
     return None
 
 

@@ -23,7 +23,7 @@ from kb.storage import fix, problem
 from kb.types import DOC_TYPES, IngestReport, ParsedDocument
 
 # Bump when parsing or chunking changes what a file turns into, so unchanged files re-parse.
-PARSER_VERSION = "5"
+PARSER_VERSION = "6"
 
 
 class _Run:

@@ -210,3 +210,64 @@ def test_an_entry_that_does_not_inflate_is_an_error_naming_it():
     assert [d.doc_id for d in result.documents] == ["b"]
     [error] = result.errors
     assert error.path == "export.zip/a.md" and "damaged" in error.reason
+
+
+def test_an_unpacked_confluence_export_reads_its_pages_and_attached_documents(
+    settings, src, write, runner
+):
+    """The same export unpacked: the page and a PDF attached to it are read; its images,
+    stylesheets and scripts are counted, not listed, so a document left unread stands out."""
+    from kb.cli import main
+
+    from .test_pdf import policy_pdf
+
+    write("TS/Impaired-streaming_12345.html", CONFLUENCE_PAGE)
+    write("TS/attachments/12345/dangerous-acts.pdf", policy_pdf())
+    write("TS/attachments/12345/67890.png", b"\x89PNG\r\n\x1a\n" + bytes(64))
+    write("TS/images/icons/bullet_blue.gif", b"GIF89a")
+    write("TS/styles/site.css", "body { color: red }")
+    write("TS/notes.odt", b"PK\x03\x04odt")
+    result = runner.invoke(main, ["--data-dir", str(settings.data_dir), "ingest", str(src)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())  # the console wraps long lines
+    assert "skipped 4 file(s) with no parser: " in said
+    assert "notes.odt (3 of them images, stylesheets, scripts or fonts)" in said
+    assert ".png" not in said and ".css" not in said
+    searcher = Searcher(settings)
+    try:
+        ids = {h.citation.doc_id for h in searcher.search("drunk host slurring", k=10).results}
+        assert {"ts-impaired-streaming-12345", "ts-attachments-12345-dangerous-acts"} <= ids
+    finally:
+        searcher.close()
+
+
+GOOGLE_MARKDOWN = r"""# **Gift goal rules**
+
+Owner: Trust \& Safety
+
+## **LIVE\-MON\-4.2 Gift goals tied to acts**
+
+Hosts may not tie a gift goal to a dangerous act\. ![][image1]
+
+| Severity | Outcome |
+| :---- | :---- |
+| Low | warn |
+
+[image1]: <data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk>
+"""
+
+
+def test_a_google_docs_markdown_export():
+    """Google Docs' File > Download > Markdown: bold, escaped headings are read as text (the
+    clause id found), and the embedded images' data at the end is in no passage."""
+    from kb.ingest import markdown
+
+    result = markdown.parse(Source(path="gifts.md", text=GOOGLE_MARKDOWN, default_id="gifts"))
+    [doc] = result.documents
+    assert doc.title == "Gift goal rules"
+    [clause] = [s for s in doc.sections if s.clause_id]
+    assert clause.clause_id == "LIVE-MON-4.2"
+    assert clause.heading_path == ["LIVE-MON-4.2 Gift goals tied to acts"]
+    texts = [doc.body[b.start : b.end] for s in doc.sections for b in s.blocks]
+    assert any("| Low | warn |" in t for t in texts)
+    assert not any("base64" in t for t in texts)
