@@ -81,6 +81,9 @@ class _Line:
     size: float
     bold: bool
     heading: int = 0  # its heading level, 0 for body text
+    x0: float = 0.0
+    x1: float = 0.0
+    order: tuple = ()  # reading order on its page, when it has columns (else by top)
 
 
 @dataclass
@@ -90,6 +93,9 @@ class _Table:
     bottom: float
     rows: list[list[str]]
     last_page: int = 0  # the page a table carried over pages ends on
+    x0: float = 0.0
+    x1: float = 0.0
+    order: tuple = ()
 
 
 @dataclass
@@ -167,29 +173,118 @@ def _read_page(page, number: int) -> _Page:
         return not any(x0 <= x <= x1 and top <= y <= bottom for x0, top, x1, bottom in boxes)
 
     text_part = page.filter(outside)
+    text_rows = []
     for line in text_part.extract_text_lines(return_chars=True, strip=True):
-        chars = [c for c in line["chars"] if c["text"].strip()]
-        text = _clean(line["text"])
-        if not chars or not text:
-            continue
-        sizes = Counter(round(float(c["size"]), 1) for c in chars)
-        out.lines.append(
-            _Line(
-                page=number,
-                top=float(line["top"]),
-                bottom=float(line["bottom"]),
-                text=text,
-                size=sizes.most_common(1)[0][0],
-                bold=all(_is_bold(c.get("fontname") or "") for c in chars),
-            )
-        )
+        row = [
+            _line(number, chars)
+            for chars in _segments([c for c in line["chars"] if c["text"].strip()])
+        ]
+        if row := [x for x in row if x.text]:
+            text_rows.append(row)
     for table in tables:
         rows = [[_join_text((cell or "").split("\n")) for cell in row] for row in table.extract()]
         rows = [row for row in rows if any(row)]
         if rows:
-            top, bottom = float(table.bbox[1]), float(table.bbox[3])
-            out.tables.append(_Table(page=number, top=top, bottom=bottom, rows=rows))
+            x0, top, x1, bottom = (float(v) for v in table.bbox)
+            out.tables.append(_Table(number, top, bottom, rows, x0=x0, x1=x1))
+    out.lines = _columns(text_rows, out.tables)
     return out
+
+
+def _line(page: int, chars: list[dict]) -> _Line:
+    sizes = Counter(round(float(c["size"]), 1) for c in chars)
+    return _Line(
+        page=page,
+        top=min(float(c["top"]) for c in chars),
+        bottom=max(float(c["bottom"]) for c in chars),
+        text=_clean(_chars_text(chars)),
+        size=sizes.most_common(1)[0][0],
+        bold=all(_is_bold(c.get("fontname") or "") for c in chars),
+        x0=float(chars[0]["x0"]),
+        x1=float(chars[-1]["x1"]),
+    )
+
+
+def _merged(row: list[_Line]) -> _Line:
+    """A row's segments as one line (no columns: an unruled table's row, a form's field)."""
+    if len(row) == 1:
+        return row[0]
+    sizes = Counter()
+    for x in row:
+        sizes[x.size] += len(x.text)
+    return _Line(
+        page=row[0].page,
+        top=min(x.top for x in row),
+        bottom=max(x.bottom for x in row),
+        text=" ".join(x.text for x in row),
+        size=sizes.most_common(1)[0][0],
+        bold=all(x.bold for x in row),
+        x0=row[0].x0,
+        x1=row[-1].x1,
+    )
+
+
+def _segments(chars: list[dict]) -> list[list[dict]]:
+    """A line's characters, cut where a gap wider than a column gutter's least (three
+    characters' height) separates them: two columns side by side give two segments."""
+    chars = sorted(chars, key=lambda c: c["x0"])
+    out: list[list[dict]] = []
+    for char in chars:
+        if out and char["x0"] - out[-1][-1]["x1"] <= max(3 * float(char["size"]), 12):
+            out[-1].append(char)
+        else:
+            out.append([char])
+    return out
+
+
+def _chars_text(chars: list[dict]) -> str:
+    """A segment's characters as text, a space where the gap between two is a word space."""
+    text = ""
+    for a, b in itertools.pairwise([None, *chars]):
+        if a is not None and b["x0"] - a["x1"] > float(b["size"]) * 0.15:
+            text += " "
+        text += b["text"]
+    return text
+
+
+def _columns(rows: list[list[_Line]], tables: list[_Table]) -> list[_Line]:
+    """The page's lines, in reading order when the page sets text in two columns (what is
+    above the columns, the left column, the right one, what is below: `order`, tables
+    included), else one per row. Two columns: at least five rows, a third of the page's, cut
+    in two at one gutter, each side as wide as a third of the text (an unruled table's short
+    cells are not)."""
+    lines = [x for row in rows for x in row]
+    pairs = [row for row in rows if len(row) == 2]
+    if len(pairs) < 5 or len(pairs) * 3 < len(rows):
+        return [_merged(row) for row in rows]
+    left_ends = sorted(min(row, key=lambda x: x.x0).x1 for row in pairs)
+    right_starts = sorted(max(row, key=lambda x: x.x0).x0 for row in pairs)
+    low, high = left_ends[int(len(pairs) * 0.9)], right_starts[int(len(pairs) * 0.1)]
+    span = max(x.x1 for x in lines) - min(x.x0 for x in lines)
+    widths = sorted(x.x1 - x.x0 for row in pairs for x in row)
+    if high - low < 6 or widths[len(widths) // 2] < span / 3:
+        return [_merged(row) for row in rows]
+    gutter = (low + high) / 2
+    inside = [x for row in pairs for x in row]
+    first, last = min(x.top for x in inside), max(x.bottom for x in inside)
+    # The columns run from the full-width line above the first pair to the one below the last
+    # (a column may end lower than the other).
+    across = [e for e in [*lines, *tables] if e.x0 < gutter - 2 and e.x1 > gutter + 2]
+    top = max((e.bottom for e in across if e.bottom <= first), default=float("-inf"))
+    bottom = min((e.top for e in across if e.top >= last), default=float("inf"))
+    for element in [*lines, *tables]:
+        if element.top < top or element.bottom <= top:
+            band = 0
+        elif element.top >= bottom:
+            band = 3
+        elif element.x1 <= gutter:
+            band = 1
+        elif element.x0 >= gutter:
+            band = 2
+        else:
+            band = 0 if element.top < first else 3
+        element.order = (band, element.top)
+    return lines
 
 
 def _is_bold(fontname: str) -> bool:
@@ -538,7 +633,9 @@ def _assemble(pages, extra, builder: SectionBuilder, body: TextAssembler, starts
     previous: _Line | None = None
     for page in pages:
         elements = [*page.lines, *page.tables, *by_page.get(page.number, [])]
-        elements.sort(key=lambda e: (e.top, 0 if isinstance(e, _Line) and e.heading else 1))
+        elements.sort(
+            key=lambda e: (*(e.order or (0, e.top)), 0 if isinstance(e, _Line) and e.heading else 1)
+        )
         for element in elements:
             if isinstance(element, _Table):
                 flush_paragraph()

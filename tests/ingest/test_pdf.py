@@ -179,6 +179,31 @@ def test_bookmarks_make_the_headings_when_the_fonts_do_not():
     }
 
 
+def test_two_columns_are_read_column_by_column_and_an_unruled_table_row_by_row():
+    doc = FPDF()
+    doc.add_page()
+    _heading(doc, "Streaming guide", 20)
+    left = "LEFT " + "Hosts may drink where it is legal but may not drive. " * 25
+    right = "RIGHT " + "Viewers who dare a host to do something risky are muted. " * 12
+    doc.set_font("helvetica", "", 10)
+    with doc.text_columns(ncols=2, gutter=10) as columns:
+        columns.write(text=left)
+        columns.new_column()
+        columns.write(text=right)
+    doc.add_page()
+    _para(doc, "Contacts for escalation:")
+    for key, value in [("Owner", "Trust and Safety"), ("Tier", "T2"), ("Region", "EU")] * 3:
+        doc.cell(30, 6, key)
+        doc.cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
+    parsed_doc, _ = parsed(bytes(doc.output()))
+    texts = [parsed_doc.body[b.start : b.end] for s in parsed_doc.sections for b in s.blocks]
+    # Each column is one paragraph, left before right, nothing of one inside the other.
+    assert texts[0] == " ".join(left.split()) and texts[1] == " ".join(right.split())
+    # Short cells side by side are rows, not columns.
+    assert texts[2] == "Contacts for escalation:"
+    assert texts[3:6] == ["Owner Trust and Safety", "Tier T2", "Region EU"]
+
+
 def test_metadata_from_the_document_information_then_sidecar_and_manifest():
     raw = _raw_pdf(
         [
