@@ -37,6 +37,10 @@ class ParseError(KBError):
         self.field = field
         super().__init__(self.location + ": " + reason)
 
+    def __reduce__(self):
+        # Rebuilt from its fields (a parser in a child process sends these back).
+        return _parse_error, (self.path, self.reason, self.line, self.field)
+
     @property
     def location(self) -> str:
         """`file[:line][ (field)]`, the place the error points at."""
@@ -100,3 +104,7 @@ class ConflictError(KBError):
     """The thing to create already exists."""
 
     http_status = 409
+
+
+def _parse_error(path: str, reason: str, line: int | None, field: str | None) -> ParseError:
+    return ParseError(path, reason, line=line, field=field)

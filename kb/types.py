@@ -396,8 +396,9 @@ def document_url(doc_id: str, version_id: int | None = None, anchor: str | None 
 
 
 def page_anchor(page: int) -> str:
-    """The anchor of a PDF page's text in its document page."""
-    return f"page-{page}"
+    """The anchor of a PDF page's text in its document page ("page:3": no heading's slug
+    holds a colon, so a heading "Page 3" cannot take it)."""
+    return f"page:{page}"
 
 
 def page_label(pages: list[int]) -> str:

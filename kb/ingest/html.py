@@ -259,12 +259,15 @@ def _table_rows(table: Tag) -> list[list[str]]:
     return rows
 
 
-def add_table(rows: list[list[str]], builder: SectionBuilder, body: TextAssembler) -> None:
+def add_table(
+    rows: list[list[str]], builder: SectionBuilder, body: TextAssembler
+) -> list[tuple[int, int]]:
     """A table as a GitHub-flavoured Markdown table (the first row is its header), so it reads
     and renders like a Markdown policy's. Parts: the header with its delimiter row, then each
-    row, as the Markdown parser gives them (the chunker repeats the header on split rows)."""
+    row, as the Markdown parser gives them (the chunker repeats the header on split rows);
+    returned."""
     if not rows:
-        return
+        return []
     width = max(len(r) for r in rows)
 
     def line(cells: list[str]) -> str:
@@ -277,6 +280,7 @@ def add_table(rows: list[list[str]], builder: SectionBuilder, body: TextAssemble
     for row in rows[1:]:
         parts.append(body.add(line(row), sep="\n"))
     builder.block("table", start, parts[-1][1], parts)
+    return parts
 
 
 def add_lines(lines: list[str], kind: str, builder: SectionBuilder, body: TextAssembler) -> None:

@@ -49,7 +49,7 @@ class Worker:
         ParseError naming the file when the file made it fail, exhaust its memory, die, or
         run past its time."""
         with self._lock:
-            process = self._start()
+            process = self._start(source.path)
             try:
                 _send(process.stdin, (func, source))
                 outcome = _receive(process.stdout, time.monotonic() + self.limits.seconds)
@@ -70,19 +70,25 @@ class Worker:
             raise ParseError(path, reason, line=line, field=field)
         return outcome
 
-    def _start(self) -> subprocess.Popen:
+    def _start(self, where: str) -> subprocess.Popen:
         if self._process is not None and self._process.poll() is None:
             return self._process
         self.stop()
         root = str(Path(__file__).resolve().parents[2])  # where the kb package is
         path = os.environ.get("PYTHONPATH")
         env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "kb.ingest.isolation", str(self.limits.memory_bytes)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-        )
+        try:
+            # -P: the working folder is not on the child's path (a stray select.py there
+            # must not run in it).
+            self._process = subprocess.Popen(
+                [sys.executable, "-P", "-m", "kb.ingest.isolation", str(self.limits.memory_bytes)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                cwd=root,
+            )
+        except OSError as exc:
+            raise ParseError(where, f"cannot start the reader process: {exc}") from None
         return self._process
 
     def stop(self) -> None:
@@ -95,7 +101,8 @@ class Worker:
                 stream.close()
         if process.poll() is None:
             process.kill()
-        process.wait(10)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(10)
 
 
 def _send(stream, value) -> None:
@@ -127,10 +134,16 @@ def _read(stream, size: int, deadline: float | None) -> bytes:
 
 def _serve(memory_bytes: int) -> None:
     """The child: parse each (function, source) read from stdin, write the outcome."""
+    import ctypes
     import logging
     import resource
+    import signal
 
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    with contextlib.suppress(OSError, AttributeError):  # Linux: die with the ingest
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:
+            return
     # Libraries log every oddity of a damaged file; what matters comes back as the outcome.
     logging.disable(logging.WARNING)
     channel = os.fdopen(os.dup(1), "wb")
@@ -156,7 +169,8 @@ def _serve(memory_bytes: int) -> None:
         except RecursionError:
             outcome = ("error", source.path, "nested too deeply to read", None, None)
         except Exception as exc:  # a library's own failure on a damaged file
-            outcome = ("error", source.path, f"cannot read this file: {exc}", None, None)
+            reason = f"cannot read this file ({type(exc).__name__}: {exc})"
+            outcome = ("error", source.path, reason, None, None)
         try:
             _send(channel, outcome)
         except MemoryError:

@@ -29,6 +29,7 @@ import atexit
 import io
 import itertools
 import re
+import threading
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -43,12 +44,16 @@ from kb.ingest.structure import CLAUSE_ID_RE, SectionBuilder, TextAssembler
 # What one file may cost: pdfminer's memory grows with a page's streams, not the file's size.
 LIMITS = Limits(memory_bytes=4 * 2**30, seconds=600)
 MAX_PAGES = 5000
+# A few compressed megabytes can draw hundreds of megabytes of text; no policy holds that much.
+MAX_TEXT_CHARS = 50_000_000
 _worker: Worker | None = None
+_worker_lock = threading.Lock()
 
 # A line in the top or bottom band of a page may be a running header or footer.
 _BAND = 0.1
 _PAGE_NUMBER_RE = re.compile(
-    r"^\W*(?:page|p\.|seite|página|pagina)?\s*(?:\d{1,5}|[ivxlcdm]{1,8})"
+    r"^\W*(?:page|p\.|seite|página|pagina)?\s*"
+    r"(?:\d{1,5}|(?=[ivxlcdm])m{0,3}(?:cm|cd|d?c{0,3})(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3}))"
     r"(?:\s*(?:of|/|von|de|di)\s*\d{1,5})?\W*$",
     re.I,
 )
@@ -66,9 +71,10 @@ _SENTENCE_END = tuple(".!?:;\"'”’)")
 def parse(source: Source) -> ParseResult:
     """One PDF into one document, read in a child process with LIMITS."""
     global _worker
-    if _worker is None:
-        _worker = Worker(LIMITS)
-        atexit.register(_worker.stop)
+    with _worker_lock:
+        if _worker is None:
+            _worker = Worker(LIMITS)
+            atexit.register(_worker.stop)
     return _worker.run(read, source)
 
 
@@ -96,6 +102,8 @@ class _Table:
     x0: float = 0.0
     x1: float = 0.0
     order: tuple = ()
+    bold_head: bool = False  # its first row set in bold (a header)
+    row_pages: list[int] = field(default_factory=list)  # the page each row starts on
 
 
 @dataclass
@@ -133,7 +141,7 @@ def read(source: Source) -> ParseResult:
         read_pages = []
         for number, page in enumerate(pages, start=1):
             try:
-                read_pages.append(_read_page(page, number))
+                read_pages.append(_read_page(_upright(pdf, page), number))
             except (MemoryError, RecursionError):
                 raise
             except Exception as exc:
@@ -146,6 +154,20 @@ def read(source: Source) -> ParseResult:
         outline = _outline(pdf, where)
         info = pdf.metadata or {}
     return _document(source, read_pages, outline, info)
+
+
+def _upright(pdf, page):
+    """The page as its content was written: a /Rotate (a landscape page turned for
+    display) would otherwise reach pdfminer's layout as text running backwards or down."""
+    if not page.rotation:
+        return page
+    from pdfplumber.page import Page
+
+    page.page_obj.attrs["Rotate"] = 0
+    page.page_obj.rotate = 0
+    return Page(
+        pdf, page.page_obj, page_number=page.page_number, initial_doctop=page.initial_doctop
+    )
 
 
 def _describe(exc: Exception) -> str:
@@ -186,7 +208,18 @@ def _read_page(page, number: int) -> _Page:
         rows = [row for row in rows if any(row)]
         if rows:
             x0, top, x1, bottom = (float(v) for v in table.bbox)
-            out.tables.append(_Table(number, top, bottom, rows, x0=x0, x1=x1))
+            hx0, htop, hx1, hbottom = table.rows[0].bbox
+            head = [
+                c
+                for c in page.chars
+                if c["text"].strip()
+                and hx0 <= (c["x0"] + c["x1"]) / 2 <= hx1
+                and htop <= (c["top"] + c["bottom"]) / 2 <= hbottom
+            ]
+            bold = bool(head) and all(_is_bold(c.get("fontname") or "") for c in head)
+            out.tables.append(
+                _Table(number, top, bottom, rows, x0=x0, x1=x1, bold_head=bold, row_pages=[])
+            )
     out.lines = _columns(text_rows, out.tables)
     return out
 
@@ -357,6 +390,7 @@ def _document(source: Source, pages: list[_Page], outline, info: dict) -> ParseR
     lines = [line for p in pages for line in p.lines]
     body_size = _body_size(lines)
     title_line = _title_line(pages, body_size)
+    lines = [line for p in pages for line in p.lines]  # a wrapped title is one line now
     own = _info_metadata(info, where)
     title = own.get("title") or source.meta.get("title")
     if not title and title_line is not None:
@@ -376,6 +410,12 @@ def _document(source: Source, pages: list[_Page], outline, info: dict) -> ParseR
     starts: dict[int, int] = {}
     _assemble(pages, extra, builder, body, starts)
     text = body.text()
+    if len(text) > MAX_TEXT_CHARS:
+        raise ParseError(
+            where,
+            f"{len(text) / 1e6:.0f} million characters of text, over the limit of "
+            f"{MAX_TEXT_CHARS / 1e6:.0f} million",
+        )
     page_starts = []
     for number in range(len(pages), 0, -1):  # an empty page starts where the next one does
         page_starts.append(starts.get(number, page_starts[-1] if page_starts else len(text)))
@@ -414,25 +454,35 @@ def _running_key(line: _Line) -> tuple[str, int]:
 
 
 def _drop_running_lines(pages: list[_Page]) -> None:
-    """Remove page numbers, and lines in the top or bottom band repeating on at least half the
-    pages (two at least): running headers and footers."""
+    """Remove lines in the top or bottom band repeating on at least half the pages (two at
+    least), digits aside: running headers and footers; and page numbers ("3", "Page 3 of 9",
+    "iv") in the band, where half the pages have one (or the document is one page), so that
+    a paragraph's last line "2025." at the foot of one page stays."""
 
     def band(page: _Page) -> list[_Line]:
         edge = [x for x in page.lines[:3] if x.bottom < page.height * _BAND]
         edge += [x for x in page.lines[-3:] if x.top > page.height * (1 - _BAND)]
         return edge
 
+    def ends(page: _Page) -> list[_Line]:  # where a page number sits: first or last line
+        return [
+            x
+            for x in {id(x): x for x in page.lines[:1] + page.lines[-1:]}.values()
+            if x in band(page)
+        ]
+
     seen = Counter()
+    numbered = 0
     for page in pages:
         seen.update({_running_key(x) for x in band(page)})
+        numbered += any(_PAGE_NUMBER_RE.match(x.text) for x in ends(page))
     with_text = sum(1 for p in pages if p.lines)
     repeated = {k for k, n in seen.items() if n >= 2 and n * 2 >= with_text}
+    numbers = with_text == 1 or (numbered >= 2 and numbered * 2 >= with_text)
     for page in pages:
-        drop = {
-            id(x)
-            for x in band(page)
-            if _running_key(x) in repeated or _PAGE_NUMBER_RE.match(x.text)
-        }
+        drop = {id(x) for x in band(page) if _running_key(x) in repeated}
+        if numbers:
+            drop |= {id(x) for x in ends(page) if _PAGE_NUMBER_RE.match(x.text)}
         page.lines = [x for x in page.lines if id(x) not in drop]
 
 
@@ -479,22 +529,32 @@ def _outline_headings(pages, outline, title: str, title_line) -> list[_Line]:
     headings of their own at their place. Returns those."""
     base = 1 if title_line is not None else 0
     lines = [x for p in pages for x in p.lines]
+    first_of_page: dict[int, int] = {}
+    for i, line in enumerate(lines):
+        first_of_page.setdefault(line.page, i)
     cursor = 0
     extra = []
     for level, text, page, top in outline:
         if title_line is not None and _norm(text) == _norm(title_line.text):
             continue  # the title, a heading already
         target = _norm(text)
+        if not target:
+            continue
         found = None
-        for i in range(cursor, len(lines)):
+        start = cursor
+        if page is not None:
+            start = max(cursor, first_of_page.get(page, first_of_page.get(page + 1, len(lines))))
+        for i in range(start, len(lines)):
             line = lines[i]
-            if page is not None and line.page < page:
-                continue
-            if page is not None and line.page > page:
+            if page is not None and line.page > page + 1:
                 break
-            if top is not None and line.bottom < top - 2:
+            if page is not None and line.page == page + 1 and i - first_of_page[line.page] > 2:
+                break  # a heading pushed to the next page opens it
+            if page is not None and line.page == page and top is not None and line.bottom < top - 2:
                 continue
             joined = _norm(line.text)
+            if not joined:
+                continue
             j = i
             while joined != target and target.startswith(joined) and j + 1 < len(lines):
                 j += 1
@@ -568,7 +628,8 @@ def _font_headings(lines: list[_Line], body_size: float, title_line) -> None:
             and line.heading
             and previous.heading == line.heading
             and previous.page == line.page
-            and line.top - previous.bottom < line.size * 0.5
+            and 0 <= line.top - previous.bottom < line.size * 0.5
+            and min(line.x1, previous.x1) > max(line.x0, previous.x0)  # one above the other
             and not CLAUSE_ID_RE.match(line.text)
             and previous is not title_line
         ):
@@ -620,8 +681,9 @@ def _assemble(pages, extra, builder: SectionBuilder, body: TextAssembler, starts
     def flush_table() -> None:
         nonlocal table
         if table is not None:
-            mark(table.page, len(body) + (2 if len(body) else 0))
-            add_table(table.rows, builder, body)
+            parts = add_table(table.rows, builder, body)
+            for part, page in zip(parts, table.row_pages, strict=False):
+                mark(page, part[0])
             table = None
 
     def flush() -> None:
@@ -650,10 +712,18 @@ def _assemble(pages, extra, builder: SectionBuilder, body: TextAssembler, starts
                         ]
                         rows = rows[1:]
                     table.rows.extend(rows)
+                    table.row_pages.extend([element.page] * len(rows))
                     table.last_page = element.page
                 else:
                     flush_table()
-                    table = _Table(element.page, element.top, element.bottom, list(element.rows))
+                    table = _Table(
+                        element.page,
+                        element.top,
+                        element.bottom,
+                        list(element.rows),
+                        bold_head=element.bold_head,
+                        row_pages=[element.page] * len(element.rows),
+                    )
                 previous = None
                 continue
             line = element
@@ -681,10 +751,11 @@ def _assemble(pages, extra, builder: SectionBuilder, body: TextAssembler, starts
 
 
 def _continues(table: _Table, nxt: _Table) -> bool:
-    """A table on the next page, of the same width, carrying on the one before."""
-    return nxt.page == max(table.page, table.last_page) + 1 and len(nxt.rows[0]) == len(
-        table.rows[0]
-    )
+    """A table opening the next page, of the same width, carrying on the one that ended the
+    page before: unless it opens with a bold header row of its own (a new table)."""
+    if nxt.page != max(table.page, table.last_page) + 1 or len(nxt.rows[0]) != len(table.rows[0]):
+        return False
+    return nxt.rows[0] == table.rows[0] or not (table.bold_head and nxt.bold_head)
 
 
 def _cut_row(last: list[str], first: list[str]) -> bool:
@@ -711,7 +782,10 @@ def _continues_text(previous: _Line, line: _Line, line_gap: float) -> bool:
     if line.page != previous.page:
         return not previous.text.endswith(_SENTENCE_END) and line.text[:1].islower()
     size = max(previous.size, line.size)
-    return -size * 0.2 <= line.top - previous.bottom <= line_gap + max(1.5, size * 0.3)
+    # Leading is rarely past half the type size: a commoner gap is between paragraphs (a
+    # document of one-line paragraphs), not lines.
+    leading = min(line_gap, size * 0.5)
+    return -size * 0.2 <= line.top - previous.bottom <= leading + max(1.5, size * 0.3)
 
 
 def _join(lines: list[_Line]) -> tuple[str, list[tuple[int, int]]]:

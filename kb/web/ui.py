@@ -7,6 +7,7 @@ from markupsafe import Markup
 
 from kb.blank import is_blank
 from kb.errors import ConflictError, KBError, NotFoundError, QueryError
+from kb.types import page_anchor
 from kb.web import params, render, views
 from kb.web.auth import current, require
 from kb.web.state import kb
@@ -83,6 +84,9 @@ def url_with(_endpoint: str | None = None, **changes) -> str:
     if _endpoint:
         return url_for(_endpoint, **args.to_dict(flat=False))
     return url_for(request.endpoint, **(request.view_args or {}), **args.to_dict(flat=False))
+
+
+bp.add_app_template_global(page_anchor, "page_anchor")
 
 
 @bp.app_template_global()
