@@ -197,10 +197,11 @@ def _read_page(page, number: int) -> _Page:
     text_part = page.filter(outside)
     text_rows = []
     for line in text_part.extract_text_lines(return_chars=True, strip=True):
-        row = [
-            _line(number, chars)
-            for chars in _segments([c for c in line["chars"] if c["text"].strip()])
-        ]
+        segments = _segments([c for c in line["chars"] if c["text"].strip()])
+        if len(segments) == 1:  # the common case: pdfplumber's own text of the line
+            row = [_line(number, segments[0], line["text"])]
+        else:
+            row = [_line(number, chars) for chars in segments]
         if row := [x for x in row if x.text]:
             text_rows.append(row)
     for table in tables:
@@ -224,13 +225,13 @@ def _read_page(page, number: int) -> _Page:
     return out
 
 
-def _line(page: int, chars: list[dict]) -> _Line:
+def _line(page: int, chars: list[dict], text: str | None = None) -> _Line:
     sizes = Counter(round(float(c["size"]), 1) for c in chars)
     return _Line(
         page=page,
         top=min(float(c["top"]) for c in chars),
         bottom=max(float(c["bottom"]) for c in chars),
-        text=_clean(_chars_text(chars)),
+        text=_clean(_chars_text(chars) if text is None else text),
         size=sizes.most_common(1)[0][0],
         bold=all(_is_bold(c.get("fontname") or "") for c in chars),
         x0=float(chars[0]["x0"]),
