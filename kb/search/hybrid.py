@@ -18,7 +18,7 @@ from kb.datadir import DataDir
 from kb.errors import IndexMismatchError, QueryError
 from kb.layout import Generation
 from kb.live import live_generation
-from kb.search import fusion, highlight, identifiers, preload
+from kb.search import fusion, highlight, identifiers, intent, preload
 from kb.search.dense import DenseIndex
 from kb.search.encoders import Encoder, get_encoder, get_query_encoder, model_info
 from kb.search.filter_index import FilterIndex
@@ -470,7 +470,26 @@ class Searcher:
         if query is not None and self.late is not None:
             with stage("late"):
                 rest = self.rescore(rest, dense_text or self.meaning(query, filters))
+        if query is not None and not groups and intent.asks_for_enforcement(query):
+            rest = self.enforcement_first(rest)
         return groups + rest
+
+    def enforcement_first(self, groups: list[fusion.Group], depth: int = 20) -> list[fusion.Group]:
+        """For a question about the consequence ("penalty for streaming an animal fight"):
+        the enforcement clause of the top policy clause's document, when it is among the
+        first `depth`, moved first; the case's own clause follows it."""
+        top = None
+        for i, group in enumerate(groups[:depth]):
+            passage = self.catalog.passage(self.ids[group.best.ordinal])
+            if passage.clause_id is None or self.catalog.doc_type(passage.doc_id) != "policy":
+                continue
+            if top is None:
+                top = passage
+            if passage.doc_id == top.doc_id and intent.is_enforcement_heading(
+                passage.heading_path[-1].removeprefix(passage.clause_id)
+            ):
+                return [group, *groups[:i], *groups[i + 1 :]] if i else groups
+        return groups
 
     def rescore(
         self,

@@ -129,3 +129,24 @@ def test_every_entry_point_puts_the_id_first(corpus_settings, runner):
     answer = client.get("/api/answer", query_string={"q": "LIVE-DNG-3.1"}).get_json()
     assert answer["answered"]  # the moderator named the clause: no doubt to abstain on
     assert "LIVE-DNG-3.1" in json.dumps(answer["sources"][0]["citation"])
+
+
+@pytest.mark.parametrize(
+    ("query", "enforcement", "case"),
+    [
+        ("penalty for streaming an animal fight?", "LIVE-ANI-6.3", "LIVE-ANI-3"),
+        ("what severity is a slur raid in chat?", "LIVE-HATE-6.3", "LIVE-HATE-"),
+    ],
+)
+def test_a_question_about_the_consequence_leads_with_the_enforcement_clause(
+    searcher, query, enforcement, case
+):
+    """"What's the penalty for X" is answered by X's policy's enforcement clause (its
+    severity table); X's own clause follows; the same words without the question keep X's
+    clause first."""
+    shown = [h.passage.clause_id for h in searcher.search(query, k=5, filters=POLICY).results]
+    assert shown[0] == enforcement
+    assert any(c.startswith(case) and c != enforcement for c in shown[1:3])
+    topic = query.split(" for ", 1)[-1].split(" is ", 1)[-1]
+    plain = [h.passage.clause_id for h in searcher.search(topic, k=5, filters=POLICY).results]
+    assert plain[0] != enforcement
