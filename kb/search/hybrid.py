@@ -488,7 +488,10 @@ class Searcher:
             if passage.doc_id == top.doc_id and intent.is_enforcement_heading(
                 passage.heading_path[-1].removeprefix(passage.clause_id)
             ):
-                return [group, *groups[:i], *groups[i + 1 :]] if i else groups
+                if not i:
+                    return groups
+                group.best.parts["intent"] = "enforcement"  # why it leads (its score may not)
+                return [group, *groups[:i], *groups[i + 1 :]]
         return groups
 
     def rescore(
@@ -614,6 +617,8 @@ class Searcher:
                 scores[part] = item.parts[part]["score"]
         if "id" in item.parts:  # named by an exact id in the query
             scores["exact_id"] = True
+        if "intent" in item.parts:  # moved first for what the question asks (kb.search.intent)
+            scores["intent"] = item.parts["intent"]
         return SearchHit(
             rank=rank,
             passage=passage,

@@ -141,11 +141,12 @@ def test_every_entry_point_puts_the_id_first(corpus_settings, runner):
 def test_a_question_about_the_consequence_leads_with_the_enforcement_clause(
     searcher, query, enforcement, case
 ):
-    """"What's the penalty for X" is answered by X's policy's enforcement clause (its
+    """ "What's the penalty for X" is answered by X's policy's enforcement clause (its
     severity table); X's own clause follows; the same words without the question keep X's
     clause first."""
-    shown = [h.passage.clause_id for h in searcher.search(query, k=5, filters=POLICY).results]
-    assert shown[0] == enforcement
+    hits = searcher.search(query, k=5, filters=POLICY).results
+    shown = [h.passage.clause_id for h in hits]
+    assert shown[0] == enforcement and hits[0].scores["intent"] == "enforcement"
     assert any(c.startswith(case) and c != enforcement for c in shown[1:3])
     topic = query.split(" for ", 1)[-1].split(" is ", 1)[-1]
     plain = [h.passage.clause_id for h in searcher.search(topic, k=5, filters=POLICY).results]
