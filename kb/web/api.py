@@ -260,6 +260,8 @@ def feedback():
         right = body.get("right_clause")
         if right is not None and not isinstance(right, str):
             raise QueryError("right_clause must be a string")
+        if right is not None:
+            _storable("right_clause", right)
         feedback_id = service.give_feedback(
             user,
             _text(body, "q", required=True),
@@ -342,6 +344,14 @@ def _text(body: dict, field: str, *, required: bool = False) -> str:
     value = body.get(field, None if required else "")
     if not isinstance(value, str) or (required and is_blank(value)):
         raise QueryError(f"{field} must be a{' non-empty' if required else ''} string")
+    return _storable(field, value)
+
+
+def _storable(field: str, value: str) -> str:
+    """Text to store: no NUL character, which PostgreSQL cannot store (SQLite could), so
+    both backends refuse it alike."""
+    if "\x00" in value:
+        raise QueryError(f"{field} holds a NUL character (\\x00), which cannot be stored")
     return value
 
 

@@ -58,6 +58,13 @@ _NUM = {"type": "number"}
 _BOOL = {"type": "boolean"}
 _OPT_STR = {"type": ["string", "null"]}
 _STRS = {"type": "array", "items": _STR}
+# Text the API stores: no NUL character (PostgreSQL cannot store it; both backends refuse it).
+_NO_NUL = "^[^\\u0000]*$"
+_TEXT = {"type": "string", "pattern": _NO_NUL}
+_TEXT_NOT_BLANK = {
+    "type": "string",
+    "pattern": "^[^\\u0000]*" + NOT_BLANK[:-1] + "\\u0000][^\\u0000]*$",
+}
 _PAGES = {
     "type": ["array", "null"],
     "items": _INT,
@@ -536,9 +543,9 @@ def _document() -> dict[str, Any]:
                     (400, 401, 403, 404, 503),
                     body=_obj(
                         "case_id standing note",
-                        case_id={**_STR, "pattern": NOT_BLANK},
-                        standing={**_STR, "pattern": NOT_BLANK},
-                        note={**_STR, "pattern": NOT_BLANK},
+                        case_id=_TEXT_NOT_BLANK,
+                        standing=_TEXT_NOT_BLANK,
+                        note=_TEXT_NOT_BLANK,
                     ),
                 )
             },
@@ -550,7 +557,7 @@ def _document() -> dict[str, Any]:
                     _obj("name", name=_STR),
                     (400, 409, 503),
                     status=201,
-                    body=_obj("name", name=collection_name, description=_STR),
+                    body=_obj("name", name=collection_name, description=_TEXT),
                 ),
             },
             "/api/collections/{name}": {
@@ -564,7 +571,7 @@ def _document() -> dict[str, Any]:
                     body=_obj(
                         "",
                         name=collection_name,
-                        description=_STR,
+                        description=_TEXT,
                     ),
                 ),
             },
@@ -575,7 +582,7 @@ def _document() -> dict[str, Any]:
                     _obj("item_id", item_id=_INT),
                     (400, 404, 409, 503),
                     status=201,
-                    body=_obj("ref", ref={"type": "string", "pattern": NOT_BLANK}, note=_STR),
+                    body=_obj("ref", ref=_TEXT_NOT_BLANK, note=_TEXT),
                 )
             },
             "/api/collections/{name}/items/{item_id}": {
@@ -584,7 +591,7 @@ def _document() -> dict[str, Any]:
                     [name, item],
                     _obj("item_id", item_id=_INT),
                     (400, 404, 503),
-                    body=_obj("", note=_STR, position=_INT),
+                    body=_obj("", note=_TEXT, position=_INT),
                 ),
                 "delete": _op("Remove an item", [name, item], None, (404, 503), status=204),
             },
@@ -616,11 +623,11 @@ def _document() -> dict[str, Any]:
                     status=201,
                     body=_obj(
                         "q passage_id verdict",
-                        q={"type": "string", "pattern": NOT_BLANK, "maxLength": 1000},
-                        passage_id={"type": "string", "pattern": NOT_BLANK},
+                        q={**_TEXT_NOT_BLANK, "maxLength": 1000},
+                        passage_id=_TEXT_NOT_BLANK,
                         verdict={"type": "string", "enum": list(VERDICTS)},
-                        right_clause={"type": ["string", "null"]},
-                        note={"type": "string", "maxLength": 2000},
+                        right_clause={"type": ["string", "null"], "pattern": _NO_NUL},
+                        note={**_TEXT, "maxLength": 2000},
                     ),
                 ),
             },

@@ -78,6 +78,9 @@ def test_collection_lifecycle_and_exports(client):
         ("post", "/api/collections", {"name": "bad/name"}, 400, "collection name"),
         ("post", "/api/collections/none/items", {"ref": "ESC-1010"}, 404, "no collection"),
         ("get", "/api/collections/none/export", None, 404, "no collection"),
+        # PostgreSQL cannot store NUL (SQLite can): both backends refuse it alike.
+        ("post", "/api/collections", {"name": "n", "description": "a\x00b"}, 400, "description"),
+        ("patch", "/api/collections/none", {"description": "\x00"}, 400, "NUL"),
     ],
 )
 def test_collection_errors(client, method, url, body, status, fragment):
