@@ -30,6 +30,7 @@ from kb.search.hybrid import Searcher
 from kb.web import create_app
 
 from ..conftest import CORPUS
+from .test_word import markdown_cells, table_cells
 
 HEADER = "Acme Live - Trust and Safety - Internal"
 LONG = (
@@ -587,25 +588,12 @@ def test_the_shipped_policies_survive_printing_to_pdf(printed):
         want = markdown.parse(Source(path=md.name, text=md.read_text(), default_id="x")).documents[
             0
         ]
-        cells = {
-            cell.strip()
-            for line in md.read_text().splitlines()
-            if line.startswith("|") and not set(line) <= set("|-: ")
-            for cell in line.strip("|").split("|")
-        }
+        cells = markdown_cells(md.read_text())
         for path in filter(None, (with_bookmarks, without)):
             copy, errors = parsed(path.read_bytes())
             where = path.relative_to(path.parents[1])
             assert errors == [] and copy.title == want.title, where
             assert _paths(copy) == _paths(want), where
-            rows = [
-                line
-                for s in copy.sections
-                for b in s.blocks
-                if b.kind == "table"
-                for line in copy.body[b.start : b.end].splitlines()
-            ]
-            found = {c.strip() for line in rows for c in line.strip("|").split("|")}
-            assert cells - found == set(), (where, rows)
+            assert cells - table_cells(copy) == set(), where
             assert HEADER not in copy.body and not re.search(r"(?m)^Page \d+$", copy.body), where
             assert len(copy.page_starts) >= 2 and copy.page_starts == sorted(copy.page_starts)
