@@ -46,35 +46,9 @@ def main() -> None:
         files = {".md": policies, ".html": sorted(folder.glob("*.html"))}
         soffice = shutil.which("soffice")
         if soffice:
-            subprocess.run(
-                [
-                    soffice,
-                    f"-env:UserInstallation=file://{folder / 'profile'}",
-                    "--headless",
-                    "--convert-to",
-                    "docx:MS Word 2007 XML",
-                    "--outdir",
-                    str(folder),
-                    *map(str, files[".html"]),
-                ],
-                check=True,
-                capture_output=True,
-            )
+            _convert(soffice, folder, "docx:MS Word 2007 XML", files[".html"])
             files[".docx"] = sorted(folder.glob("*.docx"))
-            subprocess.run(
-                [
-                    soffice,
-                    f"-env:UserInstallation=file://{folder / 'profile'}",
-                    "--headless",
-                    "--convert-to",
-                    "pdf",
-                    "--outdir",
-                    str(folder),
-                    *map(str, files[".docx"]),
-                ],
-                check=True,
-                capture_output=True,
-            )
+            _convert(soffice, folder, "pdf", files[".docx"])
             files[".pdf"] = sorted(folder.glob("*.pdf"))
         print(f"\n{len(policies)} shipped policies per format, best of {args.rounds} rounds\n")
         print("| format | files | MB | MB/s | documents/s | pages/s |")
@@ -99,6 +73,24 @@ def main() -> None:
     print(
         "\nReproduce: python benchmarks/bench_parse.py"
         + (f" --rounds {args.rounds}" if args.rounds != 5 else "")
+    )
+
+
+def _convert(soffice: str, folder: Path, target: str, paths: list[Path]) -> None:
+    """LibreOffice converts `paths` to `target` into `folder` (its own profile there)."""
+    subprocess.run(
+        [
+            soffice,
+            f"-env:UserInstallation=file://{folder / 'profile'}",
+            "--headless",
+            "--convert-to",
+            target,
+            "--outdir",
+            str(folder),
+            *map(str, paths),
+        ],
+        check=True,
+        capture_output=True,
     )
 
 
