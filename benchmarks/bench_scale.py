@@ -341,6 +341,7 @@ STAGES = (
     "filters",
     "dense",
     "sentence",
+    "sentence_wait",
     "fusion",
     "group",
     "late",
@@ -386,9 +387,14 @@ def _latency_report(settings, Searcher, qs: list[str]) -> str:
                     for name in STAGES:
                         stages[name].append(response.stages.get(name, 0.0))
                     spent = response.stages
-                    # A hybrid query is embedded beside the keyword search (the searching
-                    # thread's wait for it is embed_wait): only that wait is inline.
-                    beside = spent.get("embed", 0.0) if "embed_wait" in spent else 0.0
+                    # A hybrid query is embedded beside the keyword search, and a graph of
+                    # sentences walked beside the passages' (the searching thread's waits
+                    # for them are embed_wait and sentence_wait): only the waits are inline.
+                    beside = sum(
+                        spent.get(name, 0.0)
+                        for name, wait in (("embed", "embed_wait"), ("sentence", "sentence_wait"))
+                        if wait in spent
+                    )
                     stages["other"].append(took - sum(spent.values()) + beside)
                     stages["total"].append(took)
             for kind, values in times.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from kb.cli import main
@@ -13,6 +14,7 @@ from kb.config import TUNED_POINTER
 from kb.datadir import DataDir
 from kb.errors import ConfigError, KBError
 from kb.ingest.pipeline import ingest
+from kb.layout import Generation
 from kb.search.filters import Filters
 from kb.search.hybrid import Searcher
 from kb.tune import CARD, TuneParams, build_pairs, record_model, tune
@@ -103,10 +105,15 @@ def test_tune_learns_the_rulings_words_and_the_index_uses_it(kb_with_rulings, sr
     assert settings.replace(model="tuned").model_path().resolve() == result.path.resolve()
 
     tuned = settings.replace(model="tuned")
+    datadir = DataDir(settings.data_dir)
+    before = np.load(Generation(datadir.current()).dense / "vectors.npy")
     report = ingest(tuned, [src])  # nothing changed in the corpus, but the model did
-    assert report.generation and report.embedded > 0
-    manifest = DataDir(settings.data_dir).manifest(DataDir(settings.data_dir).current())
+    assert report.generation
+    manifest = datadir.manifest(datadir.current())
     assert manifest.model["name"] == result.path.name
+    # Embedded again by the tuned model (now, or by an earlier run into a shared cache).
+    after = np.load(Generation(datadir.current()).dense / "vectors.npy")
+    assert before.shape == after.shape and not np.allclose(before, after, atol=1e-3)
     searcher = Searcher(tuned)
     try:
         hits = searcher.search(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
@@ -263,10 +264,11 @@ class Searcher:
 
     def meaning(self, query: str, filters: Filters | None = None) -> str:
         """The part of `query` the dense side embeds: without the exact ids it names (the
-        whole query when it is nothing but ids)."""
+        whole query when it is nothing but ids), and without what a case was reported as
+        before what happened (kb.search.intent.without_report)."""
         filters = filters or Filters()
         rest = identifiers.pin(query, self.filters, lambda: self.filters.mask(filters)).rest
-        return rest if rest.strip() else query
+        return intent.without_report(rest if rest.strip() else query)
 
     def _retrieve(
         self,
@@ -278,8 +280,9 @@ class Searcher:
         dense_text: str | None = None,
     ) -> list[fusion.Fused]:
         lists: dict[str, list[tuple[int, float]]] = {}
+        meant = dense_text or intent.without_report(query)
         # A hybrid query is embedded on a second core while the keyword side searches.
-        pending = self._embed_beside(dense_text or query) if mode == "hybrid" else None
+        pending = self._embed_beside(meant) if mode == "hybrid" else None
         with stage("spelling"):
             spelled = self.speller.expand(query) if self.speller else query
         with stage("filters"):
@@ -291,16 +294,16 @@ class Searcher:
                     without_stop_words(spelled, self.keyword.common), filters, fetch, mask
                 )
         if mode in ("dense", "hybrid"):
-            vector = (
-                self._embedded_beside(pending)
-                if pending
-                else self.query_vector(dense_text or query)
+            vector = self._embedded_beside(pending) if pending else self.query_vector(meant)
+            sentences = (
+                self._sentences(self.sentences, vector, allowed, fetch)
+                if self.sentences is not None and self.settings.sentence_weight > 0
+                else None
             )
             with stage("dense"):
                 lists["dense"] = self.dense.search(vector, allowed, fetch, filters)
-            if self.sentences is not None and self.settings.sentence_weight > 0:
-                with stage("sentence"):
-                    lists["sentence"] = self.sentences.search(vector, allowed, fetch)
+            if sentences is not None:
+                lists["sentence"] = sentences()
         w = self.dense_weight(query) if mode == "hybrid" else 1.0
         with stage("fusion"):
             if mode == "keyword" or (mode == "dense" and "sentence" not in lists):
@@ -314,6 +317,34 @@ class Searcher:
                     lists, self.settings.rrf_k, {name: 2 * v for name, v in weights.items()}
                 )
             return self._by_place(query, spelled, fused, mask)[:k]
+
+    def _sentences(
+        self, index: SentenceIndex, vector: np.ndarray, allowed: np.ndarray | None, fetch: int
+    ) -> Callable[[], list[tuple[int, float]]]:
+        """The sentence side's hits, to be had by calling the returned function. A graph of
+        sentences (a large knowledge base) is walked on another core while this thread
+        searches the passages (both release the GIL): its wait is stage `sentence_wait`, its
+        whole time `sentence`. A flat index is searched here and now: at its size the
+        hand-over would cost more than the search."""
+        if index.index.kind != "hnsw":
+            with stage("sentence"):
+                found = index.search(vector, allowed, fetch)
+            return lambda: found
+
+        def run() -> tuple[list[tuple[int, float]], float]:
+            started = time.perf_counter()
+            found = index.search(vector, allowed, fetch)
+            return found, (time.perf_counter() - started) * 1000
+
+        pending = _beside().submit(run)
+
+        def result() -> list[tuple[int, float]]:
+            with stage("sentence_wait"):
+                found, took = pending.result()
+            record("sentence", took)
+            return found
+
+        return result
 
     def _by_place(
         self, query: str, spelled: str, fused: list[fusion.Fused], mask: np.ndarray

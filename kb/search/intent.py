@@ -25,3 +25,28 @@ def asks_for_enforcement(query: str) -> bool:
 def is_enforcement_heading(heading: str) -> bool:
     """Whether a clause's own heading names it as its policy's enforcement clause."""
     return bool(_ENFORCEMENT_HEADING_RE.search(heading))
+
+
+# A case told by what it was reported as before what happened ("looks like a weapons case,
+# but the host is juggling real machetes", "reported as a scam dispute, but the host put the
+# viewer's address on screen"): the report's area is a decoy that pulls a query's meaning
+# towards the wrong policy. The framing runs from the start of the query to the first "but",
+# with no punctuation between them other than one comma, colon or semicolon before "but".
+_REPORTED_AS_RE = re.compile(
+    r"^\W*(?:(?:it|this|that)\s+)?"
+    r"(?:looks?|looked|seems?|seemed|sounds?|reported|flagged|came\s+in|filed)\b"
+    r"[^,;:.!?]*?[,;:]?\s*\bbut\b[\s,]*(?:(?:it'?s|actually|really)\s+)*",
+    re.I,
+)
+
+
+def without_report(query: str) -> str:
+    """What happened, without what the case was reported or looked like first: the part of
+    a query its meaning (the dense side's embedding) is taken from. The keyword side still
+    searches every word. A query without that framing, or with too little after it, is
+    returned as it is."""
+    found = _REPORTED_AS_RE.search(query)
+    if found is None:
+        return query
+    rest = query[found.end() :]
+    return rest if len(rest.split()) >= 3 else query

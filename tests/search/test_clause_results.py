@@ -151,3 +151,32 @@ def test_a_question_about_the_consequence_leads_with_the_enforcement_clause(
     topic = query.split(" for ", 1)[-1].split(" is ", 1)[-1]
     plain = [h.passage.clause_id for h in searcher.search(topic, k=5, filters=POLICY).results]
     assert plain[0] != enforcement
+
+
+@pytest.mark.parametrize(
+    ("query", "facts", "governing"),
+    [
+        (
+            "looks like a dangerous stunt, but she says she deserves the pain and cuts herself "
+            "when gifts come in",
+            "she says she deserves the pain and cuts herself when gifts come in",
+            "LIVE-SSH-5.2",  # gifting tied to self-punishment, not a stunt
+        ),
+        (
+            "reported as nudity but the host is a 13 year old in a bikini dancing for gifts",
+            "the host is a 13 year old in a bikini dancing for gifts",
+            "LIVE-MIN-",  # the minor-safety policy, not nudity
+        ),
+    ],
+)
+def test_a_case_told_with_what_it_was_reported_as_finds_what_happened(
+    searcher, query, facts, governing
+):
+    """What a case was reported as ("looks like a dangerous stunt, but ...") is left out of
+    the query's meaning: the dense side ranks as for the facts alone, and the clause
+    governing what happened comes first."""
+    dense = searcher.search(query, k=10, filters=POLICY, mode="dense").results
+    alone = searcher.search(facts, k=10, filters=POLICY, mode="dense").results
+    assert [h.passage.passage_id for h in dense] == [h.passage.passage_id for h in alone]
+    hits = searcher.search(query, k=5, filters=POLICY).results
+    assert hits[0].passage.clause_id.startswith(governing)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import numpy as np
 import pytest
@@ -246,7 +247,9 @@ def test_changed_passage_is_the_only_one_embedded_again(index, tmp_path):
     settings = Settings.load(data_dir=tmp_path / "index")
     first = ingest(settings, [src])
     assert first.embedded == 0  # every text is already in the shared cache
-    (src / "fire-v2.md").write_text(FIRE_V2.replace("running a lottery", "running a raffle"))
+    # A change no earlier run embedded (the cache may be shared between runs).
+    raffle = f"running a raffle called {uuid.uuid4().hex}"
+    (src / "fire-v2.md").write_text(FIRE_V2.replace("running a lottery", raffle))
     try:
         report = ingest(settings, [src])
     finally:

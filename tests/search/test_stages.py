@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from kb.search.hybrid import Searcher
 from kb.search.stages import record, stage, timed
 
@@ -57,3 +59,49 @@ def test_a_search_says_where_its_time_went(corpus_settings):
         assert "keyword" in keyword and not {"embed", "dense", "late"} & set(keyword)
     finally:
         searcher.close()
+
+
+def test_a_graph_of_sentences_is_walked_beside_the_passages_search(tmp_path, settings, write):
+    """Where the sentences form a graph (a large knowledge base), a hybrid search walks it on
+    another core while this thread searches the passages: the same results as searching a
+    flat index in line, its time recorded as `sentence` and the wait for it as
+    `sentence_wait`."""
+    from kb.ingest.pipeline import ingest
+
+    rules = [
+        "driving while reading chat",
+        "juggling real knives",
+        "climbing onto a balcony railing",
+        "drinking a bottle of vodka",
+        "holding their breath under water",
+    ]
+    write(
+        "risky.md",
+        "# Risky acts\n\n"
+        + "\n\n".join(
+            f"## RSK-{i}.1 Rule {i}\n\nHosts must not do risky thing number {i} on stream, "
+            f"such as {rule} for gifts. Moderators end the stream when it happens."
+            for i, rule in enumerate(rules, start=1)
+        ),
+    )
+    graph = settings.replace(hnsw_threshold=0)  # graphs for a handful of passages
+    flat = settings.replace(data_dir=tmp_path / "flat")
+    for each in (graph, flat):
+        ingest(each, [tmp_path / "src"])
+    walked, inline = Searcher(graph), Searcher(flat)
+    try:
+        assert (walked.sentences.index.kind, inline.sentences.index.kind) == ("hnsw", "flat")
+        for query in ("streamer juggles knives for roses", "vodka", "guy on a balcony"):
+            a, b = walked.search(query, k=5), inline.search(query, k=5)
+            assert {"sentence", "sentence_wait"} <= set(a.stages)
+            assert "sentence" in b.stages and "sentence_wait" not in b.stages
+            assert any(h.scores.get("sentence_rank") for h in a.results)
+            assert [h.passage.passage_id for h in a.results] == [
+                h.passage.passage_id for h in b.results
+            ]
+            for x, y in zip(a.results, b.results, strict=True):
+                assert x.scores.keys() == y.scores.keys()
+                assert x.score == pytest.approx(y.score, rel=1e-5)
+    finally:
+        walked.close()
+        inline.close()
