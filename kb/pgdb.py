@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - reported when backend=postgres is used
 
 # How many connections each pool keeps (a server's threads share them).
 POOL_SIZE = 4
-CONNECT_SECONDS = 10.0
+CONNECT_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,16 @@ class PostgresPlace:
     def __str__(self) -> str:
         """The place without credentials, for messages."""
         parts = urlsplit(self.url)
-        host = parts.hostname or "localhost"
-        return f"schema {self.schema} of database {parts.path.lstrip('/') or '?'} on {host}"
+        host = parts.hostname
+        if host is None and psycopg is not None:  # a unix socket folder: ?host=/run/...
+            try:
+                host = psycopg.conninfo.conninfo_to_dict(self.url).get("host")
+            except psycopg.Error:
+                host = None
+        return (
+            f"schema {self.schema} of database {parts.path.lstrip('/') or '?'} "
+            f"on {host or 'localhost'}"
+        )
 
 
 @functools.lru_cache(maxsize=512)
@@ -109,6 +117,14 @@ class PostgresDB:
         def configure(conn) -> None:
             conn.execute(sql.SQL("SET search_path = {}").format(namespace))
 
+        # One connection first: a wrong address is told at once, in libpq's words (the pool
+        # would retry for its whole timeout and then say only that it timed out).
+        try:
+            given = psycopg.conninfo.conninfo_to_dict(place.url)
+            timeout = {} if "connect_timeout" in given else {"connect_timeout": CONNECT_SECONDS}
+            psycopg.connect(place.url, **timeout).close()
+        except psycopg.Error as exc:
+            raise self._error(exc, "open") from None
         self.pool = new_pool(place.url, configure)
         try:
             self.pool.open(wait=True, timeout=CONNECT_SECONDS)
