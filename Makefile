@@ -69,6 +69,7 @@ test: install-test
 # Property tests and API fuzzing with new random examples (KB_FUZZ_SCALE times as many as in
 # `make test`, which always draws the same ones): run before resolving an issue.
 FUZZ_TESTS := tests/ingest/test_properties.py tests/search/test_query_properties.py \
+	tests/search/test_intent.py \
 	tests/search/test_keyword_post_filter.py \
 	tests/web/test_schemathesis.py
 fuzz: install-test

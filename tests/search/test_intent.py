@@ -3,9 +3,15 @@ searched for what happened."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kb.search.intent import without_report
+
+from ..conftest import examples
 
 
 @pytest.mark.parametrize(
@@ -50,3 +56,30 @@ def test_what_a_case_was_reported_as_is_left_out_of_its_meaning(query, facts):
 )
 def test_a_query_without_that_framing_keeps_its_meaning(query):
     assert without_report(query) == query
+
+
+FRAMED = st.builds(
+    lambda opener, area, sep, facts: f"{opener} {area}{sep} but {facts}",
+    st.sampled_from(["looks like", "Reported as", "flagged for", "it seems like", "came in as"]),
+    st.text(st.characters(blacklist_characters=",;:.!?"), max_size=40),
+    st.sampled_from(["", ",", ";", ":"]),
+    st.text(max_size=200),
+)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(query=st.one_of(st.text(max_size=2000), FRAMED))
+def test_the_meaning_is_the_query_or_a_tail_of_it_of_three_words_or_more(query):
+    """Whatever is typed: what the meaning is taken from is the whole query, or its end with
+    at least three words (never empty, never rewritten), found in linear time."""
+    started = time.perf_counter()
+    meant = without_report(query)
+    assert time.perf_counter() - started < 0.05
+    assert meant == query or (query.endswith(meant) and len(meant.split()) >= 3)
+
+
+def test_a_long_framing_without_but_is_read_in_linear_time():
+    for query in ("looks like " + "a" * 100_000, "reported " + "word " * 20_000 + "but"):
+        started = time.perf_counter()
+        assert without_report(query) == query
+        assert time.perf_counter() - started < 0.5
