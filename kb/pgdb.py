@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,17 +49,23 @@ class PostgresPlace:
     schema: str
 
     def __str__(self) -> str:
-        """The place without credentials, for messages."""
-        parts = urlsplit(self.url)
-        host = parts.hostname
-        if host is None and psycopg is not None:  # a unix socket folder: ?host=/run/...
+        """The place without credentials, for messages: its database and host only, whether
+        the address is a URL or key=value pairs (a unix socket folder as `host=`)."""
+        parts: dict = {}
+        if psycopg is not None:
             try:
-                host = psycopg.conninfo.conninfo_to_dict(self.url).get("host")
+                parts = psycopg.conninfo.conninfo_to_dict(self.url)
             except psycopg.Error:
-                host = None
+                parts = {}
+        if not parts:
+            try:
+                split = urlsplit(self.url)
+                parts = {"dbname": split.path.lstrip("/"), "host": split.hostname}
+            except ValueError:
+                parts = {}
         return (
-            f"schema {self.schema} of database {parts.path.lstrip('/') or '?'} "
-            f"on {host or 'localhost'}"
+            f"schema {self.schema} of database {parts.get('dbname') or '?'} "
+            f"on {parts.get('host') or 'localhost'}"
         )
 
 
@@ -78,6 +85,22 @@ def new_pool(url: str, configure) -> ConnectionPool:
         kwargs={"autocommit": True},
         open=False,
     )
+
+
+def _connect_timeout(url: str) -> int:
+    """Seconds to wait for one connection: the address's own connect_timeout (or
+    PGCONNECT_TIMEOUT) where it is shorter, never more than CONNECT_SECONDS (libpq's 0,
+    no limit, included)."""
+    try:
+        given = psycopg.conninfo.conninfo_to_dict(url).get("connect_timeout")
+    except psycopg.Error:
+        given = None
+    given = given or os.environ.get("PGCONNECT_TIMEOUT")
+    try:
+        seconds = int(given) if given else 0
+    except ValueError:
+        seconds = 0
+    return min(seconds, CONNECT_SECONDS) if seconds > 0 else CONNECT_SECONDS
 
 
 class _Transaction:
@@ -120,9 +143,13 @@ class PostgresDB:
         # One connection first: a wrong address is told at once, in libpq's words (the pool
         # would retry for its whole timeout and then say only that it timed out).
         try:
-            given = psycopg.conninfo.conninfo_to_dict(place.url)
-            timeout = {} if "connect_timeout" in given else {"connect_timeout": CONNECT_SECONDS}
-            psycopg.connect(place.url, **timeout).close()
+            psycopg.connect(place.url, connect_timeout=_connect_timeout(place.url)).close()
+        except psycopg.ProgrammingError:
+            # libpq's words for an address it cannot parse may quote it, password and all.
+            raise StorageError(
+                f"cannot open {self.what}: the database address for schema {place.schema} "
+                "is not a valid PostgreSQL URL (postgresql://user@host/database)"
+            ) from None
         except psycopg.Error as exc:
             raise self._error(exc, "open") from None
         self.pool = new_pool(place.url, configure)

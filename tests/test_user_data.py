@@ -112,3 +112,25 @@ def test_looking_up_text_with_nul_finds_nothing(user_store):
     assert [e["user"] for e in audit.events(user="a\\x00b")] == ["a\\x00b"]
     users.close()
     audit.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://kb:s3cr%zzet@localhost/kb", "postgresql://kb:s3cret@[::1/kb"],
+)
+def test_an_address_that_does_not_parse_is_named_without_its_password(url):
+    with pytest.raises(StorageError, match="not a valid PostgreSQL URL") as caught:
+        Users(PostgresPlace(url, "x"))
+    assert "s3cr" not in str(caught.value)
+
+
+def test_connecting_never_waits_longer_than_the_limit(monkeypatch):
+    from kb.pgdb import CONNECT_SECONDS, _connect_timeout
+
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+    assert _connect_timeout("postgresql:///kb") == CONNECT_SECONDS
+    assert _connect_timeout("postgresql:///kb?connect_timeout=3") == 3
+    assert _connect_timeout("postgresql:///kb?connect_timeout=600") == CONNECT_SECONDS
+    assert _connect_timeout("postgresql:///kb?connect_timeout=0") == CONNECT_SECONDS  # no limit
+    monkeypatch.setenv("PGCONNECT_TIMEOUT", "2")
+    assert _connect_timeout("host=/run/postgresql dbname=kb") == 2

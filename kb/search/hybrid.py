@@ -39,8 +39,9 @@ MODES = ("hybrid", "keyword", "dense")
 UNITS = ("clause", "passage")
 # Fused score of an item an exact id in the query names: above anything retrieval gives.
 PINNED_SCORE = 1000.0
-# Threads embedding hybrid queries while the keyword side searches (both release the GIL),
-# shared by a process's searchers; a forked child makes its own.
+# Threads embedding hybrid queries while the keyword side searches, and walking sentence
+# graphs while the passages' graph is walked (all release the GIL), shared by a process's
+# searchers; a forked child makes its own.
 _BESIDE: tuple[int, ThreadPoolExecutor] | None = None
 _BESIDE_LOCK = threading.Lock()
 
@@ -49,7 +50,7 @@ def _beside() -> ThreadPoolExecutor:
     global _BESIDE
     with _BESIDE_LOCK:
         if _BESIDE is None or _BESIDE[0] != os.getpid():
-            _BESIDE = (os.getpid(), ThreadPoolExecutor(4, thread_name_prefix="kb-embed"))
+            _BESIDE = (os.getpid(), ThreadPoolExecutor(4, thread_name_prefix="kb-beside"))
         return _BESIDE[1]
 
 

@@ -30,12 +30,15 @@ def is_enforcement_heading(heading: str) -> bool:
 # A case told by what it was reported as before what happened ("looks like a weapons case,
 # but the host is juggling real machetes", "reported as a scam dispute, but the host put the
 # viewer's address on screen"): the report's area is a decoy that pulls a query's meaning
-# towards the wrong policy. The framing runs from the start of the query to the first "but",
-# with no punctuation between them other than one comma, colon or semicolon before "but".
+# towards the wrong policy. The framing: "looks / looked / seems / seemed / sounds like" or
+# "reported / flagged / came in / filed as / for / under" at the start of the query (after
+# an optional "it", "this" or "that"), then at most 200 characters without punctuation up
+# to "but" (one comma, colon or semicolon may stand right before it).
 _REPORTED_AS_RE = re.compile(
     r"^\W*(?:(?:it|this|that)\s+)?"
-    r"(?:looks?|looked|seems?|seemed|sounds?|reported|flagged|came\s+in|filed)\b"
-    r"[^,;:.!?]*?[,;:]?\s*\bbut\b[\s,]*(?:(?:it'?s|actually|really)\s+)*",
+    r"(?:(?:looks?|looked|seems?|seemed|sounds?)\s+like"
+    r"|(?:reported|flagged|came\s+in|filed)\s+(?:as|for|under))\b"
+    r"[^,;:.!?]{0,200}?[,;:]?\s?\bbut\b[\s,]*(?:(?:it'?s|actually|really)\s+)*",
     re.I,
 )
 

@@ -26,6 +26,10 @@ from ..conftest import examples
             "the host shows her home address",
         ),
         (
+            "came in as spam: but the host is reading out a viewer's phone number",
+            "the host is reading out a viewer's phone number",
+        ),
+        (
             "flagged for nudity, but it's a breastfeeding tutorial on a cooking stream",
             "a breastfeeding tutorial on a cooking stream",
         ),
@@ -48,6 +52,11 @@ def test_what_a_case_was_reported_as_is_left_out_of_its_meaning(query, facts):
         # punctuation between the framing and "but": the "but" belongs to the facts
         "looks like he is drunk. But chat keeps daring him to drive to the shop",
         "reported as hate, chat says it's a joke, but the host repeats the slur",
+        # a query that only opens with one of the framing's verbs
+        "looks-based insults aimed at a streamer but not at a protected group",
+        "sounds of gunfire in the background but the host says it is a video game",
+        "filed appeals are pending but the strike still blocks going live",
+        "reported twice today but the host keeps going live drunk",
         # too little left to search by meaning
         "looks fine but isn't",
         "reported but",
@@ -79,7 +88,11 @@ def test_the_meaning_is_the_query_or_a_tail_of_it_of_three_words_or_more(query):
 
 
 def test_a_long_framing_without_but_is_read_in_linear_time():
-    for query in ("looks like " + "a" * 100_000, "reported " + "word " * 20_000 + "but"):
+    for query in (
+        "looks like " + "a" * 100_000,
+        "reported as " + "word " * 20_000 + "but",
+        "looks like" + " " * 20_000 + "x",
+    ):
         started = time.perf_counter()
         assert without_report(query) == query
         assert time.perf_counter() - started < 0.5
