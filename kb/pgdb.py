@@ -87,6 +87,23 @@ def new_pool(url: str, configure) -> ConnectionPool:
     )
 
 
+class InvalidAddress(Exception):
+    """A database address libpq cannot parse (its own words may quote the address, password
+    and all, so they are not passed on)."""
+
+    def __str__(self) -> str:
+        return "not a valid PostgreSQL URL (postgresql://user@host/database)"
+
+
+def connect(url: str, **kwargs):
+    """One connection to `url`, waiting at most `_connect_timeout(url)` seconds; InvalidAddress
+    for an address that does not parse, psycopg's errors otherwise."""
+    try:
+        return psycopg.connect(url, connect_timeout=_connect_timeout(url), **kwargs)
+    except psycopg.ProgrammingError:
+        raise InvalidAddress() from None
+
+
 def _connect_timeout(url: str) -> int:
     """Seconds to wait for one connection: the address's own connect_timeout (or
     PGCONNECT_TIMEOUT) where it is shorter, never more than CONNECT_SECONDS (libpq's 0,
@@ -143,12 +160,10 @@ class PostgresDB:
         # One connection first: a wrong address is told at once, in libpq's words (the pool
         # would retry for its whole timeout and then say only that it timed out).
         try:
-            psycopg.connect(place.url, connect_timeout=_connect_timeout(place.url)).close()
-        except psycopg.ProgrammingError:
-            # libpq's words for an address it cannot parse may quote it, password and all.
+            connect(place.url).close()
+        except InvalidAddress as exc:
             raise StorageError(
-                f"cannot open {self.what}: the database address for schema {place.schema} "
-                "is not a valid PostgreSQL URL (postgresql://user@host/database)"
+                f"cannot open {self.what}: the database address for schema {place.schema} is {exc}"
             ) from None
         except psycopg.Error as exc:
             raise self._error(exc, "open") from None

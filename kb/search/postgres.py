@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from kb.errors import ConfigError, KBError
+from kb.pgdb import InvalidAddress, connect
 from kb.search.dense import EF_SEARCH
 from kb.search.filters import Filters
 from kb.search.keyword.base import (
@@ -83,9 +84,13 @@ def schema_name(prefix: str, generation: str) -> str:
 
 
 def _connect(url: str, **kwargs) -> psycopg.Connection:
+    """A connection as kb.pgdb makes them (a bounded wait; an address that does not parse is
+    named without being quoted), or PostgresError."""
     _require()
     try:
-        return psycopg.connect(url, **kwargs)
+        return connect(url, **kwargs)
+    except InvalidAddress as exc:
+        raise PostgresError(f"cannot connect to PostgreSQL (database_url): {exc}") from None
     except psycopg.OperationalError as exc:
         raise PostgresError(f"cannot connect to PostgreSQL (database_url): {exc}") from exc
 
