@@ -41,16 +41,17 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-# The model `kb tune` fits to the corpus's own rulings and the moderator questions' dev split
-# (KB_MODEL=auto uses it; it is kept only if it beats the bundled one on held-out rulings, as
-# the dev questions cannot judge a model trained on them); MODEL=base keeps the bundled one.
+# The model `kb tune` fits to the corpus's own rulings, the moderator questions' dev split and
+# the training questions (KB_MODEL=auto uses it; it is kept only if it beats the bundled one on
+# held-out rulings, as questions cannot judge a model trained on them); MODEL=base keeps the
+# bundled one.
 MODEL ?= auto
 KB := HF_HUB_OFFLINE=1 KB_MODEL=$(subst base,,$(MODEL)) $(BIN)/kb --data-dir $(DATA_DIR)
 
 ingest: install
 	$(KB) ingest corpus
 ifeq ($(MODEL),auto)
-	$(KB) tune --questions corpus/eval/moderator --split dev
+	$(KB) tune --questions corpus/eval/moderator:dev --questions corpus/eval/train:train
 	$(KB) ingest corpus
 endif
 

@@ -21,7 +21,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from kb.config import Settings
-from kb.search.filters import Filters
+from kb.search.answer import Answerer
 from kb.search.hybrid import Searcher
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,17 +59,15 @@ OFF_TOPIC = [
 ]
 
 
-def best_scores(searcher: Searcher, queries: list[str]) -> list[float]:
-    filters = Filters.parse({"type": "policy,guidance"})
-    out = []
-    for q in queries:
-        hits = searcher.retrieve(q, k=5, filters=filters, mode="dense")
-        out.append(max((h.score for h in hits), default=0.0))
-    return out
+def best_scores(answerer: Answerer, queries: list[str]) -> list[float]:
+    """What the answer card compares with its threshold: the best dense similarity among the
+    policy and guidance passages its search ranks (1.0 for a query naming a clause id)."""
+    return [answerer.answer(q).confidence for q in queries]
 
 
 def main() -> None:
-    searcher = Searcher(Settings.load(data_dir=sys.argv[1] if len(sys.argv) > 1 else "index"))
+    settings = Settings.load(data_dir=sys.argv[1] if len(sys.argv) > 1 else "index")
+    answerer = Answerer(Searcher(settings), settings.answer_threshold)
     in_domain = [
         json.loads(line)["text"]
         for line in (ROOT / "corpus" / "eval" / "queries.jsonl").read_text().splitlines()
@@ -77,8 +75,8 @@ def main() -> None:
     rulings = []
     for path in sorted((ROOT / "corpus" / "rulings").glob("*.jsonl")):
         rulings += [json.loads(line)["title"] for line in path.read_text().splitlines()]
-    inside = best_scores(searcher, in_domain + rulings[::4])
-    outside = best_scores(searcher, OFF_TOPIC)
+    inside = best_scores(answerer, in_domain + rulings[::4])
+    outside = best_scores(answerer, OFF_TOPIC)
     print(
         f"in-domain ({len(inside)}): min {min(inside):.3f}  p5 {np.percentile(inside, 5):.3f}"
         f"  median {np.median(inside):.3f}"

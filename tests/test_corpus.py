@@ -230,3 +230,35 @@ def test_independent_moderator_questions_are_well_formed():
         tokens = words.findall(q["text"].lower())
         for i in range(len(tokens) - 5):
             assert " ".join(tokens[i : i + 6]) not in corpus_text, q
+
+
+def test_training_questions_are_well_formed_and_apart_from_the_measured_ones():
+    """eval/train: every gold id a current clause, no six words in a row copied from the
+    corpus, and no question close to one the figures are measured on (word-set Jaccard < 0.5
+    against the moderator dev/test, holdout and smoke questions)."""
+    folder = CORPUS / "eval" / "train"
+    queries = [json.loads(line) for line in (folder / "queries.jsonl").read_text().splitlines()]
+    headings = set()
+    for path in (CORPUS / "policies").glob("*.md"):
+        headings |= set(re.findall(r"^### (LIVE-[A-Z]+-\d+\.\d+)\b", path.read_text(), re.M))
+    rows = [r.split("\t") for r in (folder / "qrels" / "train.tsv").read_text().splitlines()[1:]]
+    assert {qid for qid, _, _ in rows} == {q["_id"] for q in queries}
+    assert all(gold in headings and score == "1" for _, gold, score in rows)
+    assert {gold for _, gold, _ in rows} == headings  # every clause has questions
+    words = re.compile(r"[a-z0-9]+")
+    measured = [
+        set(words.findall(json.loads(line)["text"].lower()))
+        for name in ("moderator/queries.jsonl", "holdout/queries.jsonl", "queries.jsonl")
+        for line in (CORPUS / "eval" / name).read_text().splitlines()
+    ]
+    corpus_text = " ".join(
+        " ".join(words.findall(path.read_text().lower()))
+        for path in CORPUS.rglob("*")
+        if path.is_file() and path.suffix in (".md", ".html", ".jsonl") and "eval" not in path.parts
+    )
+    for q in queries:
+        tokens = words.findall(q["text"].lower())
+        mine = set(tokens)
+        assert max(len(mine & m) / len(mine | m) for m in measured) < 0.5, q
+        for i in range(len(tokens) - 5):
+            assert " ".join(tokens[i : i + 6]) not in corpus_text, q

@@ -204,3 +204,35 @@ def test_judgments_become_training_questions_and_zero_scores_are_not_positives(t
         "kid with sparkler": {"X-2"},
         "drunk driving": {"Z-1"},
     }
+
+
+def test_tune_trains_on_several_question_sets_each_with_its_split(settings, write, src, runner):
+    write("policy.md", POLICY.format(clauses="### LIVE-T-1.1 Fire\n\nNo fire."))
+    ingest(settings, [src])
+    folder = src.parent / "questions"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "queries.jsonl").write_text(
+        '{"_id": "q1", "text": "sparkler near a kid"}\n{"_id": "q2", "text": "lit candle on a bed"}\n'
+    )
+    (folder / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tLIVE-T-1.1\t1\n")
+    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq2\tLIVE-T-1.1\t1\n")
+    args = ["--data-dir", str(settings.data_dir), "tune"]
+
+    # One heading pair, plus one question from each split named.
+    both = runner.invoke(
+        main, [*args, "--questions", str(folder), "--questions", f"{folder}:train"]
+    )
+    assert both.exit_code != 0 and "only 3 training pairs" in both.output
+    one = runner.invoke(main, [*args, "--questions", f"{folder}:train"])
+    assert one.exit_code != 0 and "only 2 training pairs" in one.output
+
+    # Checking on a split it does not train on is allowed; on one it trains on, refused.
+    refused = runner.invoke(main, [*args, "--questions", f"{folder}:train", "--check", str(folder)])
+    assert "trained on" not in refused.output
+    refused = runner.invoke(
+        main, [*args, "--questions", f"{folder}:dev", "--check", str(folder), "--split", "dev"]
+    )
+    assert refused.exit_code == 2 and "trained on" in refused.output
+
+    missing = runner.invoke(main, [*args, "--questions", f"{folder}:holdout"])
+    assert missing.exit_code == 2 and "qrels/holdout.tsv" in missing.output

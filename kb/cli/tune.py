@@ -36,10 +36,11 @@ from kb.config import Settings
 )
 @click.option(
     "--questions",
-    "questions_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Also train on these BEIR questions (qrels/<split>.tsv): each question -> the clauses "
-    "judged to govern it.",
+    "question_sets",
+    multiple=True,
+    metavar="DIR[:SPLIT]",
+    help="Also train on these BEIR questions (qrels/<SPLIT>.tsv, --split when not given): each "
+    "question -> the clauses judged to govern it. Repeatable.",
 )
 @click.option(
     "--feedback",
@@ -57,7 +58,10 @@ from kb.config import Settings
     "(judged per clause).",
 )
 @click.option(
-    "--split", default="dev", show_default=True, help="qrels/<split>.tsv of --questions, --check."
+    "--split",
+    default="dev",
+    show_default=True,
+    help="qrels/<split>.tsv of --check, and of --questions that name no split.",
 )
 @json_option("Print the model card as JSON.")
 @click.pass_obj
@@ -69,7 +73,7 @@ def tune(
     holdout: float,
     sentences: int,
     hard_negatives: bool,
-    questions_dir: Path | None,
+    question_sets: tuple[str, ...],
     use_feedback: bool,
     force: bool,
     check_dir: Path | None,
@@ -82,12 +86,17 @@ def tune(
     from kb.tune import TuneParams, check, load_questions, record_model
     from kb.tune import tune as run_tune
 
-    if questions_dir and check_dir and questions_dir.resolve() == check_dir.resolve():
+    sets = [_question_set(value, split) for value in question_sets]
+    trained = {(folder.resolve(), name) for folder, name in sets}
+    if check_dir is not None and (check_dir.resolve(), split) in trained:
         raise click.UsageError(
             "--check would judge the model on the questions it was trained on: check on "
             "other questions, or leave --check out (held-out rulings still decide)"
         )
-    questions = load_questions(questions_dir, split) if questions_dir is not None else None
+    questions: dict[str, set[str]] | None = {} if sets else None
+    for folder, name in sets:
+        for text, clauses in load_questions(folder, name).items():
+            questions[text] = questions.get(text, set()) | clauses
     if use_feedback:
         from kb.feedback import FeedbackStore
         from kb.tune import feedback_questions
@@ -146,6 +155,22 @@ def tune(
         f"pairs {result.card['pairs']}"
     )
     console.print("use it: KB_MODEL=tuned kb ingest ... (re-embeds), then KB_MODEL=tuned kb serve")
+
+
+def _question_set(value: str, split: str) -> tuple[Path, str]:
+    """`DIR` (with `split`) or `DIR:SPLIT`, as (folder, split); a folder that exists under the
+    whole value is taken whole, colon and all."""
+    folder, name = Path(value), split
+    if not folder.is_dir() and ":" in value:
+        head, _, tail = value.rpartition(":")
+        folder, name = Path(head), tail or split
+    if not folder.is_dir():
+        raise click.BadParameter(f"{folder}: no such folder", param_hint="--questions")
+    if not (folder / "qrels" / f"{name}.tsv").is_file():
+        raise click.BadParameter(
+            f"{folder}: no qrels/{name}.tsv (name the split as DIR:SPLIT)", param_hint="--questions"
+        )
+    return folder, name
 
 
 COMMANDS = (tune,)
