@@ -3,8 +3,9 @@
     python benchmarks/calibrate_abstain.py DATA_DIR
 
 DATA_DIR holds the shipped sample corpus (`make run` builds `index/`). For the in-domain
-moderator questions of corpus/eval and for the off-topic questions below, prints the best
-dense similarity of a policy or guidance passage, and the threshold that separates them best
+moderator questions of corpus/eval and for the off-topic questions below, prints what the
+answer card compares with its threshold (the best dense similarity among the policy and
+guidance passages its search ranks), and the threshold that separates them best
 (ties broken toward answering: a moderator mid-stream is better served by a cited passage
 than by a refusal, as long as off-topic questions are refused).
 """
@@ -67,7 +68,8 @@ def best_scores(answerer: Answerer, queries: list[str]) -> list[float]:
 
 def main() -> None:
     settings = Settings.load(data_dir=sys.argv[1] if len(sys.argv) > 1 else "index")
-    answerer = Answerer(Searcher(settings), settings.answer_threshold)
+    searcher = Searcher(settings)
+    answerer = Answerer(searcher, settings.answer_threshold)
     in_domain = [
         json.loads(line)["text"]
         for line in (ROOT / "corpus" / "eval" / "queries.jsonl").read_text().splitlines()
@@ -77,6 +79,7 @@ def main() -> None:
         rulings += [json.loads(line)["title"] for line in path.read_text().splitlines()]
     inside = best_scores(answerer, in_domain + rulings[::4])
     outside = best_scores(answerer, OFF_TOPIC)
+    searcher.close()
     print(
         f"in-domain ({len(inside)}): min {min(inside):.3f}  p5 {np.percentile(inside, 5):.3f}"
         f"  median {np.median(inside):.3f}"

@@ -76,13 +76,14 @@ def paramstyle(statement: str) -> str:
 
 
 def new_pool(url: str, configure) -> ConnectionPool:
-    """A small pool of autocommit connections, each set up by `configure`, not yet open."""
+    """A small pool of autocommit connections, each set up by `configure` and waiting at most
+    `_connect_timeout(url)` seconds to connect, not yet open."""
     return ConnectionPool(
         url,
         min_size=1,
         max_size=POOL_SIZE,
         configure=configure,
-        kwargs={"autocommit": True},
+        kwargs={"autocommit": True, "connect_timeout": _connect_timeout(url)},
         open=False,
     )
 
@@ -92,10 +93,12 @@ class InvalidAddress(Exception):
     and all, so they are not passed on)."""
 
     def __str__(self) -> str:
-        return "not a valid PostgreSQL URL (postgresql://user@host/database)"
+        return (
+            "not a valid PostgreSQL address (postgresql://user@host/database, or key=value pairs)"
+        )
 
 
-def connect(url: str, **kwargs):
+def connect(url: str, **kwargs) -> psycopg.Connection:
     """One connection to `url`, waiting at most `_connect_timeout(url)` seconds; InvalidAddress
     for an address that does not parse, psycopg's errors otherwise."""
     try:

@@ -242,6 +242,7 @@ def test_training_questions_are_well_formed_and_apart_from_the_measured_ones():
     for path in (CORPUS / "policies").glob("*.md"):
         headings |= set(re.findall(r"^### (LIVE-[A-Z]+-\d+\.\d+)\b", path.read_text(), re.M))
     rows = [r.split("\t") for r in (folder / "qrels" / "train.tsv").read_text().splitlines()[1:]]
+    assert len({q["_id"] for q in queries}) == len(queries)
     assert {qid for qid, _, _ in rows} == {q["_id"] for q in queries}
     assert all(gold in headings and score == "1" for _, gold, score in rows)
     assert {gold for _, gold, _ in rows} == headings  # every clause has questions

@@ -226,13 +226,43 @@ def test_tune_trains_on_several_question_sets_each_with_its_split(settings, writ
     one = runner.invoke(main, [*args, "--questions", f"{folder}:train"])
     assert one.exit_code != 0 and "only 2 training pairs" in one.output
 
-    # Checking on a split it does not train on is allowed; on one it trains on, refused.
-    refused = runner.invoke(main, [*args, "--questions", f"{folder}:train", "--check", str(folder)])
-    assert "trained on" not in refused.output
-    refused = runner.invoke(
-        main, [*args, "--questions", f"{folder}:dev", "--check", str(folder), "--split", "dev"]
-    )
-    assert refused.exit_code == 2 and "trained on" in refused.output
+    # Checking on a split it does not train on is allowed (it gets as far as training); on one
+    # it trains on, however the path is written, refused before any training.
+    allowed = runner.invoke(main, [*args, "--questions", f"{folder}:train", "--check", str(folder)])
+    assert allowed.exit_code == 1 and "only 2 training pairs" in allowed.output
+    for trained, checked in (
+        (f"{folder}:dev", str(folder)),
+        (f"{folder}/../questions", f"{folder}:dev"),
+        (f"{folder}:train", f"{folder}:train"),
+    ):
+        refused = runner.invoke(main, [*args, "--questions", trained, "--check", checked])
+        assert refused.exit_code == 2 and "trained on" in refused.output, (trained, checked)
 
-    missing = runner.invoke(main, [*args, "--questions", f"{folder}:holdout"])
-    assert missing.exit_code == 2 and "qrels/holdout.tsv" in missing.output
+    # Splits are checked before training, for --check too.
+    for option in ("--questions", "--check"):
+        missing = runner.invoke(main, [*args, option, f"{folder}:holdout"])
+        assert missing.exit_code == 2 and "qrels/holdout.tsv" in missing.output
+        escaping = runner.invoke(main, [*args, option, f"{folder}:../qrels/dev"])
+        assert escaping.exit_code == 2 and "plain name" in escaping.output
+    nowhere = runner.invoke(main, [*args, "--questions", f"{src.parent}/nowhere:dev"])
+    assert nowhere.exit_code == 2 and "nowhere:dev': no such folder" in nowhere.output
+
+
+def test_a_question_folder_with_a_colon_in_its_name_is_read_either_way(tmp_path):
+    import click
+
+    from kb.cli.tune import QuestionSet
+
+    odd = tmp_path / "q:dev"
+    (odd / "qrels").mkdir(parents=True)
+    (odd / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n")
+    plain = tmp_path / "q"
+    (plain / "qrels").mkdir(parents=True)
+    (plain / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\n")
+    # The whole name holds the split asked for: taken whole.
+    assert QuestionSet.parse(str(odd), "test", "--questions") == QuestionSet(odd, "test")
+    # It does not (no qrels/dev.tsv in `q:dev`): read as DIR:SPLIT.
+    assert QuestionSet.parse(str(odd), "dev", "--questions") == QuestionSet(plain, "dev")
+    assert QuestionSet.parse(f"{plain}:", "dev", "--questions") == QuestionSet(plain, "dev")
+    with pytest.raises(click.BadParameter, match="no such folder"):
+        QuestionSet.parse("", "dev", "--questions")

@@ -119,7 +119,7 @@ def test_looking_up_text_with_nul_finds_nothing(user_store):
     ["postgresql://kb:s3cr%zzet@localhost/kb", "postgresql://kb:s3cret@[::1/kb"],
 )
 def test_an_address_that_does_not_parse_is_named_without_its_password(url):
-    with pytest.raises(StorageError, match="not a valid PostgreSQL URL") as caught:
+    with pytest.raises(StorageError, match="not a valid PostgreSQL address") as caught:
         Users(PostgresPlace(url, "x"))
     assert "s3cr" not in str(caught.value)
 
@@ -134,3 +134,14 @@ def test_connecting_never_waits_longer_than_the_limit(monkeypatch):
     assert _connect_timeout("postgresql:///kb?connect_timeout=0") == CONNECT_SECONDS  # no limit
     monkeypatch.setenv("PGCONNECT_TIMEOUT", "2")
     assert _connect_timeout("host=/run/postgresql dbname=kb") == 2
+
+
+def test_every_pooled_connection_waits_no_longer_than_the_limit(monkeypatch):
+    """The pool's own connections (every query's, reconnecting, growing) carry the limit too,
+    not only the first one."""
+    from kb.pgdb import CONNECT_SECONDS, new_pool
+
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+    pool = new_pool("postgresql:///kb?connect_timeout=600", lambda conn: None)
+    assert pool.kwargs["connect_timeout"] == CONNECT_SECONDS
+    assert pool.kwargs["autocommit"] is True

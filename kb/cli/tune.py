@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -52,10 +55,10 @@ from kb.config import Settings
 @click.option("--force", is_flag=True, help="Train again even if this exact model exists.")
 @click.option(
     "--check",
-    "check_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    "check_set",
+    metavar="DIR[:SPLIT]",
     help="Keep the tuned model only if it beats the base model on these BEIR questions "
-    "(judged per clause).",
+    "(judged per clause; qrels/<SPLIT>.tsv, --split when not given).",
 )
 @click.option(
     "--split",
@@ -76,7 +79,7 @@ def tune(
     question_sets: tuple[str, ...],
     use_feedback: bool,
     force: bool,
-    check_dir: Path | None,
+    check_set: str | None,
     split: str,
     as_json: bool,
 ) -> None:
@@ -86,16 +89,16 @@ def tune(
     from kb.tune import TuneParams, check, load_questions, record_model
     from kb.tune import tune as run_tune
 
-    sets = [_question_set(value, split) for value in question_sets]
-    trained = {(folder.resolve(), name) for folder, name in sets}
-    if check_dir is not None and (check_dir.resolve(), split) in trained:
+    sets = [QuestionSet.parse(value, split, "--questions") for value in question_sets]
+    checked = QuestionSet.parse(check_set, split, "--check") if check_set else None
+    if checked is not None and any(checked.same_as(other) for other in sets):
         raise click.UsageError(
             "--check would judge the model on the questions it was trained on: check on "
             "other questions, or leave --check out (held-out rulings still decide)"
         )
     questions: dict[str, set[str]] | None = {} if sets else None
-    for folder, name in sets:
-        for text, clauses in load_questions(folder, name).items():
+    for question_set in sets:
+        for text, clauses in load_questions(question_set.folder, question_set.split).items():
             questions[text] = questions.get(text, set()) | clauses
     if use_feedback:
         from kb.feedback import FeedbackStore
@@ -122,14 +125,14 @@ def tune(
             console.print(message, markup=False)
 
     result = run_tune(
-        settings, params, force=force, record=check_dir is None, questions=questions, log=say
+        settings, params, force=force, record=checked is None, questions=questions, log=say
     )
-    if result.path is not None and check_dir is not None:
-        scores = check(settings, result.path, check_dir, split)
-        result.card["check"] = {"dataset": str(check_dir), "split": split, **scores}
+    if result.path is not None and checked is not None:
+        scores = check(settings, result.path, checked.folder, checked.split)
+        result.card["check"] = {"dataset": str(checked.folder), "split": checked.split, **scores}
         say(
-            f"{check_dir} ({split}), dense clause MRR@10: base {scores['base']:.3f}, "
-            f"tuned {scores['tuned']:.3f}"
+            f"{checked.folder} ({checked.split}), dense clause MRR@10: base "
+            f"{scores['base']:.3f}, tuned {scores['tuned']:.3f}"
         )
         if scores["tuned"] > scores["base"]:
             record_model(settings, result.path, result.card)
@@ -157,20 +160,46 @@ def tune(
     console.print("use it: KB_MODEL=tuned kb ingest ... (re-embeds), then KB_MODEL=tuned kb serve")
 
 
-def _question_set(value: str, split: str) -> tuple[Path, str]:
-    """`DIR` (with `split`) or `DIR:SPLIT`, as (folder, split); a folder that exists under the
-    whole value is taken whole, colon and all."""
-    folder, name = Path(value), split
-    if not folder.is_dir() and ":" in value:
-        head, _, tail = value.rpartition(":")
-        folder, name = Path(head), tail or split
-    if not folder.is_dir():
-        raise click.BadParameter(f"{folder}: no such folder", param_hint="--questions")
-    if not (folder / "qrels" / f"{name}.tsv").is_file():
+@dataclass(frozen=True)
+class QuestionSet:
+    """One split of a BEIR folder of questions judged per clause."""
+
+    folder: Path
+    split: str
+
+    @property
+    def qrels(self) -> Path:
+        return self.folder / "qrels" / f"{self.split}.tsv"
+
+    @classmethod
+    def parse(cls, value: str, split: str, option: str) -> QuestionSet:
+        """`DIR` (with `split`) or `DIR:SPLIT`. A folder named by the whole value, colon and
+        all, is taken whole when it holds that split; the reading that finds a qrels file wins."""
+        readings = [cls(Path(value), split)] if value else []
+        if ":" in value:
+            head, _, tail = value.rpartition(":")
+            if head:
+                readings.append(cls(Path(head), tail or split))
+        for reading in readings:
+            if not _SPLIT_RE.fullmatch(reading.split):
+                raise click.BadParameter(
+                    f"{value!r}: a split is a plain name such as dev or test", param_hint=option
+                )
+            if reading.qrels.is_file():
+                return reading
+        folders = [r for r in readings if r.folder.is_dir()]
+        if not folders:
+            raise click.BadParameter(f"{value!r}: no such folder", param_hint=option)
         raise click.BadParameter(
-            f"{folder}: no qrels/{name}.tsv (name the split as DIR:SPLIT)", param_hint="--questions"
+            f"{value!r}: no {folders[-1].qrels} (name the split as DIR:SPLIT)", param_hint=option
         )
-    return folder, name
+
+    def same_as(self, other: QuestionSet) -> bool:
+        """Whether both name the same qrels file (however the path was written)."""
+        return os.path.samefile(self.qrels, other.qrels)
+
+
+_SPLIT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 COMMANDS = (tune,)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from kb.errors import ConfigError, KBError
-from kb.pgdb import InvalidAddress, connect
+from kb.pgdb import InvalidAddress, connect, new_pool
 from kb.search.dense import EF_SEARCH
 from kb.search.filters import Filters
 from kb.search.keyword.base import (
@@ -453,8 +453,6 @@ class PostgresIndexes:
                 f"generation {generation.name} was never published to PostgreSQL "
                 f"(no schema {self.name}); ingest again with backend=postgres"
             )
-        from kb.pgdb import new_pool
-
         self.pool = new_pool(url, configure)
         try:
             self.pool.open(wait=True, timeout=10)

@@ -202,7 +202,7 @@ def test_wrong_database_settings_are_clear_errors(tmp_path, write):
     # libpq's words for an address it cannot parse quote the address, password and all.
     garbled = "postgresql://kb:s3cr%zzet@localhost/kb"
     settings = Settings.load(data_dir=tmp_path / "index", backend="postgres", database_url=garbled)
-    with pytest.raises(PostgresError, match="not a valid PostgreSQL URL") as caught:
+    with pytest.raises(PostgresError, match="not a valid PostgreSQL address") as caught:
         ingest(settings, [tmp_path / "src"])
     assert "s3cr" not in str(caught.value)
 
