@@ -96,20 +96,21 @@ def tune(
             "--check would judge the model on the questions it was trained on: check on "
             "other questions, or leave --check out (held-out rulings still decide)"
         )
-    questions: dict[str, set[str]] | None = {} if sets else None
-    for question_set in sets:
-        for text, clauses in load_questions(question_set.folder, question_set.split).items():
-            questions[text] = questions.get(text, set()) | clauses
+    # Question text -> judged clause ids, from each set and from moderators' judgments.
+    found = [load_questions(question_set.folder, question_set.split) for question_set in sets]
     if use_feedback:
         from kb.feedback import FeedbackStore
         from kb.tune import feedback_questions
 
         store = FeedbackStore(settings.user_store())
-        judged = feedback_questions(store.entries())
+        found.append(feedback_questions(store.entries()))
         store.close()
-        questions = {**(questions or {})}
-        for text, clauses in judged.items():
-            questions[text] = questions.get(text, set()) | clauses
+    questions: dict[str, set[str]] | None = None
+    if found:
+        questions = {}
+        for judged in found:
+            for text, clauses in judged.items():
+                questions[text] = questions.get(text, set()) | clauses
 
     params = TuneParams(
         epochs=epochs,

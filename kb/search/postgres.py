@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from kb.errors import ConfigError, KBError
-from kb.pgdb import InvalidAddress, connect, new_pool
+from kb.pgdb import CONNECT_SECONDS, InvalidAddress, connect, new_pool
 from kb.search.dense import EF_SEARCH
 from kb.search.filters import Filters
 from kb.search.keyword.base import (
@@ -455,7 +455,7 @@ class PostgresIndexes:
             )
         self.pool = new_pool(url, configure)
         try:
-            self.pool.open(wait=True, timeout=10)
+            self.pool.open(wait=True, timeout=CONNECT_SECONDS)
         except psycopg.Error as exc:
             self.pool.close()
             raise PostgresError(f"cannot connect to PostgreSQL (database_url): {exc}") from exc
