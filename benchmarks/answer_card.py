@@ -1,9 +1,10 @@
 """How often the answer card leads with the governing clause.
 
-    python benchmarks/answer_card.py DATA_DIR [--split dev|test]
+    python benchmarks/answer_card.py DATA_DIR [--split dev|test] [--questions DIR]
 
 DATA_DIR holds the shipped sample corpus (`make run` builds `index/`). For each moderator
-question of corpus/eval/moderator (the chosen split), builds the answer card as the web app
+question of corpus/eval/moderator (or of the BEIR folder `--questions`, e.g.
+corpus/eval/holdout2; the chosen split), builds the answer card as the web app
 does and prints, per kind of question and overall: how often the card answers, how often its
 governing (first) source is a gold clause, and how often its first sentence comes from one.
 """
@@ -36,9 +37,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--split", default="dev", choices=("dev", "test"))
+    parser.add_argument(
+        "--questions", type=Path, default=QUESTIONS, help="a BEIR folder of judged questions"
+    )
     args = parser.parse_args()
     settings = Settings.load(data_dir=args.data_dir)
-    data = Dataset.load(QUESTIONS, args.split)
+    data = Dataset.load(args.questions, args.split)
     gold = {qid: set(judged) for qid, judged in data.qrels.items()}
     searcher = Searcher(settings)
     answerer = Answerer(searcher, settings.answer_threshold)
@@ -54,7 +58,9 @@ def main() -> None:
             c[2] += card.answered and _gold(lead, wanted)
             c[3] += card.answered and _gold(first, wanted)
     searcher.close()
-    print(f"answer card on corpus/eval/moderator ({args.split}), model {settings.model_name()}")
+    shown = args.questions.resolve()
+    shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else args.questions
+    print(f"answer card on {shown.as_posix()} ({args.split}), model {settings.model_name()}")
     print(f"{'kind':8} {'n':>4} {'answers':>8} {'governing':>10} {'1st sentence':>13}")
     for kind in sorted(counts, key=lambda k: (k == "all", k)):
         n, answered, lead, first = counts[kind]

@@ -232,10 +232,19 @@ def test_independent_moderator_questions_are_well_formed():
             assert " ".join(tokens[i : i + 6]) not in corpus_text, q
 
 
+# The question sets the figures are measured on.
+MEASURED = (
+    "moderator/queries.jsonl",
+    "holdout/queries.jsonl",
+    "holdout2/queries.jsonl",
+    "queries.jsonl",
+)
+
+
 def test_training_questions_are_well_formed_and_apart_from_the_measured_ones():
     """eval/train: every gold id a current clause, no six words in a row copied from the
     corpus, and no question close to one the figures are measured on (word-set Jaccard < 0.5
-    against the moderator dev/test, holdout and smoke questions)."""
+    against the moderator dev/test, both holdout sets and the smoke questions)."""
     folder = CORPUS / "eval" / "train"
     queries = [json.loads(line) for line in (folder / "queries.jsonl").read_text().splitlines()]
     headings = set()
@@ -249,7 +258,7 @@ def test_training_questions_are_well_formed_and_apart_from_the_measured_ones():
     words = re.compile(r"[a-z0-9]+")
     measured = [
         set(words.findall(json.loads(line)["text"].lower()))
-        for name in ("moderator/queries.jsonl", "holdout/queries.jsonl", "queries.jsonl")
+        for name in MEASURED
         for line in (CORPUS / "eval" / name).read_text().splitlines()
     ]
     corpus_text = " ".join(
@@ -261,5 +270,45 @@ def test_training_questions_are_well_formed_and_apart_from_the_measured_ones():
         tokens = words.findall(q["text"].lower())
         mine = set(tokens)
         assert max(len(mine & m) / len(mine | m) for m in measured) < 0.5, q
+        for i in range(len(tokens) - 5):
+            assert " ".join(tokens[i : i + 6]) not in corpus_text, q
+
+
+def test_second_holdout_is_well_formed_and_apart_from_every_other_set():
+    """eval/holdout2: gold ids are current clauses (one or two a question), no six words in a
+    row copied from the corpus, and no question close to one of another set (word-set Jaccard
+    < 0.5 against the moderator, holdout, smoke and training questions): it measures
+    questions nothing was tuned or trained on."""
+    folder = CORPUS / "eval" / "holdout2"
+    queries = [json.loads(line) for line in (folder / "queries.jsonl").read_text().splitlines()]
+    headings = set()
+    for path in (CORPUS / "policies").glob("*.md"):
+        headings |= set(re.findall(r"^### (LIVE-[A-Z]+-\d+\.\d+)\b", path.read_text(), re.M))
+    rows = [r.split("\t") for r in (folder / "qrels" / "test.tsv").read_text().splitlines()[1:]]
+    golds: dict[str, set[str]] = {}
+    for qid, gold, score in rows:
+        assert gold in headings and score == "1", (qid, gold)
+        golds.setdefault(qid, set()).add(gold)
+    assert len({q["_id"] for q in queries}) == len(queries) >= 120
+    assert set(golds) == {q["_id"] for q in queries}
+    assert all(1 <= len(g) <= 2 for g in golds.values())
+    words = re.compile(r"[a-z0-9]+")
+    others = [
+        set(words.findall(json.loads(line)["text"].lower()))
+        for name in [name for name in MEASURED if "holdout2" not in name] + ["train/queries.jsonl"]
+        for line in (CORPUS / "eval" / name).read_text().splitlines()
+    ]
+    corpus_text = " ".join(
+        " ".join(words.findall(path.read_text().lower()))
+        for path in CORPUS.rglob("*")
+        if path.is_file() and path.suffix in (".md", ".html", ".jsonl") and "eval" not in path.parts
+    )
+    for q in queries:
+        if q["metadata"]["kind"] == "id":  # a bare clause id is like every other bare id
+            assert q["text"].split()[0] in golds[q["_id"]], q
+            continue
+        tokens = words.findall(q["text"].lower())
+        mine = set(tokens)
+        assert max(len(mine & m) / len(mine | m) for m in others) < 0.5, q
         for i in range(len(tokens) - 5):
             assert " ".join(tokens[i : i + 6]) not in corpus_text, q
