@@ -11,6 +11,8 @@ generations/gen-000007/
   late/              word-piece vectors of policy passages (kb/search/late.py)
   vocab.json         the corpus vocabulary for spelling (kb/search/spelling.py)
   query-int8.json    the int8 query model's check on these passages (kb/search/encoders/int8.py)
+  checked-files.json files rewritten since this generation was built that an ingest read and
+                     found to hold exactly what its catalog holds (kb/ingest/pipeline.py)
 """
 
 from __future__ import annotations
@@ -68,3 +70,7 @@ class Generation:
     @property
     def query_int8(self) -> Path:
         return self.path / "query-int8.json"
+
+    @property
+    def checked_files(self) -> Path:
+        return self.path / "checked-files.json"

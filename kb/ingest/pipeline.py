@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+import os
 import time
 from pathlib import Path
 
@@ -22,6 +25,8 @@ from kb.progress import progress_bar
 from kb.storage import fix, problem
 from kb.types import DOC_TYPES, IngestReport, ParsedDocument
 
+log = logging.getLogger(__name__)
+
 # Bump when parsing or chunking changes what a file turns into, so unchanged files re-parse.
 PARSER_VERSION = "6"
 
@@ -29,8 +34,19 @@ PARSER_VERSION = "6"
 class _Run:
     """State of one ingest run."""
 
-    def __init__(self, catalog: Catalog, chunker: Chunker, settings: Settings) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        chunker: Chunker,
+        settings: Settings,
+        checked: dict[str, str] | None = None,
+    ) -> None:
         self.catalog = catalog
+        # Parse keys of files an earlier run found rewritten but holding what the catalog
+        # holds (that run changed nothing, so its catalog, with their new keys, was dropped).
+        self.checked = checked or {}
+        # This run's such files: file key -> parse key (kept if the run changes nothing).
+        self.rechecked: dict[str, str] = {}
         self.chunker = chunker
         self.settings = settings
         self.report = IngestReport()
@@ -60,7 +76,7 @@ class _Run:
             raw + self.parse_salt.encode() + json.dumps(file.meta, sort_keys=True).encode()
         ).hexdigest()
         previous = cat.source_file(file.key)
-        if previous and previous[0] == parse_key:
+        if previous and parse_key in (previous[0], self.checked.get(file.key)):
             report.files_unchanged += 1
             for doc_id in previous[1]:
                 self.mark(doc_id, "unchanged")
@@ -85,6 +101,8 @@ class _Run:
             doc_ids = sorted(set(doc_ids) | set(previous[1]))
         cat.record_source_file(file.key, "" if result.errors else parse_key, doc_ids)
         self.dirty = self.dirty or previous is None or previous[1] != doc_ids
+        if not result.errors:
+            self.rechecked[file.key] = parse_key
 
     def store(self, doc: ParsedDocument) -> None:
         cat = self.catalog
@@ -234,6 +252,35 @@ def ingest(
     return report
 
 
+def _checked_files(generation: Path) -> dict[str, str]:
+    """The files an earlier ingest found rewritten but unchanged against `generation`'s
+    catalog: file key -> parse key ({} when none, or the record is unreadable)."""
+    try:
+        found = json.loads(Generation(generation).checked_files.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str) and v}
+
+
+def _remember_checked(generation: Path, checked: dict[str, str]) -> None:
+    """Record beside the live generation's catalog which rewritten files hold what it holds,
+    so the next ingest skips them as it skips files whose bytes did not change: a run that
+    changes nothing keeps no catalog of its own, and without this a large file whose bytes
+    changed but not its documents (keys reordered, an older copy restored) would be parsed
+    again by every ingest. Best effort: a failure only costs the next ingest that parse."""
+    path = Generation(generation).checked_files
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(checked, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("could not record the files checked against %s: %s", generation.name, exc)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
 def _stopped_by_storage(exc: Exception, where: Path, live: str | None) -> None:
     """Raise a StorageError if `exc` came from a full or read-only disk."""
     kept = f"{live} is still live" if live else "nothing was live yet"
@@ -260,7 +307,9 @@ def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport
                 f"the catalog in {settings.data_dir} was chunked with {stored}, the settings now "
                 f"ask for {json.dumps(params)}; use a new --data-dir to re-chunk"
             )
-        run = _Run(catalog, chunker, settings)
+        live = datadir.current_name()
+        checked = _checked_files(datadir.generations / live) if live else {}
+        run = _Run(catalog, chunker, settings, checked)
         run.present = {f.display for f in found.files}
         report = run.report
         report.skipped = found.skipped
@@ -295,6 +344,8 @@ def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport
         if not changed:
             catalog.close()
             datadir.abandon(generation)
+            if run.rechecked:
+                _remember_checked(datadir.current(), {**checked, **run.rechecked})
             report.generation = datadir.current_name()
             if settings.backend == "postgres" and report.generation:
                 _point_database(settings, datadir.current())

@@ -6,6 +6,7 @@ from kb.catalog import Catalog
 from kb.cli import main
 from kb.datadir import DataDir
 from kb.ingest.pipeline import ingest
+from kb.ingest.sources import Collected, SourceFile
 
 POLICY = """---
 id: {id}
@@ -60,6 +61,40 @@ def test_unchanged_reingest_does_no_work_and_keeps_the_generation(settings, writ
     assert again.files_unchanged == 2 and again.unchanged == 2
     assert (again.added, again.updated, again.versions_added, again.passages_added) == (0, 0, 0, 0)
     assert again.generation == first.generation
+
+
+def test_a_rewritten_file_holding_the_same_documents_is_read_once(settings, write, src):
+    """Bytes changed, documents not (a BEIR corpus written again with its keys in another
+    order): the ingest reads the file, changes nothing and keeps the generation, and the next
+    ingest skips the file as if its bytes had not changed instead of parsing it again each
+    time (a large export costs seconds to parse)."""
+    docs = [{"_id": f"d{i}", "title": f"Doc {i}", "text": f"Text number {i}."} for i in range(3)]
+
+    def lines(order: list[str]) -> str:
+        return "".join(json.dumps({key: d[key] for key in order}) + "\n" for d in docs)
+
+    path = write("corpus.jsonl", lines(["_id", "title", "text"]))
+    found = Collected(
+        files=[SourceFile(path=path, display="corpus.jsonl", default_id="c", parser="beir")],
+        roots=[path],
+    )
+    first = ingest(settings, [], found=found)
+    assert first.versions_added == 3
+    path.write_text(lines(["text", "_id", "title"]))
+    rewritten = ingest(settings, [], found=found)
+    assert (rewritten.files_unchanged, rewritten.unchanged, rewritten.versions_added) == (0, 3, 0)
+    assert rewritten.generation == first.generation
+    again = ingest(settings, [], found=found)
+    assert (again.files_unchanged, again.unchanged, again.generation) == (1, 3, first.generation)
+    path.write_text(lines(["_id", "title", "text"]))  # the bytes the catalog recorded
+    assert ingest(settings, [], found=found).files_unchanged == 1
+    # A real change is still seen, and the new generation records the file's own key.
+    docs[0]["text"] = "Edited text."
+    path.write_text(lines(["text", "_id", "title"]))
+    changed = ingest(settings, [], found=found)
+    assert (changed.files_unchanged, changed.versions_added) == (0, 1)
+    assert changed.generation != first.generation
+    assert ingest(settings, [], found=found).files_unchanged == 1
 
 
 def test_changed_document_reprocesses_only_its_own_passages(settings, write, src):
