@@ -47,6 +47,7 @@ class _Run:
         self.checked = checked or {}
         # This run's such files: file key -> parse key (kept if the run changes nothing).
         self.rechecked: dict[str, str] = {}
+        self.shadowed = False  # the file being read holds a text another file holds too
         self.chunker = chunker
         self.settings = settings
         self.report = IngestReport()
@@ -80,7 +81,11 @@ class _Run:
             report.files_unchanged += 1
             for doc_id in previous[1]:
                 self.mark(doc_id, "unchanged")
+            if parse_key != previous[0]:  # checked by an earlier run: this catalog learns it
+                cat.record_source_file(file.key, parse_key, previous[1])
             return
+        errors_before = len(report.errors)
+        self.shadowed = False
         try:
             source = read_source(file, raw, max_bytes, self.settings.default_language)
             result = parser_for(file.path, file.parser)(source)
@@ -96,12 +101,17 @@ class _Run:
                 report.errors.append(exc)
                 continue
             doc_ids.append(doc.doc_id)
-        if result.errors and previous:
+        # Bad lines, or documents refused (a clash with another file's): the file is read
+        # again by every ingest, so the error is reported until it is mended.
+        clean = len(report.errors) == errors_before
+        if not clean and previous:
             # A file with bad lines keeps the documents it held before: nothing stored is lost.
             doc_ids = sorted(set(doc_ids) | set(previous[1]))
-        cat.record_source_file(file.key, "" if result.errors else parse_key, doc_ids)
+        cat.record_source_file(file.key, parse_key if clean else "", doc_ids)
         self.dirty = self.dirty or previous is None or previous[1] != doc_ids
-        if not result.errors:
+        # Not a file whose text another file already holds: its own metadata was set aside
+        # for that file's, and must be read again once that file is gone.
+        if clean and not self.shadowed:
             self.rechecked[file.key] = parse_key
 
     def store(self, doc: ParsedDocument) -> None:
@@ -128,6 +138,7 @@ class _Run:
                 # The same text twice (an archive's copy of its newest version): stored once,
                 # the first file's metadata kept, but never the wider of two visibilities.
                 self._same_text_twice(doc, existing)
+                self.shadowed = True
                 self.mark(doc.doc_id, "unchanged")
             elif cat.update_version_metadata(existing.version_id, doc):
                 self.mark(doc.doc_id, "updated")

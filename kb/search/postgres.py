@@ -676,8 +676,11 @@ class PostgresCatalogDB:
 # a server with nothing but the database's address copies a generation's files into its own
 # data dir the first time it loads it (`kb.live`), and follows the pointer from then on.
 PART_BYTES = 8 << 20
-# Not copied: the catalog (published as tables) and the embedded backend's keyword index.
-_NOT_COPIED = re.compile(r"catalog\.sqlite.*|keyword(/.*)?|manifest\.json|.*\.tmp(\.npy)?")
+# Not copied: the catalog (published as tables), the embedded backend's keyword index and
+# what only the ingest reads (the files it checked against a generation).
+_NOT_COPIED = re.compile(
+    r"catalog\.sqlite.*|keyword(/.*)?|manifest\.json|checked-files\.json.*|.*\.tmp(\.npy)?"
+)
 
 
 def live_schema(prefix: str) -> str:

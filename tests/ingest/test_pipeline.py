@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
 from kb.catalog import Catalog
 from kb.cli import main
@@ -65,36 +67,105 @@ def test_unchanged_reingest_does_no_work_and_keeps_the_generation(settings, writ
 
 def test_a_rewritten_file_holding_the_same_documents_is_read_once(settings, write, src):
     """Bytes changed, documents not (a BEIR corpus written again with its keys in another
-    order): the ingest reads the file, changes nothing and keeps the generation, and the next
-    ingest skips the file as if its bytes had not changed instead of parsing it again each
-    time (a large export costs seconds to parse)."""
+    order): the ingest reads the file, changes nothing and keeps the generation, and later
+    ingests skip the file as if its bytes had not changed, instead of parsing it again each
+    time (a large export costs seconds to parse), also after another file's change made a new
+    generation."""
     docs = [{"_id": f"d{i}", "title": f"Doc {i}", "text": f"Text number {i}."} for i in range(3)]
 
     def lines(order: list[str]) -> str:
         return "".join(json.dumps({key: d[key] for key in order}) + "\n" for d in docs)
 
     path = write("corpus.jsonl", lines(["_id", "title", "text"]))
+    other = write("other.jsonl", json.dumps({"_id": "o", "title": "O", "text": "Other."}))
     found = Collected(
-        files=[SourceFile(path=path, display="corpus.jsonl", default_id="c", parser="beir")],
-        roots=[path],
+        files=[
+            SourceFile(path=p, display=p.name, default_id=p.stem, parser="beir")
+            for p in (path, other)
+        ],
+        roots=[src],
     )
     first = ingest(settings, [], found=found)
-    assert first.versions_added == 3
+    assert first.versions_added == 4
     path.write_text(lines(["text", "_id", "title"]))
     rewritten = ingest(settings, [], found=found)
-    assert (rewritten.files_unchanged, rewritten.unchanged, rewritten.versions_added) == (0, 3, 0)
+    assert (rewritten.files_unchanged, rewritten.unchanged, rewritten.versions_added) == (1, 4, 0)
     assert rewritten.generation == first.generation
     again = ingest(settings, [], found=found)
-    assert (again.files_unchanged, again.unchanged, again.generation) == (1, 3, first.generation)
+    assert (again.files_unchanged, again.unchanged, again.generation) == (2, 4, first.generation)
     path.write_text(lines(["_id", "title", "text"]))  # the bytes the catalog recorded
-    assert ingest(settings, [], found=found).files_unchanged == 1
-    # A real change is still seen, and the new generation records the file's own key.
+    assert ingest(settings, [], found=found).files_unchanged == 2
+    path.write_text(lines(["text", "_id", "title"]))
+    # Another file changes: the new generation's catalog learns the rewritten file's key.
+    other.write_text(json.dumps({"_id": "o", "title": "O", "text": "Other, edited."}))
+    moved = ingest(settings, [], found=found)
+    assert (moved.files_unchanged, moved.versions_added) == (1, 1)
+    assert moved.generation != first.generation
+    assert ingest(settings, [], found=found).files_unchanged == 2
+    # A real change is still seen.
     docs[0]["text"] = "Edited text."
     path.write_text(lines(["text", "_id", "title"]))
     changed = ingest(settings, [], found=found)
-    assert (changed.files_unchanged, changed.versions_added) == (0, 1)
-    assert changed.generation != first.generation
-    assert ingest(settings, [], found=found).files_unchanged == 1
+    assert (changed.files_unchanged, changed.versions_added) == (1, 1)
+    assert ingest(settings, [], found=found).files_unchanged == 2
+
+
+def _zipped(entries: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, text in entries.items():
+            z.writestr(name, text)
+    return buf.getvalue()
+
+
+def _live_doc_ids(settings) -> list[str]:
+    cat = open_catalog(settings)
+    try:
+        rows = cat.db.execute("SELECT doc_id FROM documents WHERE removed_at IS NULL")
+        return sorted(r[0] for r in rows)
+    finally:
+        cat.close()
+
+
+def test_a_file_with_a_refused_document_is_read_and_reported_every_time(settings, write, src):
+    """A document refused while storing (it clashes with another file's on the same date) is
+    reported by every ingest, not once, and once the other file is gone it is stored from
+    this one: the file is never taken for one that holds what the catalog holds."""
+    write("y.md", policy(id="d", text="Text one."))
+    write("x.zip", _zipped({"a.md": policy(id="a")}))
+    assert ingest(settings, [src]).errors == []
+    write("x.zip", _zipped({"a.md": policy(id="a"), "d.md": policy(id="d", text="Text two.")}))
+    for _ in range(2):
+        report = ingest(settings, [src])
+        assert report.files_unchanged == 1 and len(report.errors) == 1, report.errors
+    (src / "y.md").unlink()
+    report = ingest(settings, [src])
+    assert report.errors == [] and "d" in _live_doc_ids(settings)
+
+
+def test_a_file_whose_text_another_file_holds_is_read_again_once_that_file_goes(
+    settings, write, src
+):
+    """Two files hold one policy's text: the second's metadata is set aside for the first's
+    (stored once). An edit of that metadata changes nothing while the first file is there, and
+    must still be applied once it is gone, not skipped as already checked."""
+    write("b.md", policy(id="d"))
+    write("x.zip", _zipped({"a.md": policy(id="a"), "d.md": policy(id="d")}))
+    first = ingest(settings, [src])
+    assert first.errors == []
+    meta = {"d.meta.yaml": "review_by: 2030-01-01\n"}
+    write("x.zip", _zipped({"a.md": policy(id="a"), "d.md": policy(id="d"), **meta}))
+    assert ingest(settings, [src]).generation == first.generation  # nothing to change yet
+    (src / "b.md").unlink()
+    assert ingest(settings, [src]).errors == []
+    cat = open_catalog(settings)
+    try:
+        found = cat.db.execute(
+            "SELECT json_extract(metadata, '$.review_by') FROM versions WHERE doc_id = 'd'"
+        ).fetchall()
+    finally:
+        cat.close()
+    assert ("2030-01-01",) in [tuple(r) for r in found]
 
 
 def test_changed_document_reprocesses_only_its_own_passages(settings, write, src):
