@@ -122,9 +122,9 @@ class DataDir:
 
     def commit(self, generation: Path, manifest: Manifest, keep: int) -> None:
         """Write the manifest, make `generation` live atomically, prune old generations."""
-        _write_atomic(Generation(generation).manifest, manifest.to_json())
+        write_atomic(Generation(generation).manifest, manifest.to_json())
         _fsync_dir(generation)
-        _write_atomic(self.root / "CURRENT", generation.name + "\n")
+        write_atomic(self.root / "CURRENT", generation.name + "\n")
         _fsync_dir(self.root)
         complete = sorted(
             (c for c in self.generations.iterdir() if Generation(c).manifest.is_file()),
@@ -149,7 +149,9 @@ def _number(name: str) -> int:
         return 0
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file beside it, synced, then renamed: a
+    reader sees the old file or the new one, never a part."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as fh:
         fh.write(text)

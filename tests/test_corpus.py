@@ -3,6 +3,7 @@ and a retrieval smoke check on its own moderator questions."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
@@ -198,11 +199,57 @@ def test_corpus_readme_documents_every_ruling_field():
     assert Path(CORPUS / ".kbignore").is_file()
 
 
+WORDS = re.compile(r"[a-z0-9]+")
+
+
+@functools.lru_cache(maxsize=1)
+def _corpus_words() -> str:
+    """Every word of the corpus (policies, guidance, rulings; not the questions), in order."""
+    return " ".join(
+        " ".join(WORDS.findall(path.read_text().lower()))
+        for path in CORPUS.rglob("*")
+        if path.is_file() and path.suffix in (".md", ".html", ".jsonl") and "eval" not in path.parts
+    )
+
+
+def _clause_ids() -> set[str]:
+    """The `###` clause ids of the current policies."""
+    found = set()
+    for path in (CORPUS / "policies").glob("*.md"):
+        found |= set(re.findall(r"^### (LIVE-[A-Z]+-\d+\.\d+)\b", path.read_text(), re.M))
+    return found
+
+
+def _queries(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "queries.jsonl").read_text().splitlines()]
+
+
+def _word_sets(names) -> list[set[str]]:
+    """The word sets of every question in these `queries.jsonl` files under eval/."""
+    return [
+        set(WORDS.findall(json.loads(line)["text"].lower()))
+        for name in names
+        for line in (CORPUS / "eval" / name).read_text().splitlines()
+    ]
+
+
+def _assert_written_apart(question: dict, others: list[set[str]] | None = None) -> None:
+    """No six words in a row copied from the corpus, and (given `others`) no question of
+    those closer than word-set Jaccard 0.5."""
+    tokens = WORDS.findall(question["text"].lower())
+    if others is not None:
+        mine = set(tokens)
+        assert max(len(mine & m) / len(mine | m) for m in others) < 0.5, question
+    corpus_text = _corpus_words()
+    for i in range(len(tokens) - 5):
+        assert " ".join(tokens[i : i + 6]) not in corpus_text, question
+
+
 def test_independent_moderator_questions_are_well_formed():
     """The dev/test questions: every gold id is a heading of a current policy, every question
     is in exactly one split, and none copies six words in a row from the corpus."""
     folder = CORPUS / "eval" / "moderator"
-    queries = [json.loads(line) for line in (folder / "queries.jsonl").read_text().splitlines()]
+    queries = _queries(folder)
     headings = set()
     for path in (CORPUS / "policies").glob("*.md"):
         headings |= set(
@@ -218,18 +265,10 @@ def test_independent_moderator_questions_are_well_formed():
     assert {q["_id"] for q in queries} == set(splits)
     assert all(len(s) == 1 for s in splits.values())
     assert len(queries) >= 200
-    words = re.compile(r"[a-z0-9]+")
-    corpus_text = " ".join(
-        " ".join(words.findall(path.read_text().lower()))
-        for path in CORPUS.rglob("*")
-        if path.is_file() and path.suffix in (".md", ".html", ".jsonl") and "eval" not in path.parts
-    )
     for q in queries:
         if q["metadata"]["kind"] == "id":  # "LIVE-REG-6.2 spin wheel" may echo a heading
             continue
-        tokens = words.findall(q["text"].lower())
-        for i in range(len(tokens) - 5):
-            assert " ".join(tokens[i : i + 6]) not in corpus_text, q
+        _assert_written_apart(q)
 
 
 # The question sets the figures are measured on.
@@ -246,32 +285,16 @@ def test_training_questions_are_well_formed_and_apart_from_the_measured_ones():
     corpus, and no question close to one the figures are measured on (word-set Jaccard < 0.5
     against the moderator dev/test, both holdout sets and the smoke questions)."""
     folder = CORPUS / "eval" / "train"
-    queries = [json.loads(line) for line in (folder / "queries.jsonl").read_text().splitlines()]
-    headings = set()
-    for path in (CORPUS / "policies").glob("*.md"):
-        headings |= set(re.findall(r"^### (LIVE-[A-Z]+-\d+\.\d+)\b", path.read_text(), re.M))
+    queries = _queries(folder)
+    headings = _clause_ids()
     rows = [r.split("\t") for r in (folder / "qrels" / "train.tsv").read_text().splitlines()[1:]]
     assert len({q["_id"] for q in queries}) == len(queries)
     assert {qid for qid, _, _ in rows} == {q["_id"] for q in queries}
     assert all(gold in headings and score == "1" for _, gold, score in rows)
     assert {gold for _, gold, _ in rows} == headings  # every clause has questions
-    words = re.compile(r"[a-z0-9]+")
-    measured = [
-        set(words.findall(json.loads(line)["text"].lower()))
-        for name in MEASURED
-        for line in (CORPUS / "eval" / name).read_text().splitlines()
-    ]
-    corpus_text = " ".join(
-        " ".join(words.findall(path.read_text().lower()))
-        for path in CORPUS.rglob("*")
-        if path.is_file() and path.suffix in (".md", ".html", ".jsonl") and "eval" not in path.parts
-    )
+    measured = _word_sets(MEASURED)
     for q in queries:
-        tokens = words.findall(q["text"].lower())
-        mine = set(tokens)
-        assert max(len(mine & m) / len(mine | m) for m in measured) < 0.5, q
-        for i in range(len(tokens) - 5):
-            assert " ".join(tokens[i : i + 6]) not in corpus_text, q
+        _assert_written_apart(q, measured)
 
 
 def test_second_holdout_is_well_formed_and_apart_from_every_other_set():
@@ -280,10 +303,8 @@ def test_second_holdout_is_well_formed_and_apart_from_every_other_set():
     < 0.5 against the moderator, holdout, smoke and training questions): it measures
     questions nothing was tuned or trained on."""
     folder = CORPUS / "eval" / "holdout2"
-    queries = [json.loads(line) for line in (folder / "queries.jsonl").read_text().splitlines()]
-    headings = set()
-    for path in (CORPUS / "policies").glob("*.md"):
-        headings |= set(re.findall(r"^### (LIVE-[A-Z]+-\d+\.\d+)\b", path.read_text(), re.M))
+    queries = _queries(folder)
+    headings = _clause_ids()
     rows = [r.split("\t") for r in (folder / "qrels" / "test.tsv").read_text().splitlines()[1:]]
     golds: dict[str, set[str]] = {}
     for qid, gold, score in rows:
@@ -292,23 +313,11 @@ def test_second_holdout_is_well_formed_and_apart_from_every_other_set():
     assert len({q["_id"] for q in queries}) == len(queries) >= 120
     assert set(golds) == {q["_id"] for q in queries}
     assert all(1 <= len(g) <= 2 for g in golds.values())
-    words = re.compile(r"[a-z0-9]+")
-    others = [
-        set(words.findall(json.loads(line)["text"].lower()))
-        for name in [name for name in MEASURED if "holdout2" not in name] + ["train/queries.jsonl"]
-        for line in (CORPUS / "eval" / name).read_text().splitlines()
-    ]
-    corpus_text = " ".join(
-        " ".join(words.findall(path.read_text().lower()))
-        for path in CORPUS.rglob("*")
-        if path.is_file() and path.suffix in (".md", ".html", ".jsonl") and "eval" not in path.parts
+    others = _word_sets(
+        [name for name in MEASURED if "holdout2" not in name] + ["train/queries.jsonl"]
     )
     for q in queries:
         if q["metadata"]["kind"] == "id":  # a bare clause id is like every other bare id
             assert q["text"].split()[0] in golds[q["_id"]], q
             continue
-        tokens = words.findall(q["text"].lower())
-        mine = set(tokens)
-        assert max(len(mine & m) / len(mine | m) for m in others) < 0.5, q
-        for i in range(len(tokens) - 5):
-            assert " ".join(tokens[i : i + 6]) not in corpus_text, q
+        _assert_written_apart(q, others)

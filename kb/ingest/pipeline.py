@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
 from kb.catalog import Catalog, now
 from kb.config import Settings
-from kb.datadir import DataDir
+from kb.datadir import DataDir, write_atomic
 from kb.errors import IndexMismatchError, KBError, ParseError, StorageError
 from kb.ingest.chunker import Chunker
 from kb.ingest.registry import parser_for
@@ -279,17 +277,12 @@ def _remember_checked(generation: Path, checked: dict[str, str]) -> None:
     """Record beside the live generation's catalog which rewritten files hold what it holds,
     so the next ingest skips them as it skips files whose bytes did not change: a run that
     changes nothing keeps no catalog of its own, and without this a large file whose bytes
-    changed but not its documents (keys reordered, an older copy restored) would be parsed
+    changed but not its documents (its keys reordered, say) would be parsed
     again by every ingest. Best effort: a failure only costs the next ingest that parse."""
-    path = Generation(generation).checked_files
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(checked, sort_keys=True))
-        os.replace(tmp, path)
+        write_atomic(Generation(generation).checked_files, json.dumps(checked, sort_keys=True))
     except OSError as exc:
         log.warning("could not record the files checked against %s: %s", generation.name, exc)
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
 
 
 def _stopped_by_storage(exc: Exception, where: Path, live: str | None) -> None:
