@@ -168,13 +168,23 @@ class Catalog:
 
     # -- documents and versions ---------------------------------------------------------------
     def find_version(self, doc_id: str, content_hash: str, effective_from: str | None):
-        """The version of `doc_id` with this content and effective date, if stored."""
+        """The version of `doc_id` with this content and effective date, if stored (the latest
+        stored, when a restored text was stored again)."""
         row = self.db.execute(
             "SELECT * FROM versions WHERE doc_id = ? AND content_hash = ? "
-            "AND coalesce(effective_from, '') = coalesce(?, '')",
+            "AND coalesce(effective_from, '') = coalesce(?, '') ORDER BY version_id DESC",
             (doc_id, content_hash, effective_from),
         ).fetchone()
         return _version(row) if row else None
+
+    def count_versions(self, doc_id: str, content_hash: str, effective_from: str | None) -> int:
+        """How many versions of `doc_id` hold this content and effective date."""
+        row = self.db.execute(
+            "SELECT count(*) FROM versions WHERE doc_id = ? AND content_hash = ? "
+            "AND coalesce(effective_from, '') = coalesce(?, '')",
+            (doc_id, content_hash, effective_from),
+        ).fetchone()
+        return row[0]
 
     def has_document(self, doc_id: str) -> bool:
         """Whether a document id was ever stored."""

@@ -282,6 +282,7 @@ class IngestReport:
     skipped: list[str] = field(default_factory=list)
     errors: list[ParseError] = field(default_factory=list)
     removed_ids: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
     generation: str | None = None
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
@@ -309,6 +310,7 @@ class IngestReport:
                 {"path": e.path, "line": e.line, "field": e.field, "reason": e.reason}
                 for e in self.errors
             ],
+            "notices": self.notices,
             "generation": self.generation,
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},

@@ -95,6 +95,8 @@ def _print_report(report) -> None:
         console.print(
             "removed from the current index (source gone): " + ", ".join(report.removed_ids[:20])
         )
+    for notice in report.notices:
+        console.print(notice, soft_wrap=True, markup=False)
     if report.errors:
         # One line per error, never wrapped: `path:line (field 'x'): reason` is easy to jump to.
         console.print(f"[bold red]{len(report.errors)} error(s):[/bold red]")

@@ -129,6 +129,8 @@ class _Run:
         if stored is not None:
             self._check_conflicts(doc, stored, content_hash)
         existing = cat.find_version(doc.doc_id, content_hash, effective_from)
+        if existing is not None and stored is not None and self._restored(doc, existing, stored):
+            existing = None
         if existing is not None:
             if existing.version_id in self.versions_seen or (
                 existing.source_path != doc.source_path and existing.source_path in self.present
@@ -145,7 +147,11 @@ class _Run:
                 self.mark(doc.doc_id, "unchanged")
             self.versions_seen.add(existing.version_id)
         else:
-            passages = self.chunker.chunk(doc, f"{content_hash}\x00{effective_from or ''}")
+            key = f"{content_hash}\x00{effective_from or ''}"
+            # A restored text is stored again as a new version; its passages need ids of their
+            # own (the earlier version and its citations stay as they were).
+            again = cat.count_versions(doc.doc_id, content_hash, effective_from)
+            passages = self.chunker.chunk(doc, key + (f"\x00{again}" if again else ""))
             self.versions_seen.add(cat.add_version(doc, content_hash, passages))
             self.report.versions_added += 1
             self.report.passages_added += len(passages)
@@ -154,6 +160,46 @@ class _Run:
         if cat.set_removed(doc.doc_id, False):
             self.mark(doc.doc_id, "updated")
             self.touched.add(doc.doc_id)
+
+    def _restored(self, doc: ParsedDocument, existing, stored) -> bool:
+        """Whether this file put back `existing`'s text after holding a newer version of the
+        same effective date (or, undated, any newer one): the text is then stored again as the
+        newest version, so that it serves, as the file says. A file put back to a text whose
+        date is earlier than the newer version's changes nothing (status follows effective
+        dates), and the report says how to put it back in force."""
+        if doc.metadata.get("declared_status") == "draft":
+            return False
+        live = [v for v in stored.versions if v.metadata.get("declared_status") != "draft"]
+        newest = max(live, key=lambda v: (v.effective_from or "", v.version_id), default=None)
+        if (
+            newest is None
+            or newest.version_id == existing.version_id
+            or newest.source_path != doc.source_path
+            or newest.content_hash == existing.content_hash
+            or newest.version_id in self.versions_seen
+        ):
+            return False
+        mine, theirs = existing.effective_from or "", newest.effective_from or ""
+        if mine == theirs:
+            return True
+        if mine > theirs:  # a draft made live again: its date puts it in force
+            return False
+        notice = (
+            f"{doc.source_path}: {doc.doc_id!r} holds its text effective "
+            f"{existing.effective_from or '(undated)'} again; the version effective "
+            f"{newest.effective_from} stays in force (status follows effective dates): give the "
+            "restored text a later effective_from to put it back in force"
+        )
+        # Fails closed: put back to restricted, the version that stays in force is restricted
+        # too, until the file holds it again or a later version replaces it.
+        mine = doc.metadata.get("visibility", "all")
+        if mine != "all" and newest.metadata.get("visibility", "all") == "all":
+            self.catalog.narrow_visibility(newest.version_id, mine)
+            self.touched.add(doc.doc_id)
+            self.dirty = True
+            notice += f"; until then it is treated as {mine!r}, as the file now says"
+        self.report.notices.append(notice)
+        return False
 
     def _check_conflicts(self, doc: ParsedDocument, stored, content_hash: str) -> None:
         """Refuse a document that would silently merge with another file's: an id already used

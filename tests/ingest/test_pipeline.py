@@ -4,6 +4,8 @@ import io
 import json
 import zipfile
 
+import pytest
+
 from kb.catalog import Catalog
 from kb.cli import main
 from kb.datadir import DataDir
@@ -201,6 +203,135 @@ def test_disappeared_file_is_reported_and_removed_then_restored(settings, write,
     write("b.md", policy(id="b"))
     report = ingest(settings, [src])
     assert report.updated == 1 and not open_catalog(settings).document("b").removed
+
+
+@pytest.mark.parametrize("date", ["2024-01-01", None], ids=["same date", "undated"])
+def test_a_file_put_back_to_an_earlier_text_serves_that_text(settings, write, src, date):
+    """A file edited and then put back (a reverted commit) serves the text it holds again: the
+    put-back text is stored again as the newest version, with passage ids of its own, and the
+    earlier versions stay as they were, so their citations still resolve."""
+    from kb.service import KnowledgeBase
+    from kb.users import LOCAL_USER
+
+    def text(words: str) -> str:
+        body = policy(text=words)
+        return body if date else body.replace("effective_from: 2024-01-01\n", "")
+
+    path = write("p.md", text("Original text about juggling knives."))
+    ingest(settings, [src])
+    for words in ("Stricter text about fire breathing.", "Original text about juggling knives."):
+        path.write_text(text(words))
+        report = ingest(settings, [src])
+        assert (report.versions_added, report.errors, report.notices) == (1, [], [])
+    cat = open_catalog(settings)
+    doc = cat.document("p1")
+    assert [v.status for v in doc.versions] == ["current", "historical", "historical"]
+    first, restored = doc.versions[2], doc.versions[0]
+    assert first.content_hash == restored.content_hash
+    current = cat.passages_of(doc.current_version_id)
+    assert any("juggling knives" in p.text for p in current)
+    earlier = cat.passages_of(first.version_id)
+    assert {p.passage_id for p in earlier}.isdisjoint(p.passage_id for p in current)
+    cat.close()
+    kb = KnowledgeBase.open(settings)
+    try:
+        hits = kb.search("juggling knives", LOCAL_USER, by="passage").response.results
+        assert hits and hits[0].passage.version_id == restored.version_id
+        hits = kb.search("fire breathing", LOCAL_USER, by="passage").response.results
+        assert {h.passage.version_id for h in hits} == {restored.version_id}
+    finally:
+        kb.close()
+    # Edited again to the second text: that one serves again, and nothing is lost.
+    path.write_text(text("Stricter text about fire breathing."))
+    assert ingest(settings, [src]).versions_added == 1
+    cat = open_catalog(settings)
+    current = cat.passages_of(cat.document("p1").current_version_id)
+    assert any("fire breathing" in p.text for p in current)
+    assert len(cat.document("p1").versions) == 4
+    cat.close()
+    # Another file with the first text (an archive's copy) puts nothing back.
+    write("archive/p-old.md", text("Original text about juggling knives."))
+    assert ingest(settings, [src]).versions_added == 0
+    cat = open_catalog(settings)
+    current = cat.passages_of(cat.document("p1").current_version_id)
+    assert any("fire breathing" in p.text for p in current)
+    cat.close()
+
+
+def test_a_file_put_back_to_an_earlier_dated_text_is_told_how_to_restore_it(settings, write, src):
+    """Put back to a text with an earlier effective date than the version it replaced: the
+    later date keeps its version in force, and the report says so and what to change."""
+    path = write("p.md", policy(date="2024-01-01"))
+    ingest(settings, [src])
+    path.write_text(policy(version="2.0", date="2025-01-01", text="Stricter text."))
+    ingest(settings, [src])
+    path.write_text(policy(date="2024-01-01"))
+    report = ingest(settings, [src])
+    assert report.versions_added == 0 and len(report.notices) == 1
+    assert "p.md" in report.notices[0] and "effective_from" in report.notices[0]
+    cat = open_catalog(settings)
+    assert cat.version(cat.document("p1").current_version_id).version == "2.0"
+    cat.close()
+
+
+def test_a_file_put_back_to_an_earlier_restricted_text_restricts_what_stays_in_force(
+    settings, write, src
+):
+    """Put back to a restricted text dated before the version that stays in force: that
+    version, which the file no longer holds, is restricted too (fails closed) until the file
+    holds it again."""
+    from kb.service import KnowledgeBase
+    from kb.users import User
+
+    restricted = policy(text="Quokka handling notes.").replace(
+        "---\n", "---\nvisibility: restricted\n", 1
+    )
+    later = policy(version="2.0", date="2025-01-01", text="Quokka handling notes, stricter.")
+    path = write("p.md", restricted)
+    ingest(settings, [src])
+    path.write_text(later)
+    ingest(settings, [src])
+
+    def moderator_finds() -> bool:
+        kb = KnowledgeBase.open(settings)
+        try:
+            hits = kb.search("quokka handling", User("mod", "moderator"), by="passage")
+            return bool(hits.response.results)
+        finally:
+            kb.close()
+
+    assert moderator_finds()
+    path.write_text(restricted)
+    report = ingest(settings, [src])
+    assert len(report.notices) == 1 and "'restricted'" in report.notices[0]
+    assert not moderator_finds()
+    path.write_text(later)
+    ingest(settings, [src])
+    assert moderator_finds()
+
+
+def test_a_file_put_back_to_restricted_is_restricted_again(settings, write, src):
+    """Made visible to all and then put back to restricted (a reverted commit): moderators no
+    longer find it. The visible version must not stay in force because the restricted text was
+    stored before it."""
+    from kb.service import KnowledgeBase
+    from kb.users import User
+
+    restricted = policy(text="Quokka handling notes.").replace(
+        "---\n", "---\nvisibility: restricted\n", 1
+    )
+    path = write("p.md", restricted)
+    ingest(settings, [src])
+    path.write_text(restricted.replace("visibility: restricted", "visibility: all"))
+    ingest(settings, [src])
+    path.write_text(restricted)
+    assert ingest(settings, [src]).errors == []
+    kb = KnowledgeBase.open(settings)
+    try:
+        hits = kb.search("quokka handling", User("mod", "moderator"), by="passage")
+        assert hits.response.results == []
+    finally:
+        kb.close()
 
 
 RULING = {
