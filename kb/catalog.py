@@ -161,6 +161,15 @@ class Catalog:
         """Drop a source file's record (it disappeared)."""
         self.db.execute("DELETE FROM source_files WHERE path = ?", (path,))
 
+    def holders(self, doc_id: str) -> list[str]:
+        """The recorded source files holding `doc_id`."""
+        rows = self.db.execute(
+            "SELECT path FROM source_files WHERE EXISTS "
+            "(SELECT 1 FROM json_each(source_files.doc_ids) WHERE value = ?) ORDER BY path",
+            (doc_id,),
+        )
+        return [r[0] for r in rows]
+
     def source_files(self) -> dict[str, list[str]]:
         """Every recorded source file and its document ids."""
         rows = self.db.execute("SELECT path, doc_ids FROM source_files")

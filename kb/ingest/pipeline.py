@@ -6,7 +6,9 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from kb.catalog import Catalog, now
 from kb.config import Settings
@@ -53,6 +55,11 @@ class _Run:
         self.touched: set[str] = set()
         self.versions_seen: set[int] = set()
         self.present: set[str] = set()  # display paths of every file in this run
+        self.file_key = ""  # the file being read
+        self.held: Counter[str] = Counter()  # doc id -> how often this run read it
+        # Documents read holding a stored text that is not their newest (a reverted edit?):
+        # doc id -> (document, that version, file key), settled once every file is read.
+        self.put_back: dict[str, tuple[ParsedDocument, Any, str]] = {}
         self.dirty = False
         params = json.dumps(chunker.params.to_dict(), sort_keys=True)
         self.parse_salt = f"{PARSER_VERSION}\x00{params}"
@@ -84,6 +91,7 @@ class _Run:
             return
         errors_before = len(report.errors)
         self.shadowed = False
+        self.file_key = file.key
         try:
             source = read_source(file, raw, max_bytes, self.settings.default_language)
             result = parser_for(file.path, file.parser)(source)
@@ -129,8 +137,7 @@ class _Run:
         if stored is not None:
             self._check_conflicts(doc, stored, content_hash)
         existing = cat.find_version(doc.doc_id, content_hash, effective_from)
-        if existing is not None and stored is not None and self._restored(doc, existing, stored):
-            existing = None
+        self.held[doc.doc_id] += 1
         if existing is not None:
             if existing.version_id in self.versions_seen or (
                 existing.source_path != doc.source_path and existing.source_path in self.present
@@ -146,60 +153,79 @@ class _Run:
             else:
                 self.mark(doc.doc_id, "unchanged")
             self.versions_seen.add(existing.version_id)
+            if stored is not None and _superseded(existing, stored):
+                self.put_back[doc.doc_id] = (doc, existing, self.file_key)
         else:
-            key = f"{content_hash}\x00{effective_from or ''}"
-            # A restored text is stored again as a new version; its passages need ids of their
-            # own (the earlier version and its citations stay as they were).
-            again = cat.count_versions(doc.doc_id, content_hash, effective_from)
-            passages = self.chunker.chunk(doc, key + (f"\x00{again}" if again else ""))
-            self.versions_seen.add(cat.add_version(doc, content_hash, passages))
-            self.report.versions_added += 1
-            self.report.passages_added += len(passages)
+            self.versions_seen.add(self._add_version(doc, content_hash))
             self.mark(doc.doc_id, "added" if stored is None else "updated")
-            self.touched.add(doc.doc_id)
         if cat.set_removed(doc.doc_id, False):
             self.mark(doc.doc_id, "updated")
             self.touched.add(doc.doc_id)
 
-    def _restored(self, doc: ParsedDocument, existing, stored) -> bool:
-        """Whether this file put back `existing`'s text after holding a newer version of the
-        same effective date (or, undated, any newer one): the text is then stored again as the
-        newest version, so that it serves, as the file says. A file put back to a text whose
-        date is earlier than the newer version's changes nothing (status follows effective
-        dates), and the report says how to put it back in force."""
-        if doc.metadata.get("declared_status") == "draft":
-            return False
-        live = [v for v in stored.versions if v.metadata.get("declared_status") != "draft"]
-        newest = max(live, key=lambda v: (v.effective_from or "", v.version_id), default=None)
-        if (
-            newest is None
-            or newest.version_id == existing.version_id
-            or newest.source_path != doc.source_path
-            or newest.content_hash == existing.content_hash
-            or newest.version_id in self.versions_seen
-        ):
-            return False
-        mine, theirs = existing.effective_from or "", newest.effective_from or ""
-        if mine == theirs:
-            return True
-        if mine > theirs:  # a draft made live again: its date puts it in force
-            return False
-        notice = (
-            f"{doc.source_path}: {doc.doc_id!r} holds its text effective "
-            f"{existing.effective_from or '(undated)'} again; the version effective "
-            f"{newest.effective_from} stays in force (status follows effective dates): give the "
-            "restored text a later effective_from to put it back in force"
-        )
-        # Fails closed: put back to restricted, the version that stays in force is restricted
-        # too, until the file holds it again or a later version replaces it.
-        mine = doc.metadata.get("visibility", "all")
-        if mine != "all" and newest.metadata.get("visibility", "all") == "all":
-            self.catalog.narrow_visibility(newest.version_id, mine)
-            self.touched.add(doc.doc_id)
-            self.dirty = True
-            notice += f"; until then it is treated as {mine!r}, as the file now says"
-        self.report.notices.append(notice)
-        return False
+    def _add_version(self, doc: ParsedDocument, content_hash: str) -> int:
+        """Store `doc` as a new version. A text stored before (put back after an edit) gets
+        passage ids of its own; the earlier version and its citations stay as they were."""
+        effective_from = doc.metadata.get("effective_from")
+        key = f"{content_hash}\x00{effective_from or ''}"
+        again = self.catalog.count_versions(doc.doc_id, content_hash, effective_from)
+        passages = self.chunker.chunk(doc, key + (f"\x00{again}" if again else ""))
+        version_id = self.catalog.add_version(doc, content_hash, passages)
+        self.report.versions_added += 1
+        self.report.passages_added += len(passages)
+        self.touched.add(doc.doc_id)
+        return version_id
+
+    def settle_put_back(self) -> None:
+        """A document whose one source file now holds a text stored before, superseded since
+        (a reverted edit), serves that text again, as the file says. Decided once every file
+        is read: only when no other file holds the document (not an archive's copy of an
+        earlier version, nor a file outside this run; the report says so) and the file holds
+        it once.
+        - The superseding version has the same effective date (or none): the text is stored
+          again as the newest version.
+        - It starts later: its date keeps it in force (status follows effective dates); the
+          report says how to put the text back, and if the file now says restricted, that
+          version is restricted too (fails closed) until the file holds it again."""
+        cat = self.catalog
+        for doc_id, (doc, existing, key) in sorted(self.put_back.items()):
+            if doc.metadata.get("declared_status") == "draft":
+                continue
+            holders = cat.holders(doc_id)
+            if self.held[doc_id] != 1 or key not in holders:
+                continue
+            stored = cat.document(doc_id)
+            day = existing.effective_from or ""
+            if holders != [key]:
+                if not _superseded(existing, stored, day):
+                    continue  # an archive's older version, read again
+                self.report.notices.append(
+                    f"{doc.source_path}: {doc_id!r} holds an earlier text effective "
+                    f"{existing.effective_from or '(undated)'} again, but {len(holders) - 1} "
+                    "other file(s) hold this document too, so the version that replaced it "
+                    "stays: give the text a later effective_from to put it back in force"
+                )
+                continue
+            if _superseded(existing, stored, day):
+                content_hash = existing.content_hash
+                existing = cat.version(self._add_version(doc, content_hash))
+                self.mark(doc_id, "updated")
+                stored = cat.document(doc_id)
+            newest = _newest(stored.versions)
+            if newest is None or newest.version_id == existing.version_id:
+                continue
+            notice = (
+                f"{doc.source_path}: {doc_id!r} holds its text effective {day or '(undated)'} "
+                f"again; the version effective {newest.effective_from} stays in force (status "
+                "follows effective dates): give the restored text a later effective_from to "
+                "put it back in force"
+            )
+            mine = doc.metadata.get("visibility", "all")
+            if mine != "all" and newest.metadata.get("visibility", "all") == "all":
+                cat.narrow_visibility(newest.version_id, mine)
+                self.touched.add(doc_id)
+                self.dirty = True
+                notice += f"; until then it is treated as {mine!r}, as the file now says"
+            self.report.notices.append(notice)
 
     def _check_conflicts(self, doc: ParsedDocument, stored, content_hash: str) -> None:
         """Refuse a document that would silently merge with another file's: an id already used
@@ -374,6 +400,7 @@ def _ingest_into(generation, datadir, settings, found, progress) -> IngestReport
                         found.missing.add(file.key)
                     advance()
             run.detect_removed(found.files, found.roots, found.missing)
+            run.settle_put_back()
             for doc_id in sorted(run.touched | set(report.removed_ids)):
                 catalog.refresh_document(doc_id)
             catalog.set_meta("chunking", json.dumps(params, sort_keys=True))
@@ -480,3 +507,21 @@ def _indexes_outdated(datadir: DataDir, settings: Settings) -> bool:
     if live.dense is None or live.dense.model_key != model_info(settings).key:
         return True
     return settings.late_interaction and live.late is None
+
+
+def _live(versions) -> list:
+    return [v for v in versions if v.metadata.get("declared_status") != "draft"]
+
+
+def _newest(versions):
+    """The version in force, or to come: the newest not a draft (by date, then as stored)."""
+    return max(_live(versions), key=lambda v: (v.effective_from or "", v.version_id), default=None)
+
+
+def _superseded(existing, stored, day: str | None = None) -> bool:
+    """Whether a later version (of `day` only, when given) replaced `existing`, not a draft."""
+    if existing.metadata.get("declared_status") == "draft":
+        return False
+    same = [v for v in _live(stored.versions) if day is None or (v.effective_from or "") == day]
+    newest = _newest(same)
+    return newest is not None and newest.version_id != existing.version_id

@@ -310,10 +310,11 @@ def test_a_file_put_back_to_an_earlier_restricted_text_restricts_what_stays_in_f
     assert moderator_finds()
 
 
-def test_a_file_put_back_to_restricted_is_restricted_again(settings, write, src):
-    """Made visible to all and then put back to restricted (a reverted commit): moderators no
-    longer find it. The visible version must not stay in force because the restricted text was
-    stored before it."""
+@pytest.mark.parametrize("moved", [False, True], ids=["in place", "moved first"])
+def test_a_file_put_back_to_restricted_is_restricted_again(settings, write, src, moved):
+    """Made visible to all and then put back to restricted (a reverted commit), also after the
+    file moved to another folder: moderators no longer find it. The visible version must not
+    stay in force because the restricted text was stored before it."""
     from kb.service import KnowledgeBase
     from kb.users import User
 
@@ -324,12 +325,68 @@ def test_a_file_put_back_to_restricted_is_restricted_again(settings, write, src)
     ingest(settings, [src])
     path.write_text(restricted.replace("visibility: restricted", "visibility: all"))
     ingest(settings, [src])
+    if moved:
+        (src / "policies").mkdir()
+        path = path.rename(src / "policies" / "p.md")
+        ingest(settings, [src])
     path.write_text(restricted)
     assert ingest(settings, [src]).errors == []
+    assert ingest(settings, [src]).versions_added == 0  # settled: the next ingest changes nothing
     kb = KnowledgeBase.open(settings)
     try:
         hits = kb.search("quokka handling", User("mod", "moderator"), by="passage")
         assert hits.response.results == []
+    finally:
+        kb.close()
+
+
+def test_put_back_changes_nothing_where_the_file_is_not_the_documents_only_source(
+    settings, write, src
+):
+    """A document several files hold (an archive of versions): a file put back to an earlier
+    text does not change which version serves, and the report says so; a draft promoted by
+    its sidecar is the same version made live, not a copy; the undated text in a sidecar-
+    described file made restricted again restricts the version that stays in force."""
+    from kb.service import KnowledgeBase
+    from kb.users import User
+
+    path = write("p.md", policy(text="Text A."))
+    write("p-2026.md", policy(version="3.0", date="2026-01-01", text="Text B upcoming."))
+    ingest(settings, [src])
+    path.write_text(policy(text="Text C correction."))
+    ingest(settings, [src])
+    path.write_text(policy(text="Text A."))
+    report = ingest(settings, [src])
+    assert report.versions_added == 0 and len(report.notices) == 1
+    assert "other file" in report.notices[0]
+    cat = open_catalog(settings)
+    assert "Text C correction." in cat.clause_text("LIVE-T-1", "2025-06-01")[1]
+    cat.close()
+
+    write("d.txt", "Quokka notes.\n")
+    sidecar = write("d.meta.yaml", "id: d1\n")
+    ingest(settings, [src])
+    write("d.txt", "Quokka notes, rewritten.\n")
+    sidecar.write_text("id: d1\nstatus: draft\n")
+    ingest(settings, [src])
+    sidecar.write_text("id: d1\n")
+    assert ingest(settings, [src]).versions_added == 0
+    cat = open_catalog(settings)
+    assert [v.status for v in cat.document("d1").versions] == ["current", "historical"]
+    cat.close()
+
+    write("q.txt", "Quokka handling notes.\n")
+    restricted = "id: q1\neffective_from: 2024-01-01\nvisibility: restricted\n"
+    sidecar = write("q.meta.yaml", restricted)
+    ingest(settings, [src])
+    sidecar.write_text("id: q1\neffective_from: 2025-01-01\nvisibility: all\n")
+    ingest(settings, [src])
+    sidecar.write_text(restricted)
+    assert "'restricted'" in ingest(settings, [src]).notices[0]
+    kb = KnowledgeBase.open(settings)
+    try:
+        hits = kb.search("quokka handling", User("mod", "moderator"), by="passage")
+        assert "q1" not in {h.passage.doc_id for h in hits.response.results}
     finally:
         kb.close()
 
