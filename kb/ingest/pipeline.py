@@ -175,6 +175,13 @@ class _Run:
         self.touched.add(doc.doc_id)
         return version_id
 
+    def _read_again(self, key: str) -> None:
+        """Record no parse key for file `key`: the next ingest reads it again."""
+        recorded = self.catalog.source_file(key)
+        if recorded is not None:
+            self.catalog.record_source_file(key, "", recorded[1])
+        self.rechecked.pop(key, None)
+
     def settle_put_back(self) -> None:
         """A document whose one source file now holds a text stored before, superseded since
         (a reverted edit), serves that text again, as the file says. Decided once every file
@@ -191,19 +198,29 @@ class _Run:
             if doc.metadata.get("declared_status") == "draft":
                 continue
             holders = cat.holders(doc_id)
-            if self.held[doc_id] != 1 or key not in holders:
+            if key not in holders:
                 continue
             stored = cat.document(doc_id)
             day = existing.effective_from or ""
-            if holders != [key]:
-                if not _superseded(existing, stored, day):
-                    continue  # an archive's older version, read again
-                self.report.notices.append(
-                    f"{doc.source_path}: {doc_id!r} holds an earlier text effective "
-                    f"{existing.effective_from or '(undated)'} again, but {len(holders) - 1} "
-                    "other file(s) hold this document too, so the version that replaced it "
-                    "stays: give the text a later effective_from to put it back in force"
-                )
+            if self.held[doc_id] != 1 or holders != [key]:
+                same_day = _newest([v for v in stored.versions if (v.effective_from or "") == day])
+                rival = same_day
+                if rival is None or rival.version_id == existing.version_id:
+                    rival = _newest(stored.versions)
+                if rival is None or rival.version_id == existing.version_id:
+                    continue
+                if rival.source_path != doc.source_path:
+                    continue  # an archive's older version, or replaced by another file's text
+                # This file's own edit, put back while another file holds the document: the
+                # file is read again by the next ingest, to decide once the other file goes.
+                self._read_again(key)
+                if day and self.held[doc_id] == 1 and rival is same_day:
+                    self.report.notices.append(
+                        f"{doc.source_path}: {doc_id!r} holds an earlier text effective {day} "
+                        f"again, but {len(holders) - 1} other file(s) hold this document too, "
+                        "so the version that replaced it stays: give the text a later "
+                        "effective_from to put it back in force"
+                    )
                 continue
             if _superseded(existing, stored, day):
                 content_hash = existing.content_hash

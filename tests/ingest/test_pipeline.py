@@ -382,13 +382,35 @@ def test_put_back_changes_nothing_where_the_file_is_not_the_documents_only_sourc
     sidecar.write_text("id: q1\neffective_from: 2025-01-01\nvisibility: all\n")
     ingest(settings, [src])
     sidecar.write_text(restricted)
-    assert "'restricted'" in ingest(settings, [src]).notices[0]
+    notices = ingest(settings, [src]).notices
+    assert any("q1" in n and "'restricted'" in n for n in notices)
     kb = KnowledgeBase.open(settings)
     try:
         hits = kb.search("quokka handling", User("mod", "moderator"), by="passage")
         assert "q1" not in {h.passage.doc_id for h in hits.response.results}
     finally:
         kb.close()
+
+
+def test_a_put_back_text_serves_once_the_other_file_holding_the_document_goes(settings, write, src):
+    """Put back in the same ingest that added another file with the document (the edit's text
+    kept as a copy): nothing changes then; once the copy goes, the file's text serves."""
+    path = write("p.txt", "Text A.\n")
+    write("p.meta.yaml", "id: p1\n")
+    ingest(settings, [src])
+    path.write_text("Text B.\n")
+    ingest(settings, [src])
+    path.write_text("Text A.\n")
+    write("copy/p.txt", "Text B.\n")
+    write("copy/p.meta.yaml", "id: p1\n")
+    assert ingest(settings, [src]).versions_added == 0
+    for name in ("p.txt", "p.meta.yaml"):
+        (src / "copy" / name).unlink()
+    assert ingest(settings, [src]).versions_added == 1
+    assert ingest(settings, [src]).versions_added == 0
+    cat = open_catalog(settings)
+    assert cat.version_body(cat.document("p1").current_version_id).startswith("Text A.")
+    cat.close()
 
 
 RULING = {
