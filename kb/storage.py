@@ -7,6 +7,7 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,16 @@ _MESSAGES = (
     (re.compile(r"disk I/O error"), FAILED),
     (re.compile(r"os error 13|permission denied", re.I), DENIED),
 )
+
+
+def link_file(source: Path, target: Path) -> None:
+    """Make `target` the same file as `source` (a hard link: no bytes copied), or a copy
+    where they lie on different file systems. Only for files never changed once written:
+    a generation's index files, shared with the next generation."""
+    try:
+        target.hardlink_to(source)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def problem(exc: BaseException) -> str | None:

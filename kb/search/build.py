@@ -31,6 +31,7 @@ from kb.search.sentences import (
 )
 from kb.search.spelling import load_vocabulary, save_vocabulary, vocabulary
 from kb.search.units import unit_name
+from kb.storage import link_file
 from kb.types import AUTHORITY_TYPES, HEADING_SEPARATOR, IngestReport
 
 
@@ -161,19 +162,29 @@ def build_indexes(
         if settings.sentence_vectors:
             t = time.perf_counter()
             reused = EarlierSentences.open(before, earlier) if before is not None else None
-            owners, sentence_vectors, keys = _sentence_vectors(
-                authority, cache, encode, progress, files.sentences, reused, ids, passage_keys
-            )
-            if owners:
-                build_sentences(
-                    files.sentences,
-                    owners,
-                    sentence_vectors,
-                    settings.hnsw_threshold,
-                    keys=keys,
-                    previous=before.sentences if before else None,
+            if reused is not None and reused.same_rows(
+                authority, ids, passage_keys, settings.hnsw_threshold
+            ):
+                # No policy or guidance passage changed (new rulings, say): the live
+                # generation's sentence index, linked, not read, extended and written again.
+                files.sentences.mkdir(parents=True, exist_ok=True)
+                for path in reused.folder.iterdir():
+                    link_file(path, files.sentences / path.name)
+                extra["sentences"] = {"count": reused.count}
+            else:
+                owners, sentence_vectors, keys = _sentence_vectors(
+                    authority, cache, encode, progress, files.sentences, reused, ids, passage_keys
                 )
-            extra["sentences"] = {"count": len(owners)}
+                if owners:
+                    build_sentences(
+                        files.sentences,
+                        owners,
+                        sentence_vectors,
+                        settings.hnsw_threshold,
+                        keys=keys,
+                        previous=before.sentences if before else None,
+                    )
+                extra["sentences"] = {"count": len(owners)}
             report.timings["sentence_vectors"] = time.perf_counter() - t
         if settings.late_interaction:
             t = time.perf_counter()

@@ -63,9 +63,12 @@ class EarlierSentences:
     def __init__(
         self, folder: Path, keys: np.ndarray, ids: list[str], passage_keys: np.ndarray
     ) -> None:
+        self.folder = folder
+        self.ids = ids
         self.vectors = np.load(folder / "vectors.npy", mmap_mode="r")
         self.keys = keys
         owners = np.load(folder / "owners.npy")
+        self.count = len(owners)
         # Rows are written passage by passage: one passage's rows are contiguous.
         starts = np.searchsorted(owners, np.arange(len(ids)), side="left")
         ends = np.searchsorted(owners, np.arange(len(ids)), side="right")
@@ -88,6 +91,30 @@ class EarlierSentences:
         if len(passage_keys) != len(ids):
             return None
         return cls(folder, keys, ids, passage_keys)
+
+    def same_rows(
+        self,
+        passages: list[tuple[int, str, str]],
+        ids: list[str],
+        passage_keys: np.ndarray,
+        hnsw_threshold: int,
+    ) -> bool:
+        """Whether the sentence index of `passages` (ordinal, heading, text) would be this one
+        row for row: the same passages, unchanged, at the same ordinals, none gone (only other
+        passages, rulings say, were added or changed), and the same kind of index. Then its
+        files serve the next generation as they are."""
+        if (self.folder / "hnsw.faiss").is_file() != (self.count > hnsw_threshold):
+            return False
+        key_of = passage_keys.tolist()
+        expected = 0
+        for ordinal, _, _ in passages:
+            if ordinal >= len(self.ids) or self.ids[ordinal] != ids[ordinal]:
+                return False
+            rows = self.find(ids[ordinal], key_of[ordinal])
+            if rows is None or rows[0] != expected:
+                return False
+            expected = rows[1]
+        return expected == self.count
 
     def find(self, passage_id: str, key: int) -> tuple[int, int] | None:
         """The rows (start, end) of an unchanged passage's sentences, or None."""

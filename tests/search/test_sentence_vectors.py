@@ -85,3 +85,46 @@ def test_switched_off_or_nothing_to_split_leaves_no_sentence_index(tmp_path, set
     searcher = Searcher(only)
     assert searcher.sentences is None and searcher.manifest.sentences.count == 0
     assert searcher.search("host read a book aloud", k=1).results
+
+
+def test_new_rulings_leave_the_sentence_index_as_it_was_and_shared(tmp_path, settings, write):
+    """Rulings added (no policy or guidance passage changed): the new generation shares the
+    live one's sentence files (linked, not read and written again) and searches as a fresh
+    ingest does; a changed policy builds them anew."""
+    from kb.datadir import DataDir
+
+    graph = settings.replace(hnsw_threshold=0)  # a graph even for a handful of sentences
+    write("risky.md", POLICY)
+    ingest(graph, [tmp_path / "src"])
+    datadir = DataDir(graph.data_dir)
+    before = Generation(datadir.current()).sentences
+    write("rulings.jsonl", RULING_ONLY)
+    assert ingest(graph, [tmp_path / "src"]).versions_added == 1
+    after = Generation(datadir.current()).sentences
+    assert after != before
+    names = sorted(p.name for p in before.iterdir())
+    assert "hnsw.faiss" in names and names == sorted(p.name for p in after.iterdir())
+    assert all((after / n).samefile(before / n) for n in names)
+
+    fresh = graph.replace(data_dir=tmp_path / "fresh")
+    ingest(fresh, [tmp_path / "src"])
+    shared, rebuilt = Searcher(graph), Searcher(fresh)
+    try:
+        assert shared.ids == rebuilt.ids
+        assert shared.manifest.sentences.count == rebuilt.manifest.sentences.count
+        for query in ("phone at a red light", "feeding a wild fox", "book read aloud"):
+            vector = shared.query_vector(query)
+            a, b = (
+                shared.sentences.search(vector, None, 5),
+                rebuilt.sentences.search(vector, None, 5),
+            )
+            assert [o for o, _ in a] == [o for o, _ in b]
+            assert np.allclose([s for _, s in a], [s for _, s in b], atol=1e-5)
+    finally:
+        shared.close()
+        rebuilt.close()
+
+    write("risky.md", POLICY.replace("Parked vehicles", "Parked cars"))
+    ingest(graph, [tmp_path / "src"])
+    changed = Generation(datadir.current()).sentences
+    assert not (changed / "hnsw.faiss").samefile(after / "hnsw.faiss")

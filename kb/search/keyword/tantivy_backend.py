@@ -23,6 +23,7 @@ from kb.search.keyword.base import (
     post_filtered,
     prepare,
 )
+from kb.storage import link_file
 
 ANALYZER = "kb_en"
 
@@ -83,10 +84,7 @@ class TantivyBackend:
             # Tantivy's own files only (not its locks, nor what else the folder holds, which
             # its writer may replace in place).
             if path.is_file() and not path.name.endswith((".lock", ".npy")):
-                try:
-                    (folder / path.name).hardlink_to(path)
-                except OSError:  # another file system: copy
-                    shutil.copy2(path, folder / path.name)
+                link_file(path, folder / path.name)
         index = tantivy.Index.open(str(folder))
         _register(index)
         _write(folder, index, remove, add)
