@@ -128,3 +128,19 @@ def test_new_rulings_leave_the_sentence_index_as_it_was_and_shared(tmp_path, set
     ingest(graph, [tmp_path / "src"])
     changed = Generation(datadir.current()).sentences
     assert not (changed / "hnsw.faiss").samefile(after / "hnsw.faiss")
+
+    # A policy gone (the passages after it move up) is no ruling: built anew, and right.
+    extra = write("extra.md", "# Extra\n\n## LIVE-EXT-1 Fire\n\nHosts must not play with fire.\n")
+    ingest(graph, [tmp_path / "src"])
+    with_extra = Generation(datadir.current()).sentences
+    extra.unlink()
+    ingest(graph, [tmp_path / "src"])
+    gone = Generation(datadir.current()).sentences
+    assert not (gone / "owners.npy").samefile(with_extra / "owners.npy")
+    searcher = Searcher(graph)
+    try:
+        owners = set(searcher.sentences.owners.tolist())
+        clauses = {searcher.catalog.passage(searcher.ids[o]).clause_id for o in owners}
+        assert "LIVE-EXT-1" not in clauses and "LIVE-RSK-1.1" in clauses
+    finally:
+        searcher.close()
