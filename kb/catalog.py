@@ -176,12 +176,18 @@ class Catalog:
         return {r[0]: json.loads(r[1]) for r in rows}
 
     # -- documents and versions ---------------------------------------------------------------
+    # The versions of a document with one content and effective date (more than one when a
+    # text put back after an edit was stored again).
+    _SAME_TEXT = (
+        "FROM versions WHERE doc_id = ? AND content_hash = ? "
+        "AND coalesce(effective_from, '') = coalesce(?, '')"
+    )
+
     def find_version(self, doc_id: str, content_hash: str, effective_from: str | None):
         """The version of `doc_id` with this content and effective date, if stored (the latest
         stored, when a restored text was stored again)."""
         row = self.db.execute(
-            "SELECT * FROM versions WHERE doc_id = ? AND content_hash = ? "
-            "AND coalesce(effective_from, '') = coalesce(?, '') ORDER BY version_id DESC",
+            f"SELECT * {self._SAME_TEXT} ORDER BY version_id DESC",
             (doc_id, content_hash, effective_from),
         ).fetchone()
         return _version(row) if row else None
@@ -189,9 +195,7 @@ class Catalog:
     def count_versions(self, doc_id: str, content_hash: str, effective_from: str | None) -> int:
         """How many versions of `doc_id` hold this content and effective date."""
         row = self.db.execute(
-            "SELECT count(*) FROM versions WHERE doc_id = ? AND content_hash = ? "
-            "AND coalesce(effective_from, '') = coalesce(?, '')",
-            (doc_id, content_hash, effective_from),
+            f"SELECT count(*) {self._SAME_TEXT}", (doc_id, content_hash, effective_from)
         ).fetchone()
         return row[0]
 

@@ -55,7 +55,6 @@ class _Run:
         self.touched: set[str] = set()
         self.versions_seen: set[int] = set()
         self.present: set[str] = set()  # display paths of every file in this run
-        self.file_key = ""  # the file being read
         self.held: Counter[str] = Counter()  # doc id -> how often this run read it
         # Documents read holding a stored text that is not their newest (a reverted edit?):
         # doc id -> (document, that version, file key), settled once every file is read.
@@ -91,7 +90,6 @@ class _Run:
             return
         errors_before = len(report.errors)
         self.shadowed = False
-        self.file_key = file.key
         try:
             source = read_source(file, raw, max_bytes, self.settings.default_language)
             result = parser_for(file.path, file.parser)(source)
@@ -102,7 +100,7 @@ class _Run:
         doc_ids: list[str] = []
         for doc in result.documents:
             try:
-                self.store(doc)
+                self.store(doc, file.key)
             except ParseError as exc:
                 report.errors.append(exc)
                 continue
@@ -120,7 +118,7 @@ class _Run:
         if clean and not self.shadowed:
             self.rechecked[file.key] = parse_key
 
-    def store(self, doc: ParsedDocument) -> None:
+    def store(self, doc: ParsedDocument, file_key: str) -> None:
         cat = self.catalog
         if doc.doc_type not in DOC_TYPES:
             raise ParseError(
@@ -154,7 +152,7 @@ class _Run:
                 self.mark(doc.doc_id, "unchanged")
             self.versions_seen.add(existing.version_id)
             if stored is not None and _superseded(existing, stored):
-                self.put_back[doc.doc_id] = (doc, existing, self.file_key)
+                self.put_back[doc.doc_id] = (doc, existing, file_key)
         else:
             self.versions_seen.add(self._add_version(doc, content_hash))
             self.mark(doc.doc_id, "added" if stored is None else "updated")
@@ -202,11 +200,10 @@ class _Run:
                 continue
             stored = cat.document(doc_id)
             day = existing.effective_from or ""
+            same_day = _newest([v for v in stored.versions if (v.effective_from or "") == day])
+            replaced = same_day is not None and same_day.version_id != existing.version_id
             if self.held[doc_id] != 1 or holders != [key]:
-                same_day = _newest([v for v in stored.versions if (v.effective_from or "") == day])
-                rival = same_day
-                if rival is None or rival.version_id == existing.version_id:
-                    rival = _newest(stored.versions)
+                rival = same_day if replaced else _newest(stored.versions)
                 if rival is None or rival.version_id == existing.version_id:
                     continue
                 if rival.source_path != doc.source_path:
@@ -214,7 +211,7 @@ class _Run:
                 # This file's own edit, put back while another file holds the document: the
                 # file is read again by the next ingest, to decide once the other file goes.
                 self._read_again(key)
-                if day and self.held[doc_id] == 1 and rival is same_day:
+                if day and self.held[doc_id] == 1 and replaced:
                     self.report.notices.append(
                         f"{doc.source_path}: {doc_id!r} holds an earlier text effective {day} "
                         f"again, but {len(holders) - 1} other file(s) hold this document too, "
@@ -222,7 +219,7 @@ class _Run:
                         "effective_from to put it back in force"
                     )
                 continue
-            if _superseded(existing, stored, day):
+            if replaced:
                 content_hash = existing.content_hash
                 existing = cat.version(self._add_version(doc, content_hash))
                 self.mark(doc_id, "updated")
@@ -535,10 +532,9 @@ def _newest(versions):
     return max(_live(versions), key=lambda v: (v.effective_from or "", v.version_id), default=None)
 
 
-def _superseded(existing, stored, day: str | None = None) -> bool:
-    """Whether a later version (of `day` only, when given) replaced `existing`, not a draft."""
+def _superseded(existing, stored) -> bool:
+    """Whether a later version replaced `existing`, not a draft."""
     if existing.metadata.get("declared_status") == "draft":
         return False
-    same = [v for v in _live(stored.versions) if day is None or (v.effective_from or "") == day]
-    newest = _newest(same)
+    newest = _newest(stored.versions)
     return newest is not None and newest.version_id != existing.version_id
